@@ -1,0 +1,178 @@
+//! Credentials: API keys (random, shown once, stored as SHA-256) and signed
+//! short-lived tokens. Who a credential belongs to is a [`Principal`].
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore as _;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use crate::Secret;
+use crate::error::CoreError;
+
+/// Recognisable prefix, so a leaked key is easy to find with secret scanners.
+pub const API_KEY_PREFIX: &str = "rst_";
+pub const MIN_CONFIGURED_KEY_LEN: usize = 32;
+
+/// The caller of a request, as every face hands it to the core.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user_id: Uuid,
+    pub username: String,
+    pub roles: Vec<String>,
+    pub credential: CredentialKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialKind {
+    ApiKey { key_id: Uuid },
+    Token { token_id: Uuid },
+}
+
+/// A freshly generated key: the secret goes to the caller once, the rest to
+/// the store.
+pub struct GeneratedKey {
+    pub secret: Secret,
+    pub record: KeyRecord,
+}
+
+/// What the store keeps of an API key.
+#[derive(Debug, Clone)]
+pub struct KeyRecord {
+    pub id: Uuid,
+    pub name: String,
+    /// The first characters of the secret, shown in listings to tell keys apart.
+    pub prefix: String,
+    pub hash: String,
+}
+
+pub fn hash_key(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// Constant-time equality of two stored hashes.
+pub fn hashes_equal(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+pub fn generate_key(name: &str) -> GeneratedKey {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let secret = format!("{API_KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
+    record_for(name, Secret::new(secret))
+}
+
+/// Wraps an operator-chosen key (from configuration) like a generated one.
+pub fn record_for(name: &str, secret: Secret) -> GeneratedKey {
+    let prefix: String = secret.expose().chars().take(8).collect();
+    let record = KeyRecord {
+        id: Uuid::now_v7(),
+        name: name.to_string(),
+        prefix,
+        hash: hash_key(secret.expose()),
+    };
+    GeneratedKey { secret, record }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: Uuid,
+    jti: Uuid,
+    iat: i64,
+    exp: i64,
+    iss: String,
+}
+
+pub struct IssuedToken {
+    pub token: Secret,
+    pub expires_in_secs: u64,
+}
+
+/// Signs and checks roster's bearer tokens (HS256 with a secret kept in the
+/// database, so every node that shares the database accepts them).
+pub struct TokenSigner {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    ttl_secs: u64,
+}
+
+const ISSUER: &str = "roster";
+
+impl TokenSigner {
+    pub fn new(secret: &[u8], ttl_secs: u64) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.leeway = 5;
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            ttl_secs,
+        }
+    }
+
+    pub fn issue(&self, user_id: Uuid) -> Result<IssuedToken, CoreError> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let claims = Claims {
+            sub: user_id,
+            jti: Uuid::now_v7(),
+            iat: now,
+            exp: now + self.ttl_secs as i64,
+            iss: ISSUER.into(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(CoreError::internal)?;
+        Ok(IssuedToken {
+            token: Secret::new(token),
+            expires_in_secs: self.ttl_secs,
+        })
+    }
+
+    /// Returns (user id, token id, expiry as unix time) of a valid token.
+    pub fn verify(&self, token: &str) -> Result<(Uuid, Uuid, i64), CoreError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| CoreError::Unauthenticated)?;
+        Ok((data.claims.sub, data.claims.jti, data.claims.exp))
+    }
+}
+
+/// Tokens have three dot-separated parts; API keys never contain a dot.
+pub fn looks_like_token(credential: &str) -> bool {
+    credential.split('.').count() == 3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_prefixed_and_hashed() {
+        let k = generate_key("test");
+        assert!(k.secret.expose().starts_with("rst_"));
+        assert!(k.secret.expose().len() >= 40);
+        assert_eq!(k.record.hash, hash_key(k.secret.expose()));
+        assert!(!looks_like_token(k.secret.expose()));
+        assert!(hashes_equal(&k.record.hash, &hash_key(k.secret.expose())));
+        assert!(!hashes_equal(&k.record.hash, &hash_key("other")));
+    }
+
+    #[test]
+    fn tokens_round_trip_and_reject_tampering() {
+        let s = TokenSigner::new(b"0123456789abcdef0123456789abcdef", 60);
+        let uid = Uuid::now_v7();
+        let t = s.issue(uid).unwrap();
+        assert!(looks_like_token(t.token.expose()));
+        assert_eq!(s.verify(t.token.expose()).unwrap().0, uid);
+        let other = TokenSigner::new(b"another-secret-another-secret-xx", 60);
+        assert!(other.verify(t.token.expose()).is_err());
+    }
+}

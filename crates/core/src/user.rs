@@ -1,0 +1,352 @@
+//! The user model and its rules: every field's limits live here once, and
+//! every face (native, SCIM, dialects) reaches them through [`UserDraft`].
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::FieldError;
+use crate::validation::Errors;
+
+pub const USERNAME_MAX: usize = 255;
+pub const NAME_MAX: usize = 255;
+pub const EMAIL_MAX: usize = 254;
+pub const PHONE_MAX: usize = 64;
+pub const TIMEZONE_MAX: usize = 64;
+pub const LOCALE_MAX: usize = 35;
+pub const DN_MAX: usize = 1024;
+pub const ATTRIBUTES_MAX_KEYS: usize = 64;
+pub const ATTRIBUTES_MAX_BYTES: usize = 16 * 1024;
+
+/// A stored user as every face reads it. The password hash is deliberately
+/// not part of this type, so no face can serialise it by mistake.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: Uuid,
+    pub seq: i64,
+    #[serde(flatten)]
+    pub profile: UserDraft,
+    pub mfa_enrolled: bool,
+    pub locked: bool,
+    pub has_password: bool,
+    pub container_id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_login_at: Option<OffsetDateTime>,
+    pub version: i64,
+}
+
+/// The caller-settable part of a user, after validation. Create fills it from
+/// the request; update applies a patch onto the stored one and validates the
+/// result, so both paths check exactly the same rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct UserDraft {
+    pub username: String,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub display_name: Option<String>,
+    pub phone: Option<String>,
+    pub job_title: Option<String>,
+    pub timezone: Option<String>,
+    pub locale: Option<String>,
+    pub active: bool,
+    pub mfa_required: bool,
+    pub saml_sso_only: bool,
+    pub security_level: Option<i64>,
+    pub distinguished_name: Option<String>,
+    pub external_id: Option<String>,
+    pub attributes: Map<String, Value>,
+}
+
+impl UserDraft {
+    /// The one place the user field rules live.
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut e = Errors::default();
+        validate_username(&mut e, &self.username);
+        if let Some(email) = &self.email {
+            if email.chars().count() > EMAIL_MAX {
+                e.push("email", "max_length", format!("must be at most {EMAIL_MAX} characters"));
+            } else if !email.is_empty() && !is_valid_email(email) {
+                e.push("email", "email", "must be a valid email address");
+            }
+        }
+        e.text("first_name", self.first_name.as_deref(), NAME_MAX);
+        e.text("last_name", self.last_name.as_deref(), NAME_MAX);
+        e.text("display_name", self.display_name.as_deref(), NAME_MAX);
+        e.text("phone", self.phone.as_deref(), PHONE_MAX);
+        e.text("job_title", self.job_title.as_deref(), NAME_MAX);
+        e.text("timezone", self.timezone.as_deref(), TIMEZONE_MAX);
+        e.text("locale", self.locale.as_deref(), LOCALE_MAX);
+        e.text("distinguished_name", self.distinguished_name.as_deref(), DN_MAX);
+        e.text("external_id", self.external_id.as_deref(), NAME_MAX);
+        if let Some(level) = self.security_level
+            && !(0..=i32::MAX as i64).contains(&level)
+        {
+            e.push("security_level", "range", format!("must be between 0 and {}", i32::MAX));
+        }
+        if self.attributes.len() > ATTRIBUTES_MAX_KEYS {
+            e.push(
+                "attributes",
+                "max_keys",
+                format!("must have at most {ATTRIBUTES_MAX_KEYS} keys"),
+            );
+        }
+        for key in self.attributes.keys() {
+            if key.is_empty() || key.chars().count() > 128 || key.chars().any(char::is_control) {
+                e.push(
+                    &format!("attributes.{key}"),
+                    "key",
+                    "attribute names must be 1-128 characters without control characters",
+                );
+            }
+        }
+        if serde_json::to_vec(&self.attributes).map(|v| v.len()).unwrap_or(usize::MAX)
+            > ATTRIBUTES_MAX_BYTES
+        {
+            e.push(
+                "attributes",
+                "max_size",
+                format!("must serialise to at most {ATTRIBUTES_MAX_BYTES} bytes"),
+            );
+        }
+        e.into_result()
+    }
+}
+
+fn validate_username(e: &mut Errors, username: &str) {
+    let len = username.chars().count();
+    if len == 0 {
+        e.push("username", "required", "must not be empty");
+        return;
+    }
+    if len > USERNAME_MAX {
+        e.push("username", "max_length", format!("must be at most {USERNAME_MAX} characters"));
+    }
+    if username.chars().any(char::is_control) {
+        e.push("username", "no_control_characters", "must not contain control characters");
+    }
+    if username.trim() != username {
+        e.push(
+            "username",
+            "no_surrounding_whitespace",
+            "must not start or end with whitespace",
+        );
+    }
+}
+
+pub fn is_valid_email(email: &str) -> bool {
+    email_address::EmailAddress::parse_with_options(
+        email,
+        email_address::Options::default().without_display_text(),
+    )
+    .is_ok()
+}
+
+/// The key that makes usernames unique case-insensitively.
+pub fn username_key(username: &str) -> String {
+    username.to_lowercase()
+}
+
+/// Parsed from a create request by a face; all optional so that missing
+/// required fields come back as field errors, not parse errors.
+#[derive(Debug, Default, Clone)]
+pub struct CreateUser {
+    pub profile: UserDraft,
+    pub password: Option<crate::Secret>,
+    /// Present when the face knows a request is a retry of an earlier one.
+    pub idempotency: Option<IdempotencyKey>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    pub key: String,
+    /// Hash of the canonical request, so a reused key with another body is detected.
+    pub request_hash: String,
+}
+
+/// A field in a merge patch: left alone, cleared, or set.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Patch<T> {
+    #[default]
+    Keep,
+    Clear,
+    Set(T),
+}
+
+impl<T> Patch<T> {
+    fn apply_opt(self, target: &mut Option<T>) {
+        match self {
+            Patch::Keep => {}
+            Patch::Clear => *target = None,
+            Patch::Set(v) => *target = Some(v),
+        }
+    }
+}
+
+/// A partial update (RFC 7396 semantics): absent fields stay, null clears.
+#[derive(Debug, Default, Clone)]
+pub struct UserPatch {
+    pub username: Patch<String>,
+    pub email: Patch<String>,
+    pub first_name: Patch<String>,
+    pub last_name: Patch<String>,
+    pub display_name: Patch<String>,
+    pub phone: Patch<String>,
+    pub job_title: Patch<String>,
+    pub timezone: Patch<String>,
+    pub locale: Patch<String>,
+    pub active: Patch<bool>,
+    pub mfa_required: Patch<bool>,
+    pub saml_sso_only: Patch<bool>,
+    pub security_level: Patch<i64>,
+    pub distinguished_name: Patch<String>,
+    pub external_id: Patch<String>,
+    /// Merged key by key; a null value removes that key.
+    pub attributes: Patch<Map<String, Value>>,
+    pub password: Patch<crate::Secret>,
+}
+
+impl UserPatch {
+    /// Applies the profile part of the patch; the password is handled by the
+    /// service because it needs hashing.
+    pub fn apply(self, draft: &mut UserDraft) -> Result<(), Vec<FieldError>> {
+        let mut e = Errors::default();
+        match self.username {
+            Patch::Keep => {}
+            Patch::Clear => e.push("username", "required", "must not be null"),
+            Patch::Set(v) => draft.username = v,
+        }
+        for (field, patch, target) in [
+            ("active", self.active, &mut draft.active),
+            ("mfa_required", self.mfa_required, &mut draft.mfa_required),
+            ("saml_sso_only", self.saml_sso_only, &mut draft.saml_sso_only),
+        ] {
+            match patch {
+                Patch::Keep => {}
+                Patch::Clear => e.push(field, "required", "must be true or false, not null"),
+                Patch::Set(v) => *target = v,
+            }
+        }
+        self.email.apply_opt(&mut draft.email);
+        self.first_name.apply_opt(&mut draft.first_name);
+        self.last_name.apply_opt(&mut draft.last_name);
+        self.display_name.apply_opt(&mut draft.display_name);
+        self.phone.apply_opt(&mut draft.phone);
+        self.job_title.apply_opt(&mut draft.job_title);
+        self.timezone.apply_opt(&mut draft.timezone);
+        self.locale.apply_opt(&mut draft.locale);
+        self.security_level.apply_opt(&mut draft.security_level);
+        self.distinguished_name.apply_opt(&mut draft.distinguished_name);
+        self.external_id.apply_opt(&mut draft.external_id);
+        match self.attributes {
+            Patch::Keep => {}
+            Patch::Clear => draft.attributes.clear(),
+            Patch::Set(changes) => {
+                for (k, v) in changes {
+                    if v.is_null() {
+                        draft.attributes.remove(&k);
+                    } else {
+                        draft.attributes.insert(k, v);
+                    }
+                }
+            }
+        }
+        e.into_result()
+    }
+}
+
+/// Which users a list returns, and where the page starts.
+#[derive(Debug, Clone, Default)]
+pub struct UserQuery {
+    /// Exact match, case-insensitive.
+    pub username: Option<String>,
+    /// Exact match, case-insensitive.
+    pub email: Option<String>,
+    /// Prefix match over username, email, first, last and display name (case-insensitive).
+    pub q: Option<String>,
+    pub active: Option<bool>,
+    /// Return users whose `seq` is greater than this (keyset pagination).
+    pub after_seq: Option<i64>,
+    pub limit: u32,
+}
+
+pub const LIST_DEFAULT_LIMIT: u32 = 50;
+pub const LIST_MAX_LIMIT: u32 = 1000;
+
+pub struct UserPage {
+    pub items: Vec<User>,
+    /// The `seq` to continue after, when more items may follow.
+    pub next_after_seq: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draft(username: &str) -> UserDraft {
+        UserDraft {
+            username: username.into(),
+            active: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn username_rules() {
+        assert!(draft("alice").validate().is_ok());
+        assert!(draft("jill.valentine").validate().is_ok());
+        assert!(draft("john.citizen@example.com").validate().is_ok());
+        let rules = |u: &str| -> Vec<&'static str> {
+            draft(u).validate().unwrap_err().into_iter().map(|e| e.rule).collect()
+        };
+        assert_eq!(rules(""), vec!["required"]);
+        assert_eq!(rules("a\u{0}b"), vec!["no_control_characters"]);
+        assert_eq!(rules(" bob"), vec!["no_surrounding_whitespace"]);
+        assert_eq!(rules(&"x".repeat(256)), vec!["max_length"]);
+        assert!(draft(&"é".repeat(255)).validate().is_ok());
+    }
+
+    #[test]
+    fn email_rules() {
+        let mut d = draft("a");
+        d.email = Some("jill.valentine@pd.racoon-city.gov".into());
+        assert!(d.validate().is_ok());
+        d.email = Some("not-an-email".into());
+        let errs = d.validate().unwrap_err();
+        assert_eq!((errs[0].field.as_str(), errs[0].rule), ("email", "email"));
+    }
+
+    #[test]
+    fn patch_merges_attributes_and_clears() {
+        let mut d = draft("a");
+        d.first_name = Some("A".into());
+        d.attributes.insert("k1".into(), Value::from(1));
+        d.attributes.insert("k2".into(), Value::from(2));
+        let mut changes = Map::new();
+        changes.insert("k1".into(), Value::Null);
+        changes.insert("k3".into(), Value::from("x"));
+        let p = UserPatch {
+            first_name: Patch::Clear,
+            attributes: Patch::Set(changes),
+            ..Default::default()
+        };
+        p.apply(&mut d).unwrap();
+        assert_eq!(d.first_name, None);
+        assert_eq!(serde_json::to_value(&d.attributes).unwrap(), serde_json::json!({"k2": 2, "k3": "x"}));
+    }
+
+    #[test]
+    fn patch_rejects_null_username() {
+        let mut d = draft("a");
+        let p = UserPatch {
+            username: Patch::Clear,
+            ..Default::default()
+        };
+        assert_eq!(p.apply(&mut d).unwrap_err()[0].field, "username");
+    }
+}

@@ -1,0 +1,40 @@
+//! Small helpers the model's `validate` functions share, so each rule's
+//! wording and rule name live in one place.
+
+use crate::error::FieldError;
+
+/// Collects every broken rule of one input instead of stopping at the first,
+/// so a client can fix a request in one round trip.
+#[derive(Default)]
+pub struct Errors(Vec<FieldError>);
+
+impl Errors {
+    pub fn push(&mut self, field: &str, rule: &'static str, message: impl Into<String>) {
+        self.0.push(FieldError::new(field, rule, message));
+    }
+
+    pub fn into_result(self) -> Result<(), Vec<FieldError>> {
+        if self.0.is_empty() { Ok(()) } else { Err(self.0) }
+    }
+
+    /// Text field: at most `max` characters and no control characters.
+    pub fn text(&mut self, field: &str, value: Option<&str>, max: usize) {
+        let Some(v) = value else { return };
+        let len = v.chars().count();
+        if len > max {
+            self.push(field, "max_length", format!("must be at most {max} characters (got {len})"));
+        }
+        if v.chars().any(char::is_control) {
+            self.push(field, "no_control_characters", "must not contain control characters");
+        }
+    }
+
+    /// Text field that may not be empty when present.
+    pub fn required_text(&mut self, field: &str, value: &str, max: usize) {
+        if value.is_empty() {
+            self.push(field, "required", "must not be empty");
+            return;
+        }
+        self.text(field, Some(value), max);
+    }
+}

@@ -1,0 +1,270 @@
+//! SQL for users. Functions take a connection so the same statement serves
+//! the writer (inside its batch) and the read pool.
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use roster_core::store::{NewUserRecord, StoreError, StoreResult};
+use roster_core::user::{Patch, User, UserDraft, UserQuery, username_key};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Every query selecting users names the table `u`, so joins can reuse this.
+pub const USER_COLUMNS: &str = "u.seq, u.id, u.username, u.email, u.first_name, u.last_name, \
+    u.display_name, u.phone, u.job_title, u.timezone, u.locale, u.active, u.locked, \
+    u.mfa_required, u.mfa_enrolled, u.saml_sso_only, u.security_level, u.distinguished_name, \
+    u.external_id, u.attributes, u.password_hash IS NOT NULL, u.container_id, u.created_at, \
+    u.updated_at, u.last_login_at, u.version";
+
+pub fn micros(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1000) as i64
+}
+
+pub fn from_micros(m: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(m as i128 * 1000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+pub fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
+    let attributes: String = r.get(19)?;
+    Ok(User {
+        seq: r.get(0)?,
+        id: r.get(1)?,
+        profile: UserDraft {
+            username: r.get(2)?,
+            email: r.get(3)?,
+            first_name: r.get(4)?,
+            last_name: r.get(5)?,
+            display_name: r.get(6)?,
+            phone: r.get(7)?,
+            job_title: r.get(8)?,
+            timezone: r.get(9)?,
+            locale: r.get(10)?,
+            active: r.get(11)?,
+            mfa_required: r.get(13)?,
+            saml_sso_only: r.get(15)?,
+            security_level: r.get(16)?,
+            distinguished_name: r.get(17)?,
+            external_id: r.get(18)?,
+            attributes: serde_json::from_str(&attributes).unwrap_or_default(),
+        },
+        locked: r.get(12)?,
+        mfa_enrolled: r.get(14)?,
+        has_password: r.get(20)?,
+        container_id: r.get(21)?,
+        created_at: from_micros(r.get(22)?),
+        updated_at: from_micros(r.get(23)?),
+        last_login_at: r.get::<_, Option<i64>>(24)?.map(from_micros),
+        version: r.get(25)?,
+    })
+}
+
+/// Turns a constraint failure into the field it concerns.
+pub fn map_write_error(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(err, Some(msg)) = &e
+        && err.code == rusqlite::ErrorCode::ConstraintViolation
+    {
+        if msg.contains("users.username_key") {
+            return StoreError::Conflict { field: "username" };
+        }
+        if msg.contains("users.id") {
+            return StoreError::Conflict { field: "id" };
+        }
+    }
+    StoreError::Backend(e.to_string())
+}
+
+pub fn insert(conn: &Connection, rec: &NewUserRecord) -> StoreResult<User> {
+    let p = &rec.profile;
+    let attributes = serde_json::to_string(&p.attributes).map_err(|e| StoreError::Backend(e.to_string()))?;
+    let now = micros(rec.now);
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO users (id, username, username_key, email, email_key, first_name, last_name,
+                display_name, phone, job_title, timezone, locale, active, mfa_required, saml_sso_only,
+                security_level, distinguished_name, external_id, attributes, password_hash,
+                container_id, created_at, updated_at, version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                ?18, ?19, ?20, ?21, ?22, ?22, 1)",
+        )
+        .map_err(map_write_error)?;
+    stmt.execute(params![
+        rec.id,
+        p.username,
+        username_key(&p.username),
+        p.email,
+        p.email.as_deref().map(str::to_lowercase),
+        p.first_name,
+        p.last_name,
+        p.display_name,
+        p.phone,
+        p.job_title,
+        p.timezone,
+        p.locale,
+        p.active,
+        p.mfa_required,
+        p.saml_sso_only,
+        p.security_level,
+        p.distinguished_name,
+        p.external_id,
+        attributes,
+        rec.password_hash,
+        rec.container_id,
+        now,
+    ])
+    .map_err(map_write_error)?;
+    Ok(User {
+        id: rec.id,
+        seq: conn.last_insert_rowid(),
+        profile: rec.profile.clone(),
+        mfa_enrolled: false,
+        locked: false,
+        has_password: rec.password_hash.is_some(),
+        container_id: rec.container_id,
+        created_at: from_micros(now),
+        updated_at: from_micros(now),
+        last_login_at: None,
+        version: 1,
+    })
+}
+
+pub fn by_id(conn: &Connection, id: Uuid) -> rusqlite::Result<Option<User>> {
+    conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?1"))?
+        .query_row([id], user_from_row)
+        .optional()
+}
+
+pub fn for_login(conn: &Connection, key: &str) -> rusqlite::Result<Option<(User, Option<String>)>> {
+    conn.prepare_cached(&format!(
+        "SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.username_key = ?1"
+    ))?
+    .query_row([key], |r| Ok((user_from_row(r)?, r.get(26)?)))
+    .optional()
+}
+
+fn like_prefix(q: &str) -> String {
+    let mut s = String::with_capacity(q.len() + 1);
+    for c in q.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            s.push('\\');
+        }
+        s.push(c);
+    }
+    s.push('%');
+    s
+}
+
+pub fn list(conn: &Connection, q: &UserQuery) -> rusqlite::Result<Vec<User>> {
+    let mut sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.seq > ?");
+    let mut args: Vec<SqlValue> = vec![SqlValue::Integer(q.after_seq.unwrap_or(0))];
+    if let Some(u) = &q.username {
+        sql.push_str(" AND u.username_key = ?");
+        args.push(SqlValue::Text(u.clone()));
+    }
+    if let Some(e) = &q.email {
+        sql.push_str(" AND u.email_key = ?");
+        args.push(SqlValue::Text(e.clone()));
+    }
+    if let Some(a) = q.active {
+        sql.push_str(" AND u.active = ?");
+        args.push(SqlValue::Integer(a as i64));
+    }
+    if let Some(text) = &q.q {
+        // Names are matched case-insensitively by LIKE (ASCII folding);
+        // username and email keys are already lower case.
+        sql.push_str(
+            " AND (u.username_key LIKE ?1q ESCAPE '\\' OR u.email_key LIKE ?1q ESCAPE '\\' \
+             OR u.first_name LIKE ?1q ESCAPE '\\' OR u.last_name LIKE ?1q ESCAPE '\\' \
+             OR u.display_name LIKE ?1q ESCAPE '\\')",
+        );
+        let n = args.len() + 1;
+        sql = sql.replace("?1q", &format!("?{n}"));
+        args.push(SqlValue::Text(like_prefix(text)));
+    }
+    sql.push_str(&format!(" ORDER BY u.seq LIMIT {}", q.limit));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), user_from_row)?;
+    rows.collect()
+}
+
+pub fn update(
+    conn: &Connection,
+    id: Uuid,
+    expected_version: i64,
+    p: &UserDraft,
+    password_hash: &Patch<String>,
+    now: OffsetDateTime,
+) -> StoreResult<User> {
+    let attributes = serde_json::to_string(&p.attributes).map_err(|e| StoreError::Backend(e.to_string()))?;
+    let (set_pw, pw) = match password_hash {
+        Patch::Keep => (false, None),
+        Patch::Clear => (true, None),
+        Patch::Set(h) => (true, Some(h.as_str())),
+    };
+    let changed = conn
+        .prepare_cached(
+            "UPDATE users SET username = ?3, username_key = ?4, email = ?5, email_key = ?6,
+                first_name = ?7, last_name = ?8, display_name = ?9, phone = ?10, job_title = ?11,
+                timezone = ?12, locale = ?13, active = ?14, mfa_required = ?15, saml_sso_only = ?16,
+                security_level = ?17, distinguished_name = ?18, external_id = ?19, attributes = ?20,
+                password_hash = CASE WHEN ?21 THEN ?22 ELSE password_hash END,
+                updated_at = ?23, version = version + 1
+             WHERE id = ?1 AND version = ?2",
+        )
+        .map_err(map_write_error)?
+        .execute(params![
+            id,
+            expected_version,
+            p.username,
+            username_key(&p.username),
+            p.email,
+            p.email.as_deref().map(str::to_lowercase),
+            p.first_name,
+            p.last_name,
+            p.display_name,
+            p.phone,
+            p.job_title,
+            p.timezone,
+            p.locale,
+            p.active,
+            p.mfa_required,
+            p.saml_sso_only,
+            p.security_level,
+            p.distinguished_name,
+            p.external_id,
+            attributes,
+            set_pw,
+            pw,
+            micros(now),
+        ])
+        .map_err(map_write_error)?;
+    if changed == 0 {
+        return match by_id(conn, id).map_err(map_write_error)? {
+            Some(_) => Err(StoreError::VersionMismatch),
+            None => Err(StoreError::NotFound),
+        };
+    }
+    by_id(conn, id).map_err(map_write_error)?.ok_or(StoreError::NotFound)
+}
+
+pub fn delete(conn: &Connection, id: Uuid, expected_version: Option<i64>) -> StoreResult<()> {
+    let changed = conn
+        .prepare_cached("DELETE FROM users WHERE id = ?1 AND (?2 IS NULL OR version = ?2)")
+        .map_err(map_write_error)?
+        .execute(params![id, expected_version])
+        .map_err(map_write_error)?;
+    if changed == 0 {
+        return match by_id(conn, id).map_err(map_write_error)? {
+            Some(_) => Err(StoreError::VersionMismatch),
+            None => Err(StoreError::NotFound),
+        };
+    }
+    Ok(())
+}
+
+pub fn record_login(conn: &Connection, id: Uuid, at: OffsetDateTime) -> StoreResult<()> {
+    conn.prepare_cached("UPDATE users SET last_login_at = ?2 WHERE id = ?1")
+        .map_err(map_write_error)?
+        .execute(params![id, micros(at)])
+        .map_err(map_write_error)?;
+    Ok(())
+}
