@@ -1,1 +1,209 @@
-fn main() {}
+//! The `roster` command: `serve` runs the service; the other subcommands are
+//! operator tools over the same database.
+
+mod config;
+
+use std::io::{BufRead, IsTerminal as _};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use figment::Figment;
+use figment::providers::Serialized;
+use roster_core::store::Store;
+use roster_core::{CoreError, Roster};
+use roster_store::sqlite::{SqliteOptions, Synchronous};
+use tracing_subscriber::EnvFilter;
+
+use config::Config;
+
+#[derive(Parser)]
+#[command(name = "roster", version, about = "Self-hosted user and access management")]
+struct Cli {
+    /// Configuration file (TOML); missing is fine.
+    #[arg(long, global = true, env = "ROSTER_CONFIG", default_value = "roster.toml")]
+    config: PathBuf,
+    /// Database URL, e.g. sqlite://roster.db (overrides ROSTER_DATABASE_URL).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service.
+    Serve {
+        /// Address to listen on (overrides ROSTER_LISTEN).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Create the database and apply migrations, then exit.
+    Migrate,
+    /// Operator tools for users.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Bulk-import users from JSON lines (one native create body per line;
+    /// no passwords). Reads standard input when FILE is `-`.
+    Import { file: PathBuf },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut overrides = serde_json::Map::new();
+    if let Some(url) = &cli.database_url {
+        overrides.insert("database_url".into(), url.clone().into());
+    }
+    if let Command::Serve { listen: Some(l) } = &cli.command {
+        overrides.insert("listen".into(), l.clone().into());
+    }
+    let config = Config::load(&cli.config, Figment::from(Serialized::defaults(overrides)))
+        .context("invalid configuration")?;
+    init_logging(&config.log_format);
+    for var in Config::unknown_variables() {
+        tracing::warn!(variable = %var, "ignoring unknown ROSTER_ variable");
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { .. } => serve(config).await,
+            Command::Migrate => {
+                open_store(&config)?;
+                eprintln!("database ready: {}", config.database_url);
+                Ok(())
+            }
+            Command::Users { command: UsersCommand::Import { file } } => import(config, file).await,
+        }
+    })
+}
+
+fn init_logging(format: &str) {
+    let filter = EnvFilter::try_from_env("ROSTER_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let synchronous = match config.sqlite_synchronous.to_ascii_lowercase().as_str() {
+        "full" => Synchronous::Full,
+        "normal" => Synchronous::Normal,
+        other => bail!("sqlite_synchronous must be full or normal, not {other:?}"),
+    };
+    let store = roster_store::open(
+        &config.database_url,
+        SqliteOptions {
+            synchronous,
+            ..Default::default()
+        },
+    )?;
+    Ok(Arc::new(store))
+}
+
+fn describe(e: CoreError) -> anyhow::Error {
+    match e {
+        CoreError::Invalid(errors) => anyhow::anyhow!(
+            "{}",
+            errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        other => anyhow::anyhow!("{other}"),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let store = open_store(&config)?;
+    let roster = Arc::new(Roster::new(store, config.core()).await.map_err(describe)?);
+    if let Some(key) = roster
+        .bootstrap(config.admin_api_key.clone(), config.admin_password.clone())
+        .await
+        .map_err(describe)?
+    {
+        // Shown once, on the terminal only; it is stored as a hash.
+        eprintln!(
+            "\nCreated user `admin` with an API key. Store it now; it is not shown again:\n\n    {}\n",
+            key.expose()
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    tracing::info!(address = %listener.local_addr()?, database = %config.database_url, "roster listening");
+    let app = roster_server::app(roster, config.http());
+    roster_server::serve(listener, app, shutdown_signal()).await?;
+    tracing::info!("roster stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn import(config: Config, file: PathBuf) -> anyhow::Result<()> {
+    let store = open_store(&config)?;
+    let roster = Roster::new(store, config.core()).await.map_err(describe)?;
+    let reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?,
+        ))
+    };
+    let started = std::time::Instant::now();
+    let mut batch = Vec::new();
+    let mut total = 0u64;
+    for (n, line) in reader.lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let body: roster_server::native::dto::CreateUserIn = serde_json::from_str(&line)
+            .with_context(|| format!("line {}: not a user", n + 1))?;
+        if body.password.is_some() {
+            bail!("line {}: import does not take passwords; set them afterwards", n + 1);
+        }
+        batch.push(body.into_core().profile);
+        if batch.len() == 100_000 {
+            total += roster.import_users(std::mem::take(&mut batch)).await.map_err(describe)?;
+        }
+    }
+    total += roster.import_users(batch).await.map_err(describe)?;
+    eprintln!("imported {total} users in {:.1?}", started.elapsed());
+    Ok(())
+}

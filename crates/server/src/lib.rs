@@ -1,0 +1,80 @@
+//! roster's HTTP server: the native REST API, health and OpenAPI, with the
+//! middleware every face shares (request ids, rate limits, body limits).
+
+pub mod extract;
+pub mod native;
+pub mod problem;
+pub mod rate_limit;
+pub mod request_id;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use roster_core::Roster;
+
+pub use state::{AppState, HttpConfig};
+
+use crate::problem::ApiError;
+
+/// Builds the whole application. Tests drive this directly.
+pub fn app(roster: Arc<Roster>, http: HttpConfig) -> Router {
+    let state = Arc::new(AppState {
+        roster,
+        http: http.clone(),
+    });
+    let (api, openapi) = native::router();
+    let openapi = Arc::new(openapi);
+    let mut router = Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(healthz))
+        .route(
+            "/openapi.json",
+            get(move || {
+                let doc = openapi.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(http.body_limit))
+        .with_state(state);
+    if let Some(limits) = rate_limit::Limits::new(http.rate_limit_per_second, http.rate_limit_burst) {
+        router = router.layer(axum::middleware::from_fn_with_state(limits, rate_limit::layer));
+    }
+    router.layer(axum::middleware::from_fn(request_id::layer))
+}
+
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    match state.roster.health().await {
+        Ok(()) => axum::Json(native::dto::Health { status: "ok" }).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(native::dto::Health { status: "unavailable" }),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then finishes
+/// in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

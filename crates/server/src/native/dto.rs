@@ -1,0 +1,268 @@
+//! The native API's JSON shapes and their translation to and from the core.
+
+use roster_core::FieldError;
+use roster_core::Secret;
+use roster_core::user::{CreateUser, Patch, User, UserDraft, UserPatch};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::problem::ApiError;
+
+/// A user as the native API shows it. Secrets are never part of it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserOut {
+    /// UUIDv7.
+    pub id: Uuid,
+    /// Positive integer id, unique, never reused.
+    pub seq: i64,
+    pub username: String,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub display_name: Option<String>,
+    pub phone: Option<String>,
+    pub job_title: Option<String>,
+    pub timezone: Option<String>,
+    pub locale: Option<String>,
+    pub active: bool,
+    pub locked: bool,
+    pub mfa_required: bool,
+    pub mfa_enrolled: bool,
+    pub saml_sso_only: bool,
+    pub security_level: Option<i64>,
+    pub distinguished_name: Option<String>,
+    pub external_id: Option<String>,
+    /// Whether a password is set (the password itself is never shown).
+    pub has_password: bool,
+    pub container_id: Uuid,
+    #[schema(value_type = Object)]
+    pub attributes: Map<String, Value>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_login_at: Option<OffsetDateTime>,
+    /// Incremented on every change; also the `ETag`.
+    pub version: i64,
+}
+
+impl From<User> for UserOut {
+    fn from(u: User) -> Self {
+        let p = u.profile;
+        Self {
+            id: u.id,
+            seq: u.seq,
+            username: p.username,
+            email: p.email,
+            first_name: p.first_name,
+            last_name: p.last_name,
+            display_name: p.display_name,
+            phone: p.phone,
+            job_title: p.job_title,
+            timezone: p.timezone,
+            locale: p.locale,
+            active: p.active,
+            locked: u.locked,
+            mfa_required: p.mfa_required,
+            mfa_enrolled: u.mfa_enrolled,
+            saml_sso_only: p.saml_sso_only,
+            security_level: p.security_level,
+            distinguished_name: p.distinguished_name,
+            external_id: p.external_id,
+            has_password: u.has_password,
+            container_id: u.container_id,
+            attributes: p.attributes,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+            last_login_at: u.last_login_at,
+            version: u.version,
+        }
+    }
+}
+
+/// Body of `POST /api/v1/users`. Only `username` is required.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserIn {
+    pub username: String,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub display_name: Option<String>,
+    pub phone: Option<String>,
+    pub job_title: Option<String>,
+    pub timezone: Option<String>,
+    pub locale: Option<String>,
+    /// Defaults to true.
+    pub active: Option<bool>,
+    pub mfa_required: Option<bool>,
+    pub saml_sso_only: Option<bool>,
+    pub security_level: Option<i64>,
+    pub distinguished_name: Option<String>,
+    pub external_id: Option<String>,
+    /// Write-only; checked against the password policy and stored as an Argon2id hash.
+    #[schema(value_type = Option<String>, write_only)]
+    pub password: Option<Secret>,
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<Map<String, Value>>,
+}
+
+impl CreateUserIn {
+    pub fn into_core(self) -> CreateUser {
+        CreateUser {
+            profile: UserDraft {
+                username: self.username,
+                email: self.email,
+                first_name: self.first_name,
+                last_name: self.last_name,
+                display_name: self.display_name,
+                phone: self.phone,
+                job_title: self.job_title,
+                timezone: self.timezone,
+                locale: self.locale,
+                active: self.active.unwrap_or(true),
+                mfa_required: self.mfa_required.unwrap_or(false),
+                saml_sso_only: self.saml_sso_only.unwrap_or(false),
+                security_level: self.security_level,
+                distinguished_name: self.distinguished_name,
+                external_id: self.external_id,
+                attributes: self.attributes.unwrap_or_default(),
+            },
+            password: self.password,
+            idempotency: None,
+        }
+    }
+}
+
+/// Body of `PATCH /api/v1/users/{id}` (JSON merge patch, RFC 7396): absent
+/// fields stay, `null` clears, and `attributes` merges key by key.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = UserPatch)]
+pub struct UserPatchDoc {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub display_name: Option<String>,
+    pub phone: Option<String>,
+    pub job_title: Option<String>,
+    pub timezone: Option<String>,
+    pub locale: Option<String>,
+    pub active: Option<bool>,
+    pub mfa_required: Option<bool>,
+    pub saml_sso_only: Option<bool>,
+    pub security_level: Option<i64>,
+    pub distinguished_name: Option<String>,
+    pub external_id: Option<String>,
+    #[schema(value_type = Option<String>, write_only)]
+    pub password: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<Map<String, Value>>,
+}
+
+fn field<T: DeserializeOwned>(
+    obj: &mut Map<String, Value>,
+    name: &str,
+    errors: &mut Vec<FieldError>,
+) -> Patch<T> {
+    match obj.remove(name) {
+        None => Patch::Keep,
+        Some(Value::Null) => Patch::Clear,
+        Some(v) => match serde_json::from_value(v) {
+            Ok(t) => Patch::Set(t),
+            Err(e) => {
+                errors.push(FieldError::new(name, "type", e.to_string()));
+                Patch::Keep
+            }
+        },
+    }
+}
+
+/// Reads a merge-patch document into the core's patch, naming every field
+/// that is unknown, read-only or of the wrong type.
+pub fn user_patch(doc: Value) -> Result<UserPatch, ApiError> {
+    let Value::Object(mut obj) = doc else {
+        return Err(ApiError::BadRequest(vec![FieldError::new(
+            "body",
+            "type",
+            "a merge patch must be a JSON object",
+        )]));
+    };
+    let mut errors = Vec::new();
+    let patch = UserPatch {
+        username: field(&mut obj, "username", &mut errors),
+        email: field(&mut obj, "email", &mut errors),
+        first_name: field(&mut obj, "first_name", &mut errors),
+        last_name: field(&mut obj, "last_name", &mut errors),
+        display_name: field(&mut obj, "display_name", &mut errors),
+        phone: field(&mut obj, "phone", &mut errors),
+        job_title: field(&mut obj, "job_title", &mut errors),
+        timezone: field(&mut obj, "timezone", &mut errors),
+        locale: field(&mut obj, "locale", &mut errors),
+        active: field(&mut obj, "active", &mut errors),
+        mfa_required: field(&mut obj, "mfa_required", &mut errors),
+        saml_sso_only: field(&mut obj, "saml_sso_only", &mut errors),
+        security_level: field(&mut obj, "security_level", &mut errors),
+        distinguished_name: field(&mut obj, "distinguished_name", &mut errors),
+        external_id: field(&mut obj, "external_id", &mut errors),
+        attributes: field(&mut obj, "attributes", &mut errors),
+        password: match field::<String>(&mut obj, "password", &mut errors) {
+            Patch::Keep => Patch::Keep,
+            Patch::Clear => Patch::Clear,
+            Patch::Set(p) => Patch::Set(Secret::new(p)),
+        },
+    };
+    const READ_ONLY: &[&str] = &[
+        "id", "seq", "created_at", "updated_at", "last_login_at", "version", "locked",
+        "mfa_enrolled", "has_password", "container_id",
+    ];
+    for key in obj.keys() {
+        if READ_ONLY.contains(&key.as_str()) {
+            errors.push(FieldError::new(key, "read_only", "is set by the server"));
+        } else {
+            errors.push(FieldError::new(key, "unknown_field", "is not a user field"));
+        }
+    }
+    if errors.is_empty() {
+        Ok(patch)
+    } else {
+        Err(ApiError::BadRequest(errors))
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserList {
+    pub items: Vec<UserOut>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    pub username: String,
+    #[schema(value_type = String, write_only)]
+    pub password: Secret,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the token expires.
+    pub expires_in: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+}

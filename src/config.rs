@@ -1,0 +1,125 @@
+//! Configuration: defaults < `roster.toml` < `ROSTER_*` environment < flags.
+
+use std::path::Path;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use roster_core::Secret;
+use roster_core::password::{HashCost, PasswordPolicy};
+use roster_core::RosterConfig;
+use roster_server::HttpConfig;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub listen: String,
+    pub database_url: String,
+    /// API key of the bootstrap `admin` user (at least 32 characters).
+    #[serde(skip_serializing)]
+    pub admin_api_key: Option<Secret>,
+    /// Password of the bootstrap `admin` user.
+    #[serde(skip_serializing)]
+    pub admin_password: Option<Secret>,
+    pub body_limit: usize,
+    pub rate_limit_per_second: u32,
+    pub rate_limit_burst: u32,
+    pub password_min_length: usize,
+    pub password_max_length: usize,
+    pub password_reject_common: bool,
+    pub hash_memory_kib: u32,
+    pub hash_iterations: u32,
+    pub hash_workers: usize,
+    pub hash_queue: usize,
+    pub token_ttl_secs: u64,
+    pub auth_cache_ttl_secs: u64,
+    /// `full` (default: every acknowledged write is on disk) or `normal`.
+    pub sqlite_synchronous: String,
+    /// `text` (default) or `json`.
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let core = RosterConfig::default();
+        let http = HttpConfig::default();
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            database_url: "sqlite://roster.db".into(),
+            admin_api_key: None,
+            admin_password: None,
+            body_limit: http.body_limit,
+            rate_limit_per_second: http.rate_limit_per_second,
+            rate_limit_burst: http.rate_limit_burst,
+            password_min_length: core.password_policy.min_length,
+            password_max_length: core.password_policy.max_length,
+            password_reject_common: core.password_policy.reject_common,
+            hash_memory_kib: core.hash_cost.memory_kib,
+            hash_iterations: core.hash_cost.iterations,
+            hash_workers: core.hash_workers,
+            hash_queue: core.hash_queue,
+            token_ttl_secs: core.token_ttl_secs,
+            auth_cache_ttl_secs: core.auth_cache_ttl.as_secs(),
+            sqlite_synchronous: "full".into(),
+            log_format: "text".into(),
+        }
+    }
+}
+
+/// Variables read by something other than `Config` itself.
+const OTHER_VARIABLES: &[&str] = &["ROSTER_CONFIG", "ROSTER_LOG", "ROSTER_TEST_POSTGRES_URL"];
+
+impl Config {
+    pub fn load(file: &Path, overrides: Figment) -> Result<Self, figment::Error> {
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("ROSTER_").ignore(&["CONFIG", "LOG", "TEST_POSTGRES_URL"]))
+            .merge(overrides)
+            .extract()
+    }
+
+    /// `ROSTER_*` variables that configure nothing: likely typos.
+    pub fn unknown_variables() -> Vec<String> {
+        let known: Vec<String> = serde_json::to_value(Config::default())
+            .ok()
+            .and_then(|v| v.as_object().map(|o| o.keys().cloned().collect()))
+            .unwrap_or_default();
+        std::env::vars()
+            .map(|(k, _)| k)
+            .filter(|k| k.starts_with("ROSTER_"))
+            .filter(|k| !OTHER_VARIABLES.contains(&k.as_str()))
+            .filter(|k| {
+                let name = k["ROSTER_".len()..].to_ascii_lowercase();
+                name != "admin_api_key" && name != "admin_password" && !known.contains(&name)
+            })
+            .collect()
+    }
+
+    pub fn core(&self) -> RosterConfig {
+        RosterConfig {
+            password_policy: PasswordPolicy {
+                min_length: self.password_min_length,
+                max_length: self.password_max_length,
+                reject_common: self.password_reject_common,
+            },
+            hash_cost: HashCost {
+                memory_kib: self.hash_memory_kib,
+                iterations: self.hash_iterations,
+                parallelism: 1,
+            },
+            hash_workers: self.hash_workers,
+            hash_queue: self.hash_queue,
+            token_ttl_secs: self.token_ttl_secs,
+            auth_cache_ttl: Duration::from_secs(self.auth_cache_ttl_secs),
+        }
+    }
+
+    pub fn http(&self) -> HttpConfig {
+        HttpConfig {
+            body_limit: self.body_limit,
+            rate_limit_per_second: self.rate_limit_per_second,
+            rate_limit_burst: self.rate_limit_burst,
+        }
+    }
+}
