@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use roster_core::RosterConfig;
 use roster_core::Secret;
 use roster_core::password::{HashCost, PasswordPolicy};
-use roster_core::RosterConfig;
 use roster_server::HttpConfig;
 use serde::{Deserialize, Serialize};
 
@@ -71,12 +71,13 @@ impl Default for Config {
 const OTHER_VARIABLES: &[&str] = &["ROSTER_CONFIG", "ROSTER_LOG", "ROSTER_TEST_POSTGRES_URL"];
 
 impl Config {
-    pub fn load(file: &Path, overrides: Figment) -> Result<Self, figment::Error> {
+    pub fn load(file: &Path, overrides: Figment) -> Result<Self, Box<figment::Error>> {
         Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(file))
             .merge(Env::prefixed("ROSTER_").ignore(&["CONFIG", "LOG", "TEST_POSTGRES_URL"]))
             .merge(overrides)
             .extract()
+            .map_err(Box::new)
     }
 
     /// `ROSTER_*` variables that configure nothing: likely typos.

@@ -19,10 +19,19 @@ use tracing_subscriber::EnvFilter;
 use config::Config;
 
 #[derive(Parser)]
-#[command(name = "roster", version, about = "Self-hosted user and access management")]
+#[command(
+    name = "roster",
+    version,
+    about = "Self-hosted user and access management"
+)]
 struct Cli {
     /// Configuration file (TOML); missing is fine.
-    #[arg(long, global = true, env = "ROSTER_CONFIG", default_value = "roster.toml")]
+    #[arg(
+        long,
+        global = true,
+        env = "ROSTER_CONFIG",
+        default_value = "roster.toml"
+    )]
     config: PathBuf,
     /// Database URL, e.g. sqlite://roster.db (overrides ROSTER_DATABASE_URL).
     #[arg(long, global = true)]
@@ -79,7 +88,9 @@ fn main() -> anyhow::Result<()> {
                 eprintln!("database ready: {}", config.database_url);
                 Ok(())
             }
-            Command::Users { command: UsersCommand::Import { file } } => import(config, file).await,
+            Command::Users {
+                command: UsersCommand::Import { file },
+            } => import(config, file).await,
         }
     })
 }
@@ -182,7 +193,8 @@ async fn import(config: Config, file: PathBuf) -> anyhow::Result<()> {
         Box::new(std::io::stdin().lock())
     } else {
         Box::new(std::io::BufReader::new(
-            std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?,
+            std::fs::File::open(&file)
+                .with_context(|| format!("cannot open {}", file.display()))?,
         ))
     };
     let started = std::time::Instant::now();
@@ -193,14 +205,20 @@ async fn import(config: Config, file: PathBuf) -> anyhow::Result<()> {
         if line.trim().is_empty() {
             continue;
         }
-        let body: roster_server::native::dto::CreateUserIn = serde_json::from_str(&line)
-            .with_context(|| format!("line {}: not a user", n + 1))?;
+        let body: roster_server::native::dto::CreateUserIn =
+            serde_json::from_str(&line).with_context(|| format!("line {}: not a user", n + 1))?;
         if body.password.is_some() {
-            bail!("line {}: import does not take passwords; set them afterwards", n + 1);
+            bail!(
+                "line {}: import does not take passwords; set them afterwards",
+                n + 1
+            );
         }
         batch.push(body.into_core().profile);
         if batch.len() == 100_000 {
-            total += roster.import_users(std::mem::take(&mut batch)).await.map_err(describe)?;
+            total += roster
+                .import_users(std::mem::take(&mut batch))
+                .await
+                .map_err(describe)?;
         }
     }
     total += roster.import_users(batch).await.map_err(describe)?;

@@ -45,7 +45,9 @@ mod tests {
             user_id: Uuid::now_v7(),
             username: "u".into(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
-            credential: CredentialKind::Token { token_id: Uuid::nil() },
+            credential: CredentialKind::Token {
+                token_id: Uuid::nil(),
+            },
         }
     }
 

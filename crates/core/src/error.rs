@@ -46,7 +46,11 @@ pub enum CoreError {
 }
 
 impl CoreError {
-    pub fn invalid(field: impl Into<String>, rule: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(
+        field: impl Into<String>,
+        rule: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
         CoreError::Invalid(vec![FieldError::new(field, rule, message)])
     }
 

@@ -8,8 +8,8 @@ use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use argon2::{Algorithm, Argon2, Params, Version};
 use tokio::sync::Semaphore;
 
-use crate::error::{CoreError, FieldError};
 use crate::Secret;
+use crate::error::{CoreError, FieldError};
 
 #[derive(Debug, Clone)]
 pub struct PasswordPolicy {
@@ -119,11 +119,13 @@ impl PasswordHasher {
         &self,
         job: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
     ) -> Result<T, CoreError> {
-        let _admitted = self
-            .admission
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| CoreError::Overloaded { retry_after_secs: 1 })?;
+        let _admitted =
+            self.admission
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| CoreError::Overloaded {
+                    retry_after_secs: 1,
+                })?;
         let _running = self.running.acquire().await.map_err(CoreError::internal)?;
         let argon = self.argon.clone();
         let span = tracing::Span::current();
@@ -152,7 +154,9 @@ impl PasswordHasher {
             None => (self.dummy_hash.as_ref().clone(), false),
         };
         self.run(move |argon| {
-            let ok = argon.verify_password(pw.expose().as_bytes(), stored.as_str()).is_ok();
+            let ok = argon
+                .verify_password(pw.expose().as_bytes(), stored.as_str())
+                .is_ok();
             ok && real
         })
         .await
@@ -166,19 +170,36 @@ mod tests {
     #[test]
     fn policy_accepts_seed_examples_and_rejects_weak() {
         let p = PasswordPolicy::default();
-        assert!(p.check("password", &Secret::new("Test@123"), "test").is_ok());
-        assert!(p.check("password", &Secret::new("ThisIsASuperLongPassword"), "x").is_ok());
-        assert_eq!(p.check("password", &Secret::new("short"), "x").unwrap_err().rule, "min_length");
+        assert!(
+            p.check("password", &Secret::new("Test@123"), "test")
+                .is_ok()
+        );
+        assert!(
+            p.check("password", &Secret::new("ThisIsASuperLongPassword"), "x")
+                .is_ok()
+        );
         assert_eq!(
-            p.check("password", &Secret::new("password123"), "x").unwrap_err().rule,
+            p.check("password", &Secret::new("short"), "x")
+                .unwrap_err()
+                .rule,
+            "min_length"
+        );
+        assert_eq!(
+            p.check("password", &Secret::new("password123"), "x")
+                .unwrap_err()
+                .rule,
             "common_password"
         );
         assert_eq!(
-            p.check("password", &Secret::new("AliceAlice"), "alicealice").unwrap_err().rule,
+            p.check("password", &Secret::new("AliceAlice"), "alicealice")
+                .unwrap_err()
+                .rule,
             "common_password"
         );
         assert_eq!(
-            p.check("password", &Secret::new("x".repeat(257)), "a").unwrap_err().rule,
+            p.check("password", &Secret::new("x".repeat(257)), "a")
+                .unwrap_err()
+                .rule,
             "max_length"
         );
     }

@@ -9,6 +9,7 @@ use rand::RngCore as _;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::Secret;
 use crate::auth::{
     self, CredentialKind, IssuedToken, MIN_CONFIGURED_KEY_LEN, Principal, TokenSigner,
 };
@@ -22,7 +23,6 @@ use crate::user::{
     CreateUser, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, Patch, User, UserDraft, UserPage, UserPatch,
     UserQuery, username_key,
 };
-use crate::Secret;
 
 #[derive(Debug, Clone)]
 pub struct RosterConfig {
@@ -174,7 +174,8 @@ impl Roster {
         } else {
             self.principal_from_key(&cache_key).await?
         };
-        self.auth_cache.put(cache_key, principal.clone(), valid_until);
+        self.auth_cache
+            .put(cache_key, principal.clone(), valid_until);
         Ok(principal)
     }
 
@@ -197,13 +198,19 @@ impl Roster {
         let valid_until = owner
             .expires_at
             .map(|t| Instant::now() + Duration::try_from(t - now).unwrap_or_default());
-        let roles = self.store.roles_of(owner.user.id).await.map_err(from_store)?;
+        let roles = self
+            .store
+            .roles_of(owner.user.id)
+            .await
+            .map_err(from_store)?;
         Ok((
             Principal {
                 user_id: owner.user.id,
                 username: owner.user.profile.username,
                 roles,
-                credential: CredentialKind::ApiKey { key_id: owner.key_id },
+                credential: CredentialKind::ApiKey {
+                    key_id: owner.key_id,
+                },
             },
             valid_until,
         ))
@@ -240,7 +247,10 @@ impl Roster {
         let record = if username.is_empty() || username.len() > 1024 {
             None
         } else {
-            self.store.user_for_login(&username_key(username)).await.map_err(from_store)?
+            self.store
+                .user_for_login(&username_key(username))
+                .await
+                .map_err(from_store)?
         };
         let hash = record.as_ref().and_then(|r| r.password_hash.as_deref());
         let ok = self.hasher.verify(password, hash).await?;
@@ -293,7 +303,12 @@ impl Roster {
             key: i.key,
             request_hash: i.request_hash,
         });
-        match self.store.insert_user(rec, idempotency).await.map_err(from_store)? {
+        match self
+            .store
+            .insert_user(rec, idempotency)
+            .await
+            .map_err(from_store)?
+        {
             Inserted::Created(user) => {
                 tracing::info!(user_id = %user.id, actor = %who.user_id, "user created");
                 Ok(Created {
@@ -419,11 +434,20 @@ impl Roster {
                 return Err(CoreError::PreconditionFailed);
             }
             let mut draft = current.profile.clone();
-            patch.clone().apply(&mut draft).map_err(CoreError::Invalid)?;
+            patch
+                .clone()
+                .apply(&mut draft)
+                .map_err(CoreError::Invalid)?;
             draft.validate().map_err(CoreError::Invalid)?;
             match self
                 .store
-                .update_user(id, current.version, draft, password_hash.clone(), OffsetDateTime::now_utc())
+                .update_user(
+                    id,
+                    current.version,
+                    draft,
+                    password_hash.clone(),
+                    OffsetDateTime::now_utc(),
+                )
                 .await
             {
                 Ok(user) => {
@@ -438,7 +462,12 @@ impl Roster {
         Err(CoreError::PreconditionFailed)
     }
 
-    pub async fn delete_user(&self, who: &Principal, id: Uuid, if_match: Option<i64>) -> CoreResult<()> {
+    pub async fn delete_user(
+        &self,
+        who: &Principal,
+        id: Uuid,
+        if_match: Option<i64>,
+    ) -> CoreResult<()> {
         authz::authorize(who, Privilege::UsersDelete, Target::User(id))?;
         if id == who.user_id {
             return Err(CoreError::Conflict(FieldError::new(
@@ -447,7 +476,10 @@ impl Roster {
                 "you cannot delete the user you are signed in as",
             )));
         }
-        self.store.delete_user(id, if_match).await.map_err(from_store)?;
+        self.store
+            .delete_user(id, if_match)
+            .await
+            .map_err(from_store)?;
         self.auth_cache.forget_user(id);
         tracing::info!(user_id = %id, actor = %who.user_id, "user deleted");
         Ok(())

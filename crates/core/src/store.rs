@@ -104,7 +104,11 @@ pub trait Store: Send + Sync + 'static {
     /// of each batch; returns how many were written.
     async fn insert_users_bulk(&self, recs: Vec<NewUserRecord>) -> StoreResult<u64>;
 
-    async fn idempotent_result(&self, scope: Uuid, key: &str) -> StoreResult<Option<IdempotencyHit>>;
+    async fn idempotent_result(
+        &self,
+        scope: Uuid,
+        key: &str,
+    ) -> StoreResult<Option<IdempotencyHit>>;
 
     async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<User>>;
 

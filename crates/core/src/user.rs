@@ -70,7 +70,11 @@ impl UserDraft {
         validate_username(&mut e, &self.username);
         if let Some(email) = &self.email {
             if email.chars().count() > EMAIL_MAX {
-                e.push("email", "max_length", format!("must be at most {EMAIL_MAX} characters"));
+                e.push(
+                    "email",
+                    "max_length",
+                    format!("must be at most {EMAIL_MAX} characters"),
+                );
             } else if !email.is_empty() && !is_valid_email(email) {
                 e.push("email", "email", "must be a valid email address");
             }
@@ -82,12 +86,20 @@ impl UserDraft {
         e.text("job_title", self.job_title.as_deref(), NAME_MAX);
         e.text("timezone", self.timezone.as_deref(), TIMEZONE_MAX);
         e.text("locale", self.locale.as_deref(), LOCALE_MAX);
-        e.text("distinguished_name", self.distinguished_name.as_deref(), DN_MAX);
+        e.text(
+            "distinguished_name",
+            self.distinguished_name.as_deref(),
+            DN_MAX,
+        );
         e.text("external_id", self.external_id.as_deref(), NAME_MAX);
         if let Some(level) = self.security_level
             && !(0..=i32::MAX as i64).contains(&level)
         {
-            e.push("security_level", "range", format!("must be between 0 and {}", i32::MAX));
+            e.push(
+                "security_level",
+                "range",
+                format!("must be between 0 and {}", i32::MAX),
+            );
         }
         if self.attributes.len() > ATTRIBUTES_MAX_KEYS {
             e.push(
@@ -105,7 +117,9 @@ impl UserDraft {
                 );
             }
         }
-        if serde_json::to_vec(&self.attributes).map(|v| v.len()).unwrap_or(usize::MAX)
+        if serde_json::to_vec(&self.attributes)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX)
             > ATTRIBUTES_MAX_BYTES
         {
             e.push(
@@ -125,10 +139,18 @@ fn validate_username(e: &mut Errors, username: &str) {
         return;
     }
     if len > USERNAME_MAX {
-        e.push("username", "max_length", format!("must be at most {USERNAME_MAX} characters"));
+        e.push(
+            "username",
+            "max_length",
+            format!("must be at most {USERNAME_MAX} characters"),
+        );
     }
     if username.chars().any(char::is_control) {
-        e.push("username", "no_control_characters", "must not contain control characters");
+        e.push(
+            "username",
+            "no_control_characters",
+            "must not contain control characters",
+        );
     }
     if username.trim() != username {
         e.push(
@@ -224,7 +246,11 @@ impl UserPatch {
         for (field, patch, target) in [
             ("active", self.active, &mut draft.active),
             ("mfa_required", self.mfa_required, &mut draft.mfa_required),
-            ("saml_sso_only", self.saml_sso_only, &mut draft.saml_sso_only),
+            (
+                "saml_sso_only",
+                self.saml_sso_only,
+                &mut draft.saml_sso_only,
+            ),
         ] {
             match patch {
                 Patch::Keep => {}
@@ -241,7 +267,8 @@ impl UserPatch {
         self.timezone.apply_opt(&mut draft.timezone);
         self.locale.apply_opt(&mut draft.locale);
         self.security_level.apply_opt(&mut draft.security_level);
-        self.distinguished_name.apply_opt(&mut draft.distinguished_name);
+        self.distinguished_name
+            .apply_opt(&mut draft.distinguished_name);
         self.external_id.apply_opt(&mut draft.external_id);
         match self.attributes {
             Patch::Keep => {}
@@ -302,7 +329,12 @@ mod tests {
         assert!(draft("jill.valentine").validate().is_ok());
         assert!(draft("john.citizen@example.com").validate().is_ok());
         let rules = |u: &str| -> Vec<&'static str> {
-            draft(u).validate().unwrap_err().into_iter().map(|e| e.rule).collect()
+            draft(u)
+                .validate()
+                .unwrap_err()
+                .into_iter()
+                .map(|e| e.rule)
+                .collect()
         };
         assert_eq!(rules(""), vec!["required"]);
         assert_eq!(rules("a\u{0}b"), vec!["no_control_characters"]);
@@ -337,7 +369,10 @@ mod tests {
         };
         p.apply(&mut d).unwrap();
         assert_eq!(d.first_name, None);
-        assert_eq!(serde_json::to_value(&d.attributes).unwrap(), serde_json::json!({"k2": 2, "k3": "x"}));
+        assert_eq!(
+            serde_json::to_value(&d.attributes).unwrap(),
+            serde_json::json!({"k2": 2, "k3": "x"})
+        );
     }
 
     #[test]

@@ -14,7 +14,11 @@ impl Errors {
     }
 
     pub fn into_result(self) -> Result<(), Vec<FieldError>> {
-        if self.0.is_empty() { Ok(()) } else { Err(self.0) }
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self.0)
+        }
     }
 
     /// Text field: at most `max` characters and no control characters.
@@ -22,10 +26,18 @@ impl Errors {
         let Some(v) = value else { return };
         let len = v.chars().count();
         if len > max {
-            self.push(field, "max_length", format!("must be at most {max} characters (got {len})"));
+            self.push(
+                field,
+                "max_length",
+                format!("must be at most {max} characters (got {len})"),
+            );
         }
         if v.chars().any(char::is_control) {
-            self.push(field, "no_control_characters", "must not contain control characters");
+            self.push(
+                field,
+                "no_control_characters",
+                "must not contain control characters",
+            );
         }
     }
 

@@ -19,17 +19,26 @@ pub struct Caller(pub Principal);
 
 /// Finds the credential in `Authorization: Bearer` or `X-API-Key`.
 pub fn credential(headers: &HeaderMap) -> Option<&str> {
-    if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         let (scheme, rest) = v.split_once(' ')?;
         return scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim());
     }
-    headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim)
+    headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
 }
 
 impl FromRequestParts<Arc<AppState>> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
         let cred = credential(&parts.headers).ok_or(CoreError::Unauthenticated)?;
         Ok(Caller(state.roster.authenticate(cred).await?))
     }
@@ -69,7 +78,13 @@ pub async fn read_json<M: MediaTypes, T: DeserializeOwned>(
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default();
     if !M::accepts(&essence) {
         return Err(ApiError::UnsupportedMediaType(M::EXPECTED));
@@ -105,7 +120,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let (field, rule, message) = if inner.is_syntax() || inner.is_eof() {
             ("body".to_string(), "json", message)
         } else if let Some(name) = quoted("missing field `") {
-            let field = if path == "." { name } else { format!("{path}.{name}") };
+            let field = if path == "." {
+                name
+            } else {
+                format!("{path}.{name}")
+            };
             (field, "required", "is required".to_string())
         } else if let Some(name) = quoted("unknown field `") {
             let field = if path == "." { name } else { path };

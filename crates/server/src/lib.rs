@@ -44,8 +44,12 @@ pub fn app(roster: Arc<Roster>, http: HttpConfig) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(http.body_limit))
         .with_state(state);
-    if let Some(limits) = rate_limit::Limits::new(http.rate_limit_per_second, http.rate_limit_burst) {
-        router = router.layer(axum::middleware::from_fn_with_state(limits, rate_limit::layer));
+    if let Some(limits) = rate_limit::Limits::new(http.rate_limit_per_second, http.rate_limit_burst)
+    {
+        router = router.layer(axum::middleware::from_fn_with_state(
+            limits,
+            rate_limit::layer,
+        ));
     }
     router.layer(axum::middleware::from_fn(request_id::layer))
 }
@@ -57,7 +61,9 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
             tracing::error!(error = %e, "health check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(native::dto::Health { status: "unavailable" }),
+                axum::Json(native::dto::Health {
+                    status: "unavailable",
+                }),
             )
                 .into_response()
         }

@@ -158,7 +158,8 @@ impl IntoResponse for ApiError {
                     StatusCode::PRECONDITION_FAILED,
                     "urn:roster:problem:precondition-failed",
                     "Precondition failed",
-                    "the resource changed since the version named in If-Match; fetch it again".into(),
+                    "the resource changed since the version named in If-Match; fetch it again"
+                        .into(),
                 ),
             ),
             ApiError::Core(CoreError::IdempotencyMismatch) => (
@@ -190,7 +191,9 @@ impl IntoResponse for ApiError {
                         StatusCode::SERVICE_UNAVAILABLE,
                         "urn:roster:problem:overloaded",
                         "Overloaded",
-                        format!("too many password operations at once; retry after {retry_after_secs} s"),
+                        format!(
+                            "too many password operations at once; retry after {retry_after_secs} s"
+                        ),
                     ),
                 )
             }

@@ -49,7 +49,11 @@ impl Limits {
     fn check(&self, ip: Option<IpAddr>, credential: Option<[u8; 16]>) -> Result<(), u64> {
         let clock = DefaultClock::default();
         let wait = |not_until: governor::NotUntil<_>| {
-            not_until.wait_time_from(clock.now()).as_secs_f64().ceil().max(1.0) as u64
+            not_until
+                .wait_time_from(clock.now())
+                .as_secs_f64()
+                .ceil()
+                .max(1.0) as u64
         };
         if let Some(ip) = ip {
             self.by_address.check_key(&ip).map_err(wait)?;
@@ -81,6 +85,8 @@ pub async fn layer(State(limits): State<Arc<Limits>>, req: Request, next: Next) 
         .map(|c| c.0.ip());
     match limits.check(ip, credential_key(&req)) {
         Ok(()) => next.run(req).await,
-        Err(retry_after_secs) => ApiError::Core(CoreError::RateLimited { retry_after_secs }).into_response(),
+        Err(retry_after_secs) => {
+            ApiError::Core(CoreError::RateLimited { retry_after_secs }).into_response()
+        }
     }
 }

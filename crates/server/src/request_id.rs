@@ -48,7 +48,11 @@ pub async fn layer(req: Request, next: Next) -> Response {
         .await;
     let status = resp.status().as_u16();
     span.in_scope(|| {
-        tracing::debug!(status, micros = started.elapsed().as_micros() as u64, "response");
+        tracing::debug!(
+            status,
+            micros = started.elapsed().as_micros() as u64,
+            "response"
+        );
     });
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(HEADER, v);

@@ -24,7 +24,10 @@ pub async fn issue_token(
     State(state): State<Arc<AppState>>,
     JsonBody(body): JsonBody<TokenRequest>,
 ) -> ApiResult<axum::Json<TokenResponse>> {
-    let issued = state.roster.issue_token(&body.username, &body.password).await?;
+    let issued = state
+        .roster
+        .issue_token(&body.username, &body.password)
+        .await?;
     Ok(axum::Json(TokenResponse {
         access_token: issued.token.expose().to_string(),
         token_type: "Bearer",

@@ -221,8 +221,16 @@ pub fn user_patch(doc: Value) -> Result<UserPatch, ApiError> {
         },
     };
     const READ_ONLY: &[&str] = &[
-        "id", "seq", "created_at", "updated_at", "last_login_at", "version", "locked",
-        "mfa_enrolled", "has_password", "container_id",
+        "id",
+        "seq",
+        "created_at",
+        "updated_at",
+        "last_login_at",
+        "version",
+        "locked",
+        "mfa_enrolled",
+        "has_password",
+        "container_id",
     ];
     for key in obj.keys() {
         if READ_ONLY.contains(&key.as_str()) {

@@ -50,7 +50,11 @@ impl Modify for Security {
 pub fn router() -> (axum::Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(users::create_user, users::list_users))
-        .routes(routes!(users::get_user, users::patch_user, users::delete_user))
+        .routes(routes!(
+            users::get_user,
+            users::patch_user,
+            users::delete_user
+        ))
         .routes(routes!(auth::issue_token))
         .split_for_parts()
 }

@@ -7,8 +7,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use roster_core::user::{IdempotencyKey, UserQuery};
 use roster_core::FieldError;
+use roster_core::user::{IdempotencyKey, UserQuery};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -205,16 +205,16 @@ pub async fn list_users(
             "email" => q.email = Some(value),
             "q" => q.q = Some(value),
             "active" => {
-                q.active = Some(value.parse().map_err(|_| {
-                    bad_param("active", "type", "must be true or false")
-                })?)
+                q.active = Some(
+                    value
+                        .parse()
+                        .map_err(|_| bad_param("active", "type", "must be true or false"))?,
+                )
             }
             "limit" => {
-                q.limit = value
-                    .parse()
-                    .ok()
-                    .filter(|n| *n >= 1)
-                    .ok_or_else(|| bad_param("limit", "range", "must be an integer between 1 and 1000"))?
+                q.limit = value.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                    bad_param("limit", "range", "must be an integer between 1 and 1000")
+                })?
             }
             "cursor" => q.after_seq = Some(decode_cursor(&value)?),
             _ => {}
@@ -283,6 +283,9 @@ pub async fn delete_user(
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
     let id = parse_id(&id)?;
-    state.roster.delete_user(&who, id, if_match(&headers)?).await?;
+    state
+        .roster
+        .delete_user(&who, id, if_match(&headers)?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

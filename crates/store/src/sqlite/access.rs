@@ -1,18 +1,23 @@
 //! SQL for credentials, roles, idempotency records and settings.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use roster_core::auth::KeyRecord;
 use roster_core::store::{IdempotencyHit, IdempotencyWrite, StoreError, StoreResult};
 use roster_core::user::User;
+use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::users::{USER_COLUMNS, map_write_error, micros, from_micros, user_from_row};
+use super::users::{USER_COLUMNS, from_micros, map_write_error, micros, user_from_row};
 
 /// Idempotency records older than this are forgotten.
 const IDEMPOTENCY_TTL_MICROS: i64 = 24 * 3600 * 1_000_000;
 
-pub fn insert_key(conn: &Connection, user_id: Uuid, key: &KeyRecord, now: OffsetDateTime) -> StoreResult<()> {
+pub fn insert_key(
+    conn: &Connection,
+    user_id: Uuid,
+    key: &KeyRecord,
+    now: OffsetDateTime,
+) -> StoreResult<()> {
     conn.execute(
         "INSERT INTO api_keys (id, user_id, name, prefix, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![key.id, user_id, key.name, key.prefix, key.hash, micros(now)],
@@ -67,7 +72,11 @@ pub fn roles_of(conn: &Connection, user_id: Uuid) -> rusqlite::Result<Vec<String
     .collect()
 }
 
-pub fn idempotent_result(conn: &Connection, scope: Uuid, key: &str) -> rusqlite::Result<Option<IdempotencyHit>> {
+pub fn idempotent_result(
+    conn: &Connection,
+    scope: Uuid,
+    key: &str,
+) -> rusqlite::Result<Option<IdempotencyHit>> {
     let cutoff = micros(OffsetDateTime::now_utc()) - IDEMPOTENCY_TTL_MICROS;
     let row: Option<(String, String)> = conn
         .prepare_cached(
@@ -97,14 +106,19 @@ pub fn save_idempotency(conn: &Connection, w: &IdempotencyWrite, user: &User) ->
 
 pub fn expire_idempotency(conn: &Connection) -> StoreResult<()> {
     let cutoff = micros(OffsetDateTime::now_utc()) - IDEMPOTENCY_TTL_MICROS;
-    conn.execute("DELETE FROM idempotency_keys WHERE created_at <= ?1", [cutoff])
-        .map_err(map_write_error)?;
+    conn.execute(
+        "DELETE FROM idempotency_keys WHERE created_at <= ?1",
+        [cutoff],
+    )
+    .map_err(map_write_error)?;
     Ok(())
 }
 
 pub fn setting(conn: &Connection, name: &str) -> rusqlite::Result<Option<Vec<u8>>> {
-    conn.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| r.get(0))
-        .optional()
+    conn.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| {
+        r.get(0)
+    })
+    .optional()
 }
 
 pub fn put_setting_if_absent(conn: &Connection, name: &str, value: &[u8]) -> StoreResult<()> {

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use rusqlite::{Connection, OpenFlags};
 use roster_core::store::{StoreError, StoreResult};
+use rusqlite::{Connection, OpenFlags};
 
 use writer::Writer;
 
@@ -157,11 +157,11 @@ fn configure(conn: &Connection, sync: Synchronous) -> rusqlite::Result<()> {
 
 mod store_impl {
     use async_trait::async_trait;
+    use roster_core::authz::ADMINISTRATOR_ROLE;
     use roster_core::store::{
         Bootstrap, IdempotencyHit, IdempotencyWrite, Inserted, KeyOwner, LoginRecord,
         NewUserRecord, Store, StoreError, StoreResult,
     };
-    use roster_core::authz::ADMINISTRATOR_ROLE;
     use roster_core::user::{Patch, User, UserDraft, UserQuery};
     use time::OffsetDateTime;
     use uuid::Uuid;
@@ -222,7 +222,8 @@ mod store_impl {
                     // Checked again inside the transaction: two retries racing
                     // each other must still create one user.
                     if let Some(w) = &idempotency
-                        && let Some(hit) = access::idempotent_result(c, w.scope, &w.key).map_err(backend)?
+                        && let Some(hit) =
+                            access::idempotent_result(c, w.scope, &w.key).map_err(backend)?
                     {
                         return Ok(if hit.request_hash == w.request_hash {
                             Inserted::Replayed(hit.user)
@@ -258,7 +259,11 @@ mod store_impl {
             Ok(written)
         }
 
-        async fn idempotent_result(&self, scope: Uuid, key: &str) -> StoreResult<Option<IdempotencyHit>> {
+        async fn idempotent_result(
+            &self,
+            scope: Uuid,
+            key: &str,
+        ) -> StoreResult<Option<IdempotencyHit>> {
             self.read(|c| access::idempotent_result(c, scope, key))
         }
 
@@ -269,7 +274,10 @@ mod store_impl {
         async fn user_for_login(&self, username_key: &str) -> StoreResult<Option<LoginRecord>> {
             Ok(self
                 .read(|c| users::for_login(c, username_key))?
-                .map(|(user, password_hash)| LoginRecord { user, password_hash }))
+                .map(|(user, password_hash)| LoginRecord {
+                    user,
+                    password_hash,
+                }))
         }
 
         async fn list_users(&self, q: &UserQuery) -> StoreResult<Vec<User>> {
@@ -306,13 +314,15 @@ mod store_impl {
         }
 
         async fn key_owner(&self, key_hash: &str) -> StoreResult<Option<KeyOwner>> {
-            Ok(self.read(|c| access::key_owner(c, key_hash))?.map(|k| KeyOwner {
-                key_id: k.key_id,
-                key_hash: k.hash,
-                user: k.user,
-                expires_at: k.expires_at,
-                revoked: k.revoked,
-            }))
+            Ok(self
+                .read(|c| access::key_owner(c, key_hash))?
+                .map(|k| KeyOwner {
+                    key_id: k.key_id,
+                    key_hash: k.hash,
+                    user: k.user,
+                    expires_at: k.expires_at,
+                    revoked: k.revoked,
+                }))
         }
 
         async fn roles_of(&self, user_id: Uuid) -> StoreResult<Vec<String>> {

@@ -1,10 +1,10 @@
 //! SQL for users. Functions take a connection so the same statement serves
 //! the writer (inside its batch) and the read pool.
 
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use roster_core::store::{NewUserRecord, StoreError, StoreResult};
 use roster_core::user::{Patch, User, UserDraft, UserQuery, username_key};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -75,7 +75,8 @@ pub fn map_write_error(e: rusqlite::Error) -> StoreError {
 
 pub fn insert(conn: &Connection, rec: &NewUserRecord) -> StoreResult<User> {
     let p = &rec.profile;
-    let attributes = serde_json::to_string(&p.attributes).map_err(|e| StoreError::Backend(e.to_string()))?;
+    let attributes =
+        serde_json::to_string(&p.attributes).map_err(|e| StoreError::Backend(e.to_string()))?;
     let now = micros(rec.now);
     let mut stmt = conn
         .prepare_cached(
@@ -128,9 +129,11 @@ pub fn insert(conn: &Connection, rec: &NewUserRecord) -> StoreResult<User> {
 }
 
 pub fn by_id(conn: &Connection, id: Uuid) -> rusqlite::Result<Option<User>> {
-    conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?1"))?
-        .query_row([id], user_from_row)
-        .optional()
+    conn.prepare_cached(&format!(
+        "SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?1"
+    ))?
+    .query_row([id], user_from_row)
+    .optional()
 }
 
 pub fn for_login(conn: &Connection, key: &str) -> rusqlite::Result<Option<(User, Option<String>)>> {
@@ -194,7 +197,8 @@ pub fn update(
     password_hash: &Patch<String>,
     now: OffsetDateTime,
 ) -> StoreResult<User> {
-    let attributes = serde_json::to_string(&p.attributes).map_err(|e| StoreError::Backend(e.to_string()))?;
+    let attributes =
+        serde_json::to_string(&p.attributes).map_err(|e| StoreError::Backend(e.to_string()))?;
     let (set_pw, pw) = match password_hash {
         Patch::Keep => (false, None),
         Patch::Clear => (true, None),
@@ -243,7 +247,9 @@ pub fn update(
             None => Err(StoreError::NotFound),
         };
     }
-    by_id(conn, id).map_err(map_write_error)?.ok_or(StoreError::NotFound)
+    by_id(conn, id)
+        .map_err(map_write_error)?
+        .ok_or(StoreError::NotFound)
 }
 
 pub fn delete(conn: &Connection, id: Uuid, expected_version: Option<i64>) -> StoreResult<()> {

@@ -7,8 +7,8 @@
 use std::sync::mpsc;
 use std::thread;
 
-use rusqlite::Connection;
 use roster_core::store::{StoreError, StoreResult};
+use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 /// Runs inside the batch transaction and returns what to send once the

@@ -1,0 +1,258 @@
+//! Shared test scaffolding: an in-process server on a random port over a
+//! fresh SQLite file, and a way to run the real binary.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::{Client, RequestBuilder, Response};
+use roster_core::password::HashCost;
+use roster_core::store::Store;
+use roster_core::{Roster, RosterConfig, Secret};
+use roster_server::HttpConfig;
+use roster_store::{SqliteOptions, SqliteStore};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef-0123456789";
+pub const ADMIN_PASSWORD: &str = "Adm1n-Passw0rd-for-tests";
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: Client,
+    pub dir: TempDir,
+}
+
+pub type StoreWrapper = Box<dyn FnOnce(SqliteStore) -> Arc<dyn Store>>;
+
+pub struct Options {
+    pub http: HttpConfig,
+    pub core: RosterConfig,
+    /// Wraps the store, e.g. to inject failures.
+    pub wrap: Option<StoreWrapper>,
+}
+
+/// Cheap hashing so tests stay fast; the real cost is measured in the bench.
+pub fn cheap_core() -> RosterConfig {
+    RosterConfig {
+        hash_cost: HashCost {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 1,
+        },
+        hash_workers: 2,
+        hash_queue: 256,
+        ..RosterConfig::default()
+    }
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            http: HttpConfig {
+                rate_limit_per_second: 0,
+                ..HttpConfig::default()
+            },
+            core: cheap_core(),
+            wrap: None,
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::with(Options::default()).await
+    }
+
+    pub async fn with(opts: Options) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            SqliteStore::open(&dir.path().join("roster.db"), SqliteOptions::default()).unwrap();
+        let backend: Arc<dyn Store> = match opts.wrap {
+            Some(wrap) => wrap(store.clone()),
+            None => Arc::new(store.clone()),
+        };
+        let roster = Arc::new(Roster::new(backend, opts.core).await.unwrap());
+        roster
+            .bootstrap(
+                Some(Secret::new(ADMIN_KEY)),
+                Some(Secret::new(ADMIN_PASSWORD)),
+            )
+            .await
+            .unwrap();
+        let app = roster_server::app(roster, opts.http);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(roster_server::serve(listener, app, std::future::pending()));
+        TestApp {
+            addr,
+            client: Client::new(),
+            dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.client.get(self.url(path)).bearer_auth(ADMIN_KEY)
+    }
+
+    pub fn post_json(&self, path: &str, body: &Value) -> RequestBuilder {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(ADMIN_KEY)
+            .json(body)
+    }
+
+    pub fn patch(&self, path: &str, body: &Value) -> RequestBuilder {
+        self.client
+            .patch(self.url(path))
+            .bearer_auth(ADMIN_KEY)
+            .header("content-type", "application/merge-patch+json")
+            .body(body.to_string())
+    }
+
+    pub fn delete(&self, path: &str) -> RequestBuilder {
+        self.client.delete(self.url(path)).bearer_auth(ADMIN_KEY)
+    }
+
+    /// Creates a user and returns its body (asserting 201).
+    pub async fn create_user(&self, body: Value) -> Value {
+        let resp = self.post_json("/api/v1/users", &body).send().await.unwrap();
+        let status = resp.status();
+        let body = resp.json::<Value>().await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
+    pub async fn token(&self, username: &str, password: &str) -> String {
+        let resp = self
+            .client
+            .post(self.url("/api/v1/auth/token"))
+            .json(&json!({"username": username, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+}
+
+/// Status and JSON body of a response.
+pub async fn parts(resp: Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}
+
+/// Asserts a problem+json body with the given status and, if given, the
+/// (field, rule) of its first error.
+pub fn assert_problem(status: u16, body: &Value, expected: u16, field_rule: Option<(&str, &str)>) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["status"], expected, "{body}");
+    assert!(
+        body["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:roster:problem:"),
+        "{body}"
+    );
+    assert!(body["request_id"].is_string(), "{body}");
+    if let Some((field, rule)) = field_rule {
+        let errors = body["errors"].as_array().expect("errors list");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e["field"] == field && e["rule"] == rule),
+            "expected {field}/{rule} in {body}"
+        );
+    }
+}
+
+/// The real `roster` binary, serving on a free port over `db`.
+pub struct Binary {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub stderr_path: PathBuf,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Binary {
+    pub fn start(dir: &std::path::Path, db: &std::path::Path, env: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let stderr_path = dir.join(format!("stderr-{port}.log"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_roster"));
+        cmd.arg("serve")
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("ROSTER_LISTEN", addr.to_string())
+            .env("ROSTER_DATABASE_URL", format!("sqlite://{}", db.display()))
+            .env("ROSTER_HASH_MEMORY_KIB", "1024")
+            .env("ROSTER_HASH_ITERATIONS", "1")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_path).unwrap());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap();
+        let bin = Binary {
+            child,
+            addr,
+            stderr_path,
+        };
+        bin.wait_ready();
+        bin
+    }
+
+    fn wait_ready(&self) {
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(self.addr).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("roster did not start: {}", self.stderr());
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    pub fn signal(&self, sig: i32) {
+        unsafe {
+            libc::kill(self.child.id() as i32, sig);
+        }
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the real server on a random port over a temp SQLite
+//! file, spoken to over HTTP.
+
+mod helpers;
+
+mod auth;
+mod binary;
+mod concurrency;
+mod errors;
+mod openapi;
+mod users;

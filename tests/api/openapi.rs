@@ -1,0 +1,62 @@
+use serde_json::Value;
+
+use crate::helpers::TestApp;
+
+#[tokio::test]
+async fn openapi_describes_every_operation_and_schema() {
+    let app = TestApp::spawn().await;
+    let resp = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "public, no credential needed");
+    let doc: Value = resp.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let ops = [
+        ("/users", "post"),
+        ("/users", "get"),
+        ("/users/{id}", "get"),
+        ("/users/{id}", "patch"),
+        ("/users/{id}", "delete"),
+        ("/auth/token", "post"),
+    ];
+    for (path, method) in ops {
+        let op = &doc["paths"][path][method];
+        assert!(op.is_object(), "{method} {path} missing");
+        assert!(
+            op["responses"].as_object().unwrap().len() >= 2,
+            "{method} {path}"
+        );
+    }
+    for schema in [
+        "UserOut",
+        "CreateUserIn",
+        "UserPatch",
+        "UserList",
+        "Problem",
+        "TokenRequest",
+        "TokenResponse",
+    ] {
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "{schema} missing"
+        );
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    let props = &doc["components"]["schemas"]["UserOut"]["properties"];
+    assert!(
+        props.get("password").is_none(),
+        "responses never carry passwords"
+    );
+    assert_eq!(doc["servers"][0]["url"], "/api/v1");
+}
+
+#[tokio::test]
+async fn health_is_public() {
+    let app = TestApp::spawn().await;
+    let resp = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.json::<Value>().await.unwrap()["status"], "ok");
+}
