@@ -44,8 +44,9 @@ impl Default for RosterConfig {
         Self {
             password_policy: PasswordPolicy::default(),
             hash_cost: HashCost::default(),
-            // Half the cores, so that reads keep running while hashing saturates.
-            hash_workers: (cores / 2).max(1),
+            // Hashing threads run at a lower priority, so they may use every
+            // core without starving request handling.
+            hash_workers: cores,
             hash_queue: 16,
             token_ttl_secs: 900,
             auth_cache_ttl: Duration::from_secs(5),

@@ -33,6 +33,7 @@ pub fn app(roster: Arc<Roster>, http: HttpConfig) -> Router {
     let mut router = Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(healthz))
+        .route("/livez", get(livez))
         .route(
             "/openapi.json",
             get(move || {
@@ -54,6 +55,12 @@ pub fn app(roster: Arc<Roster>, http: HttpConfig) -> Router {
     router.layer(axum::middleware::from_fn(request_id::layer))
 }
 
+/// Liveness: answers without touching the database (also the bench's bare route).
+async fn livez() -> axum::Json<native::dto::Health> {
+    axum::Json(native::dto::Health { status: "ok" })
+}
+
+/// Readiness: 200 when the database answers.
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     match state.roster.health().await {
         Ok(()) => axum::Json(native::dto::Health { status: "ok" }).into_response(),

@@ -58,7 +58,9 @@ struct Inner {
     path: PathBuf,
     writer: Writer,
     readers: Mutex<Vec<Connection>>,
-    max_readers: usize,
+    /// One permit per read connection: bounds open connections (and their
+    /// page caches) however many requests arrive at once.
+    read_permits: tokio::sync::Semaphore,
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
@@ -89,7 +91,7 @@ impl SqliteStore {
                 path: path.to_path_buf(),
                 writer,
                 readers: Mutex::new(Vec::new()),
-                max_readers: options.readers.max(1),
+                read_permits: tokio::sync::Semaphore::new(options.readers.max(1)),
             }),
         })
     }
@@ -104,24 +106,28 @@ impl SqliteStore {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(backend)?;
-        conn.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA cache_size = -16000;")
+        conn.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA cache_size = -4000;")
             .map_err(backend)?;
         Ok(conn)
     }
 
-    /// Runs a short read on the calling thread: point reads take
-    /// microseconds, less than handing them to another thread would cost.
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
+    /// Takes a read connection from the pool (opening one if the pool is
+    /// empty); the caller must hold a read permit.
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
         let conn = match self.inner.readers.lock().pop() {
             Some(c) => c,
             None => self.new_reader()?,
         };
         let result = f(&conn).map_err(backend);
-        let mut pool = self.inner.readers.lock();
-        if pool.len() < self.inner.max_readers {
-            pool.push(conn);
-        }
+        self.inner.readers.lock().push(conn);
         result
+    }
+
+    /// Runs a short read on the calling task: point reads take
+    /// microseconds, less than handing them to another thread would cost.
+    async fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
+        let _permit = self.inner.read_permits.acquire().await.map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.with_reader(f)
     }
 
     /// Runs a read that may scan many rows on a blocking thread.
@@ -129,10 +135,13 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> StoreResult<T> {
+        let permit = self.inner.read_permits.acquire().await.map_err(|e| StoreError::Backend(e.to_string()))?;
         let this = self.clone();
-        tokio::task::spawn_blocking(move || this.read(f))
+        let result = tokio::task::spawn_blocking(move || this.with_reader(f))
             .await
-            .map_err(|e| StoreError::Backend(e.to_string()))?
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        drop(permit);
+        result
     }
 }
 
@@ -151,7 +160,7 @@ fn configure(conn: &Connection, sync: Synchronous) -> rusqlite::Result<()> {
          PRAGMA busy_timeout = 5000;
          PRAGMA wal_autocheckpoint = 1000;
          PRAGMA journal_size_limit = 16777216;
-         PRAGMA cache_size = -32000;"
+         PRAGMA cache_size = -16000;"
     ))
 }
 
@@ -175,7 +184,7 @@ mod store_impl {
     #[async_trait]
     impl Store for SqliteStore {
         async fn ping(&self) -> StoreResult<()> {
-            self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())))
+            self.read(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
         }
 
         async fn bootstrap(&self, b: Bootstrap) -> StoreResult<bool> {
@@ -264,16 +273,17 @@ mod store_impl {
             scope: Uuid,
             key: &str,
         ) -> StoreResult<Option<IdempotencyHit>> {
-            self.read(|c| access::idempotent_result(c, scope, key))
+            self.read(|c| access::idempotent_result(c, scope, key)).await
         }
 
         async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<User>> {
-            self.read(|c| users::by_id(c, id))
+            self.read(|c| users::by_id(c, id)).await
         }
 
         async fn user_for_login(&self, username_key: &str) -> StoreResult<Option<LoginRecord>> {
             Ok(self
-                .read(|c| users::for_login(c, username_key))?
+                .read(|c| users::for_login(c, username_key))
+                .await?
                 .map(|(user, password_hash)| LoginRecord {
                     user,
                     password_hash,
@@ -281,8 +291,13 @@ mod store_impl {
         }
 
         async fn list_users(&self, q: &UserQuery) -> StoreResult<Vec<User>> {
-            let q = q.clone();
-            self.read_blocking(move |c| users::list(c, &q)).await
+            // A text search may scan; everything else is an index range.
+            if q.q.is_some() {
+                let q = q.clone();
+                self.read_blocking(move |c| users::list(c, &q)).await
+            } else {
+                self.read(|c| users::list(c, q)).await
+            }
         }
 
         async fn update_user(
@@ -315,7 +330,8 @@ mod store_impl {
 
         async fn key_owner(&self, key_hash: &str) -> StoreResult<Option<KeyOwner>> {
             Ok(self
-                .read(|c| access::key_owner(c, key_hash))?
+                .read(|c| access::key_owner(c, key_hash))
+                .await?
                 .map(|k| KeyOwner {
                     key_id: k.key_id,
                     key_hash: k.hash,
@@ -326,7 +342,7 @@ mod store_impl {
         }
 
         async fn roles_of(&self, user_id: Uuid) -> StoreResult<Vec<String>> {
-            self.read(|c| access::roles_of(c, user_id))
+            self.read(|c| access::roles_of(c, user_id)).await
         }
     }
 }

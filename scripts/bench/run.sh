@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Loopback HTTP benchmark of roster with wrk. Prints requests/s, p50 and p99
+# for each route and its ratio to the bare route (/livez) measured in the
+# same run, resident memory, and the 1M-user list/filter costs.
+#
+#   scripts/bench/run.sh            # full run (about 3 minutes + seeding)
+#   BENCH_SECONDS=5 SKIP_MILLION=1 scripts/bench/run.sh   # quicker
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+SECONDS_PER=${BENCH_SECONDS:-10}
+CONNS=${BENCH_CONNECTIONS:-64}
+THREADS=${BENCH_THREADS:-2}
+PORT=${BENCH_PORT:-18181}
+KEY=bench-admin-key-0123456789abcdef0123456789
+WORK=$(mktemp -d)
+trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+command -v wrk >/dev/null || { echo "installing wrk" >&2; (apt-get install -y wrk || (apt-get update && apt-get install -y wrk)) >/dev/null; }
+cargo build --release --quiet
+BIN=target/release/roster
+
+start() {
+  ROSTER_ADMIN_API_KEY=$KEY ROSTER_LISTEN=127.0.0.1:$PORT ROSTER_RATE_LIMIT_PER_SECOND=0 \
+    ROSTER_DATABASE_URL="sqlite://$1" ROSTER_LOG=warn "$BIN" serve 2>"$WORK/server.log" &
+  PID=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/livez" >/dev/null && return; sleep 0.1; done
+  echo "server did not start" >&2; cat "$WORK/server.log" >&2; exit 1
+}
+stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; }
+rss_kb() { awk '/VmRSS/ {print $2}' /proc/$PID/status; }
+hwm_kb() { awk '/VmHWM/ {print $2}' /proc/$PID/status; }
+
+# wrk's latency figures in milliseconds.
+to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; printf "%.2f", v}'; }
+
+declare -A RPS
+run() { # name conns url [wrk args...]
+  local name=$1 conns=$2 url=$3; shift 3
+  local out
+  out=$(wrk -t"$THREADS" -c"$conns" -d"${SECONDS_PER}s" --latency "$@" "$url")
+  local rps p50 p99 non2xx
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  p50=$(echo "$out" | awk '$1=="50%" {print $2}' | to_ms)
+  p99=$(echo "$out" | awk '$1=="99%" {print $2}' | to_ms)
+  non2xx=$(echo "$out" | awk '/Non-2xx/ {print $5}')
+  RPS[$name]=$rps
+  local ratio="-"
+  [ -n "${RPS[bare]:-}" ] && ratio=$(awk -v a="$rps" -v b="${RPS[bare]}" 'BEGIN {printf "%.2f", a/b}')
+  printf "%-34s %10.0f req/s  p50 %7s ms  p99 %8s ms  x bare %5s  non-2xx %s\n" "$name" "$rps" "$p50" "$p99" "$ratio" "${non2xx:-0}"
+}
+
+echo "roster bench: ${SECONDS_PER}s per route, $CONNS connections, $THREADS wrk threads, $(nproc) cores"
+start "$WORK/bench.db"
+echo "idle RSS: $(( $(rss_kb) / 1024 )) MiB"
+ID=$(curl -sf -X POST "http://127.0.0.1:$PORT/api/v1/users" -H "Authorization: Bearer $KEY" \
+  -H 'Content-Type: application/json' -d '{"username":"bench-target","email":"t@example.com"}' | sed 's/.*"id":"\([^"]*\)".*/\1/')
+H=(-H "Authorization: Bearer $KEY")
+
+run bare "$CONNS" "http://127.0.0.1:$PORT/livez"
+run get_by_id "$CONNS" "http://127.0.0.1:$PORT/api/v1/users/$ID" "${H[@]}"
+export ROSTER_BENCH_KEY=$KEY
+run create_no_password "$CONNS" "http://127.0.0.1:$PORT/api/v1/users" -s scripts/bench/create.lua
+run list_page_50 "$CONNS" "http://127.0.0.1:$PORT/api/v1/users?limit=50" "${H[@]}"
+ROSTER_BENCH_PASSWORD='Bench-Passw0rd-123' ROSTER_BENCH_PREFIX=pw \
+  run create_with_password 16 "http://127.0.0.1:$PORT/api/v1/users" -s scripts/bench/create.lua
+
+# Reads while password creates saturate the hashing pool (both at once).
+ROSTER_BENCH_PASSWORD='Bench-Passw0rd-123' ROSTER_BENCH_PREFIX=pwx \
+  wrk -t1 -c16 -d"${SECONDS_PER}s" -s scripts/bench/create.lua "http://127.0.0.1:$PORT/api/v1/users" >"$WORK/pw.txt" &
+WPID=$!
+sleep 0.5
+run get_by_id_during_password_load "$CONNS" "http://127.0.0.1:$PORT/api/v1/users/$ID" "${H[@]}"
+wait $WPID
+awk '/Requests\/sec/ {printf "  (password creates alongside: %.0f/s; ", $2} /Non-2xx/ {printf "%s refused fast with 503", $5} END {print ")"}' "$WORK/pw.txt"
+awk -v a="${RPS[get_by_id_during_password_load]}" -v b="${RPS[get_by_id]}" \
+  'BEGIN {printf "  reads kept %.0f%% of their rate while hashing saturates\n", 100*a/b}'
+echo "peak RSS under load: $(( $(hwm_kb) / 1024 )) MiB"
+stop
+
+if [ -z "${SKIP_MILLION:-}" ]; then
+  N=${BENCH_USERS:-1000000}
+  echo
+  echo "seeding $N users through 'roster users import'"
+  python3 -c "
+import sys
+w = sys.stdout.write
+for i in range($N):
+    w('{\"username\":\"user%07d\",\"email\":\"user%07d@example.com\",\"first_name\":\"First%d\",\"last_name\":\"Last%d\"}\n' % (i, i, i % 997, i % 991))
+" >"$WORK/users.jsonl"
+  /usr/bin/time -f "  import wall time %e s, max RSS %M KiB" \
+    "$BIN" users import "$WORK/users.jsonl" --database-url "sqlite://$WORK/million.db" 2>&1 | sed 's/^/  /'
+  start "$WORK/million.db"
+  cursor=$(printf 's:%d' $((999 * 50)) | base64 | tr '+/' '-_' | tr -d '=')
+  run bare_1m "$CONNS" "http://127.0.0.1:$PORT/livez"
+  RPS[bare]=${RPS[bare_1m]}
+  run "list page 1 (1M users)" "$CONNS" "http://127.0.0.1:$PORT/api/v1/users?limit=50" "${H[@]}"
+  run "list page 1000 (1M users)" "$CONNS" "http://127.0.0.1:$PORT/api/v1/users?limit=50&cursor=$cursor" "${H[@]}"
+  run "username= filter (1M users)" "$CONNS" "http://127.0.0.1:$PORT/api/v1/users?username=user0765432" "${H[@]}"
+  run "email= filter (1M users)" "$CONNS" "http://127.0.0.1:$PORT/api/v1/users?email=user0123456@example.com" "${H[@]}"
+  stop
+fi
