@@ -12,7 +12,7 @@ use roster_server::HttpConfig;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct Config {
     pub listen: String,
     pub database_url: String,

@@ -12,9 +12,9 @@ function init(args)
   thread_id = id
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
-  wrk.headers["Authorization"] = "Bearer " .. os.getenv("ROSTER_BENCH_KEY")
-  password = os.getenv("ROSTER_BENCH_PASSWORD")
-  prefix = os.getenv("ROSTER_BENCH_PREFIX") or "bench"
+  wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")
+  password = os.getenv("BENCH_PASSWORD")
+  prefix = os.getenv("BENCH_PREFIX") or "bench"
 end
 
 function request()

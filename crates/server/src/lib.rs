@@ -52,7 +52,15 @@ pub fn app(roster: Arc<Roster>, http: HttpConfig) -> Router {
             rate_limit::layer,
         ));
     }
-    router.layer(axum::middleware::from_fn(request_id::layer))
+    router
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
+        .layer(axum::middleware::from_fn(request_id::layer))
+}
+
+/// A panic in a handler is a bug: log it with the request id and answer
+/// with the generic 500 instead of dropping the connection.
+fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::Core(roster_core::CoreError::Internal("handler panicked".into())).into_response()
 }
 
 /// Liveness: answers without touching the database (also the bench's bare route).
