@@ -188,7 +188,8 @@ impl PasswordHasher {
                 let _ = tx.send(span.in_scope(|| job(&argon, &params)));
             }))
             .map_err(|_| CoreError::internal("password hashing pool stopped"))?;
-        rx.await.map_err(|_| CoreError::internal("password hashing job lost"))
+        rx.await
+            .map_err(|_| CoreError::internal("password hashing job lost"))
     }
 
     pub async fn hash(&self, password: &Secret) -> Result<String, CoreError> {
@@ -341,7 +342,11 @@ mod tests {
         assert!(argon.verify_password(b"pw-one-two", ours.as_str()).is_ok());
         assert!(argon.verify_password(b"pw-one-twO", ours.as_str()).is_err());
         // ...and the crate's (other cost, too) verify with ours.
-        let other = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(128, 2, 1, None).unwrap());
+        let other = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(128, 2, 1, None).unwrap(),
+        );
         let theirs = other.hash_password(b"pw-three").unwrap().to_string();
         assert!(verify_with(b"pw-three", &theirs));
         assert!(!verify_with(b"pw-four", &theirs));

@@ -126,7 +126,12 @@ impl SqliteStore {
     /// Runs a short read on the calling task: point reads take
     /// microseconds, less than handing them to another thread would cost.
     async fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
-        let _permit = self.inner.read_permits.acquire().await.map_err(|e| StoreError::Backend(e.to_string()))?;
+        let _permit = self
+            .inner
+            .read_permits
+            .acquire()
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
         self.with_reader(f)
     }
 
@@ -135,7 +140,12 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> StoreResult<T> {
-        let permit = self.inner.read_permits.acquire().await.map_err(|e| StoreError::Backend(e.to_string()))?;
+        let permit = self
+            .inner
+            .read_permits
+            .acquire()
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
         let this = self.clone();
         let result = tokio::task::spawn_blocking(move || this.with_reader(f))
             .await
@@ -273,7 +283,8 @@ mod store_impl {
             scope: Uuid,
             key: &str,
         ) -> StoreResult<Option<IdempotencyHit>> {
-            self.read(|c| access::idempotent_result(c, scope, key)).await
+            self.read(|c| access::idempotent_result(c, scope, key))
+                .await
         }
 
         async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<User>> {
@@ -281,13 +292,12 @@ mod store_impl {
         }
 
         async fn user_for_login(&self, username_key: &str) -> StoreResult<Option<LoginRecord>> {
-            Ok(self
-                .read(|c| users::for_login(c, username_key))
-                .await?
-                .map(|(user, password_hash)| LoginRecord {
+            Ok(self.read(|c| users::for_login(c, username_key)).await?.map(
+                |(user, password_hash)| LoginRecord {
                     user,
                     password_hash,
-                }))
+                },
+            ))
         }
 
         async fn list_users(&self, q: &UserQuery) -> StoreResult<Vec<User>> {
