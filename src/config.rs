@@ -34,6 +34,10 @@ pub struct Config {
     pub hash_queue: usize,
     pub token_ttl_secs: u64,
     pub auth_cache_ttl_secs: u64,
+    /// Failed logins in a row that lock an account.
+    pub lockout_threshold: u32,
+    /// How long a lock lasts, in seconds.
+    pub lockout_secs: u64,
     /// `full` (default: every acknowledged write is on disk) or `normal`.
     pub sqlite_synchronous: String,
     /// `text` (default) or `json`.
@@ -61,6 +65,8 @@ impl Default for Config {
             hash_queue: core.hash_queue,
             token_ttl_secs: core.token_ttl_secs,
             auth_cache_ttl_secs: core.auth_cache_ttl.as_secs(),
+            lockout_threshold: core.lockout.threshold,
+            lockout_secs: core.lockout.lock_secs,
             sqlite_synchronous: "full".into(),
             log_format: "text".into(),
         }
@@ -113,6 +119,10 @@ impl Config {
             hash_queue: self.hash_queue,
             token_ttl_secs: self.token_ttl_secs,
             auth_cache_ttl: Duration::from_secs(self.auth_cache_ttl_secs),
+            lockout: roster_core::store::LockoutPolicy {
+                threshold: self.lockout_threshold.max(1),
+                lock_secs: self.lockout_secs,
+            },
         }
     }
 

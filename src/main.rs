@@ -11,6 +11,7 @@ use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use figment::Figment;
 use figment::providers::Serialized;
+use roster_core::service::Verification;
 use roster_core::store::Store;
 use roster_core::{CoreError, Roster};
 use roster_store::sqlite::{SqliteOptions, Synchronous};
@@ -55,6 +56,18 @@ enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Operator tools for the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Checks the hash chain of the whole audit log; exits 1 if a record was
+    /// edited, removed or inserted.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -91,6 +104,9 @@ fn main() -> anyhow::Result<()> {
             Command::Users {
                 command: UsersCommand::Import { file },
             } => import(config, file).await,
+            Command::Audit {
+                command: AuditCommand::Verify,
+            } => verify_audit(config).await,
         }
     })
 }
@@ -183,6 +199,21 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
         }
         tracing::info!("shutting down: finishing requests in flight");
     })
+}
+
+async fn verify_audit(config: Config) -> anyhow::Result<()> {
+    let store = open_store(&config)?;
+    let roster = Roster::new(store, config.core()).await.map_err(describe)?;
+    match roster.verify_audit().await.map_err(describe)? {
+        Verification::Intact { events } => {
+            println!("audit log intact: {events} events, hash chain verified");
+            Ok(())
+        }
+        Verification::Broken(b) => {
+            println!("audit log TAMPERED at event {}: {}", b.seq, b.reason);
+            std::process::exit(1);
+        }
+    }
 }
 
 async fn import(config: Config, file: PathBuf) -> anyhow::Result<()> {

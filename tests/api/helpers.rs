@@ -25,13 +25,9 @@ pub struct TestApp {
     pub dir: TempDir,
 }
 
-pub type StoreWrapper = Box<dyn FnOnce(SqliteStore) -> Arc<dyn Store>>;
-
 pub struct Options {
     pub http: HttpConfig,
     pub core: RosterConfig,
-    /// Wraps the store, e.g. to inject failures.
-    pub wrap: Option<StoreWrapper>,
 }
 
 /// Cheap hashing so tests stay fast; the real cost is measured in the bench.
@@ -56,7 +52,6 @@ impl Default for Options {
                 ..HttpConfig::default()
             },
             core: cheap_core(),
-            wrap: None,
         }
     }
 }
@@ -70,10 +65,7 @@ impl TestApp {
         let dir = tempfile::tempdir().unwrap();
         let store =
             SqliteStore::open(&dir.path().join("roster.db"), SqliteOptions::default()).unwrap();
-        let backend: Arc<dyn Store> = match opts.wrap {
-            Some(wrap) => wrap(store.clone()),
-            None => Arc::new(store.clone()),
-        };
+        let backend: Arc<dyn Store> = Arc::new(store);
         let roster = Arc::new(Roster::new(backend, opts.core).await.unwrap());
         roster
             .bootstrap(

@@ -22,7 +22,11 @@ pub const MIN_CONFIGURED_KEY_LEN: usize = 32;
 pub struct Principal {
     pub user_id: Uuid,
     pub username: String,
-    pub roles: Vec<String>,
+    /// The caller's home container: where users it creates land by default.
+    pub container_id: Uuid,
+    pub grants: Vec<crate::authz::Grant>,
+    /// Set for role-restricted API keys: the privileges the key may use.
+    pub restriction: Option<Vec<crate::authz::Privilege>>,
     pub credential: CredentialKind,
 }
 
@@ -96,28 +100,44 @@ pub struct IssuedToken {
     pub expires_in_secs: u64,
 }
 
-/// Signs and checks roster's bearer tokens (HS256 with a secret kept in the
-/// database, so every node that shares the database accepts them).
+/// Signs and checks roster's bearer tokens: HS256 with secrets kept in the
+/// database, so every node that shares the database accepts them. Tokens
+/// name their secret (`kid`); the newest signs, every stored one verifies,
+/// so a rotation does not cut off tokens already issued.
 pub struct TokenSigner {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    signing: (String, EncodingKey),
+    verifying: Vec<(String, DecodingKey)>,
     validation: Validation,
     ttl_secs: u64,
 }
 
 const ISSUER: &str = "roster";
 
+/// What a valid token says.
+pub struct TokenClaims {
+    pub user_id: Uuid,
+    pub token_id: Uuid,
+    pub expires_at: i64,
+}
+
 impl TokenSigner {
-    pub fn new(secret: &[u8], ttl_secs: u64) -> Self {
+    /// `keys` newest first; must not be empty.
+    pub fn new(keys: &[(String, Vec<u8>)], ttl_secs: u64) -> Result<Self, CoreError> {
+        let (kid, secret) = keys
+            .first()
+            .ok_or_else(|| CoreError::internal("no signing key"))?;
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.leeway = 5;
-        Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+        Ok(Self {
+            signing: (kid.clone(), EncodingKey::from_secret(secret)),
+            verifying: keys
+                .iter()
+                .map(|(k, s)| (k.clone(), DecodingKey::from_secret(s)))
+                .collect(),
             validation,
             ttl_secs,
-        }
+        })
     }
 
     pub fn issue(&self, user_id: Uuid) -> Result<IssuedToken, CoreError> {
@@ -129,19 +149,32 @@ impl TokenSigner {
             exp: now + self.ttl_secs as i64,
             iss: ISSUER.into(),
         };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(CoreError::internal)?;
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(self.signing.0.clone());
+        let token =
+            jsonwebtoken::encode(&header, &claims, &self.signing.1).map_err(CoreError::internal)?;
         Ok(IssuedToken {
             token: Secret::new(token),
             expires_in_secs: self.ttl_secs,
         })
     }
 
-    /// Returns (user id, token id, expiry as unix time) of a valid token.
-    pub fn verify(&self, token: &str) -> Result<(Uuid, Uuid, i64), CoreError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+    pub fn verify(&self, token: &str) -> Result<TokenClaims, CoreError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| CoreError::Unauthenticated)?;
+        let kid = header.kid.ok_or(CoreError::Unauthenticated)?;
+        let key = self
+            .verifying
+            .iter()
+            .find(|(k, _)| *k == kid)
+            .map(|(_, key)| key)
+            .ok_or(CoreError::Unauthenticated)?;
+        let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             .map_err(|_| CoreError::Unauthenticated)?;
-        Ok((data.claims.sub, data.claims.jti, data.claims.exp))
+        Ok(TokenClaims {
+            user_id: data.claims.sub,
+            token_id: data.claims.jti,
+            expires_at: data.claims.exp,
+        })
     }
 }
 
@@ -167,12 +200,23 @@ mod tests {
 
     #[test]
     fn tokens_round_trip_and_reject_tampering() {
-        let s = TokenSigner::new(b"0123456789abcdef0123456789abcdef", 60);
+        let k1 = (
+            "k1".to_string(),
+            b"0123456789abcdef0123456789abcdef".to_vec(),
+        );
+        let k2 = (
+            "k2".to_string(),
+            b"another-secret-another-secret-xx".to_vec(),
+        );
+        let s = TokenSigner::new(std::slice::from_ref(&k1), 60).unwrap();
         let uid = Uuid::now_v7();
         let t = s.issue(uid).unwrap();
         assert!(looks_like_token(t.token.expose()));
-        assert_eq!(s.verify(t.token.expose()).unwrap().0, uid);
-        let other = TokenSigner::new(b"another-secret-another-secret-xx", 60);
+        assert_eq!(s.verify(t.token.expose()).unwrap().user_id, uid);
+        let other = TokenSigner::new(std::slice::from_ref(&k2), 60).unwrap();
         assert!(other.verify(t.token.expose()).is_err());
+        // After a rotation the old key still verifies.
+        let rotated = TokenSigner::new(&[k2, k1], 60).unwrap();
+        assert!(rotated.verify(t.token.expose()).is_ok());
     }
 }

@@ -2,6 +2,8 @@
 //! services that faces call. Nothing here knows about HTTP or SQL; storage is
 //! reached through the [`store::Store`] trait.
 
+pub mod access;
+pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod common_passwords;

@@ -1,12 +1,17 @@
 //! The storage port. Each backend implements [`Store`]; uniqueness, version
-//! checks and atomicity are the database's job, reported back as
-//! [`StoreError`] values the services translate.
+//! checks, referential integrity and atomicity are the database's job,
+//! reported back as [`StoreError`] values the services translate. Every
+//! change carries the audit event that the backend writes in the same
+//! transaction.
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::access::{ApiKeyInfo, Assignment, BuiltinRole, Container, Group, Holder, Role};
+use crate::audit::{AuditEvent, AuditRecord, Outcome};
 use crate::auth::KeyRecord;
+use crate::authz::{Grant, Privilege};
 use crate::user::{Patch, User, UserDraft, UserQuery};
 
 /// The container every installation starts with; home of the bootstrap admin.
@@ -17,6 +22,12 @@ pub enum StoreError {
     /// A unique constraint failed on this field.
     #[error("conflict on {field}")]
     Conflict { field: &'static str },
+    /// A referenced object does not exist (foreign key), named by field.
+    #[error("missing reference {field}")]
+    MissingReference { field: &'static str },
+    /// The object is still referenced and cannot be deleted.
+    #[error("in use: {0}")]
+    InUse(&'static str),
     #[error("not found")]
     NotFound,
     #[error("version mismatch")]
@@ -65,20 +76,77 @@ pub struct IdempotencyHit {
 pub struct LoginRecord {
     pub user: User,
     pub password_hash: Option<String>,
+    pub locked_until: Option<OffsetDateTime>,
+    pub totp_secret: Option<String>,
 }
 
 /// The owner of an API key, and the key's own state.
 pub struct KeyOwner {
-    pub key_id: Uuid,
+    pub key: ApiKeyInfo,
     pub key_hash: String,
     pub user: User,
-    pub expires_at: Option<OffsetDateTime>,
-    pub revoked: bool,
 }
 
 pub struct Bootstrap {
     pub admin: NewUserRecord,
     pub key: Option<KeyRecord>,
+    pub audit: AuditEvent,
+}
+
+/// After how many failures, for how long, a login is refused.
+#[derive(Debug, Clone, Copy)]
+pub struct LockoutPolicy {
+    pub threshold: u32,
+    pub lock_secs: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewContainer {
+    pub id: Uuid,
+    pub seq: Option<i64>,
+    pub name: String,
+    pub parent_id: Uuid,
+    pub now: OffsetDateTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewRole {
+    pub id: Uuid,
+    pub seq: Option<i64>,
+    pub name: String,
+    pub description: String,
+    pub privileges: Vec<Privilege>,
+    pub now: OffsetDateTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewGroup {
+    pub id: Uuid,
+    pub seq: Option<i64>,
+    pub name: String,
+    pub description: String,
+    pub now: OffsetDateTime,
+}
+
+/// How a role is named by a caller.
+#[derive(Debug, Clone)]
+pub enum RoleRef {
+    Id(Uuid),
+    Seq(i64),
+    Name(String),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub actor_id: Option<Uuid>,
+    pub action: Option<String>,
+    pub target_id: Option<String>,
+    pub outcome: Option<Outcome>,
+    pub since: Option<OffsetDateTime>,
+    pub until: Option<OffsetDateTime>,
+    /// Newest first: events with `seq` below this.
+    pub before_seq: Option<i64>,
+    pub limit: u32,
 }
 
 #[async_trait]
@@ -86,18 +154,25 @@ pub trait Store: Send + Sync + 'static {
     /// Answers when the database answers.
     async fn ping(&self) -> StoreResult<()>;
 
+    /// Makes the built-in roles exist as given.
+    async fn ensure_builtin_roles(&self, roles: &'static [BuiltinRole]) -> StoreResult<()>;
+
     /// On an empty database, creates the administrator (with the
-    /// administrator role and the given key). Returns false if users exist.
+    /// Administrator role over every object and the given key). Returns
+    /// false if users exist.
     async fn bootstrap(&self, b: Bootstrap) -> StoreResult<bool>;
 
-    /// Stores `candidate` as the token signing secret unless one exists;
-    /// returns the one in force.
-    async fn signing_secret(&self, candidate: Vec<u8>) -> StoreResult<Vec<u8>>;
+    /// Stores `candidate` as a token signing secret unless one exists;
+    /// returns the secrets in force as (key id, secret), newest first.
+    async fn signing_secrets(&self, candidate: Vec<u8>) -> StoreResult<Vec<(String, Vec<u8>)>>;
+
+    // ---- users
 
     async fn insert_user(
         &self,
         rec: NewUserRecord,
         idempotency: Option<IdempotencyWrite>,
+        audit: AuditEvent,
     ) -> StoreResult<Inserted>;
 
     /// Inserts many users in few transactions (imports, seeding). All or none
@@ -112,26 +187,177 @@ pub trait Store: Send + Sync + 'static {
 
     async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<User>>;
 
-    async fn user_for_login(&self, username: &str) -> StoreResult<Option<LoginRecord>>;
+    async fn user_for_login(&self, username_key: &str) -> StoreResult<Option<LoginRecord>>;
 
-    /// Fetches up to `q.limit` users matching `q`, ordered by `seq`.
-    async fn list_users(&self, q: &UserQuery) -> StoreResult<Vec<User>>;
+    /// Fetches up to `q.limit` users matching `q`, ordered by `seq`;
+    /// `within` limits them to these containers' subtrees.
+    async fn list_users(&self, q: &UserQuery, within: Option<&[Uuid]>) -> StoreResult<Vec<User>>;
 
     /// Writes `draft` if the stored version is still `expected_version`.
+    #[allow(clippy::too_many_arguments)]
     async fn update_user(
         &self,
         id: Uuid,
         expected_version: i64,
         draft: UserDraft,
+        container_id: Uuid,
         password_hash: Patch<String>,
         now: OffsetDateTime,
+        audit: AuditEvent,
     ) -> StoreResult<User>;
 
-    async fn delete_user(&self, id: Uuid, expected_version: Option<i64>) -> StoreResult<()>;
+    async fn delete_user(
+        &self,
+        id: Uuid,
+        expected_version: Option<i64>,
+        audit: AuditEvent,
+    ) -> StoreResult<()>;
 
-    async fn record_login(&self, id: Uuid, at: OffsetDateTime) -> StoreResult<()>;
+    /// Sets `locked_until` (None unlocks) and clears the failure count.
+    async fn set_lock(
+        &self,
+        id: Uuid,
+        until: Option<OffsetDateTime>,
+        audit: AuditEvent,
+    ) -> StoreResult<User>;
 
+    /// Records a successful login: last login time, failures reset.
+    async fn login_succeeded(
+        &self,
+        id: Uuid,
+        at: OffsetDateTime,
+        audit: AuditEvent,
+    ) -> StoreResult<()>;
+
+    /// Records a failed login (of a known user, when `user` is set) and
+    /// locks the account when the policy says so. Returns the lock's end.
+    async fn login_failed(
+        &self,
+        user: Option<Uuid>,
+        policy: LockoutPolicy,
+        audit: AuditEvent,
+    ) -> StoreResult<Option<OffsetDateTime>>;
+
+    /// Stores a TOTP secret: pending (not yet confirmed) or confirmed.
+    async fn set_totp(
+        &self,
+        id: Uuid,
+        secret: Option<String>,
+        confirmed: bool,
+        audit: AuditEvent,
+    ) -> StoreResult<()>;
+
+    async fn pending_totp(&self, id: Uuid) -> StoreResult<Option<String>>;
+
+    // ---- containers
+
+    async fn insert_container(&self, c: NewContainer, audit: AuditEvent) -> StoreResult<Container>;
+    async fn container(&self, id: Uuid) -> StoreResult<Option<Container>>;
+    async fn container_by_seq(&self, seq: i64) -> StoreResult<Option<Container>>;
+    /// The container and its ancestors, nearest first, the root last.
+    async fn container_chain(&self, id: Uuid) -> StoreResult<Vec<Uuid>>;
+    async fn list_containers(&self) -> StoreResult<Vec<Container>>;
+    #[allow(clippy::too_many_arguments)]
+    async fn update_container(
+        &self,
+        id: Uuid,
+        expected_version: i64,
+        name: String,
+        parent_id: Option<Uuid>,
+        now: OffsetDateTime,
+        audit: AuditEvent,
+    ) -> StoreResult<Container>;
+    async fn delete_container(&self, id: Uuid, audit: AuditEvent) -> StoreResult<()>;
+
+    // ---- roles
+
+    async fn insert_role(&self, r: NewRole, audit: AuditEvent) -> StoreResult<Role>;
+    async fn role(&self, r: RoleRef) -> StoreResult<Option<Role>>;
+    async fn list_roles(&self) -> StoreResult<Vec<Role>>;
+    #[allow(clippy::too_many_arguments)]
+    async fn update_role(
+        &self,
+        id: Uuid,
+        expected_version: i64,
+        name: String,
+        description: String,
+        privileges: Vec<Privilege>,
+        now: OffsetDateTime,
+        audit: AuditEvent,
+    ) -> StoreResult<Role>;
+    async fn delete_role(&self, id: Uuid, audit: AuditEvent) -> StoreResult<()>;
+
+    // ---- groups
+
+    async fn insert_group(&self, g: NewGroup, audit: AuditEvent) -> StoreResult<Group>;
+    async fn group(&self, id: Uuid) -> StoreResult<Option<Group>>;
+    async fn list_groups(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<Group>>;
+    #[allow(clippy::too_many_arguments)]
+    async fn update_group(
+        &self,
+        id: Uuid,
+        expected_version: i64,
+        name: String,
+        description: String,
+        now: OffsetDateTime,
+        audit: AuditEvent,
+    ) -> StoreResult<Group>;
+    async fn delete_group(&self, id: Uuid, audit: AuditEvent) -> StoreResult<()>;
+    /// Returns false when the user was a member already.
+    async fn add_member(&self, group: Uuid, user: Uuid, audit: AuditEvent) -> StoreResult<bool>;
+    async fn remove_member(&self, group: Uuid, user: Uuid, audit: AuditEvent) -> StoreResult<()>;
+    async fn members(&self, group: Uuid, after_seq: i64, limit: u32) -> StoreResult<Vec<User>>;
+    async fn groups_of(&self, user: Uuid) -> StoreResult<Vec<Group>>;
+
+    // ---- role assignments
+
+    /// Grants `role` to `holder` over every object or these containers,
+    /// replacing the holder's earlier assignment of the same role.
+    async fn assign(
+        &self,
+        holder: Holder,
+        role: Uuid,
+        all_objects: bool,
+        containers: Vec<Uuid>,
+        audit: AuditEvent,
+    ) -> StoreResult<Assignment>;
+    async fn unassign(&self, assignment: Uuid, audit: AuditEvent) -> StoreResult<()>;
+    async fn assignments_of(&self, holder: Holder) -> StoreResult<Vec<Assignment>>;
+    async fn assignment(&self, id: Uuid) -> StoreResult<Option<Assignment>>;
+    /// Every grant a user holds, directly and through groups.
+    async fn grants_of(&self, user: Uuid) -> StoreResult<Vec<Grant>>;
+
+    // ---- API keys
+
+    async fn insert_key(
+        &self,
+        user: Uuid,
+        key: KeyRecord,
+        role: Option<Uuid>,
+        expires_at: Option<OffsetDateTime>,
+        audit: AuditEvent,
+    ) -> StoreResult<ApiKeyInfo>;
     async fn key_owner(&self, key_hash: &str) -> StoreResult<Option<KeyOwner>>;
+    async fn key(&self, id: Uuid) -> StoreResult<Option<ApiKeyInfo>>;
+    async fn list_keys(&self, user: Option<Uuid>) -> StoreResult<Vec<ApiKeyInfo>>;
+    async fn revoke_key(&self, id: Uuid, at: OffsetDateTime, audit: AuditEvent) -> StoreResult<()>;
+    async fn touch_key(&self, id: Uuid, at: OffsetDateTime) -> StoreResult<()>;
 
-    async fn roles_of(&self, user_id: Uuid) -> StoreResult<Vec<String>>;
+    // ---- tokens
+
+    async fn revoke_token(
+        &self,
+        jti: Uuid,
+        expires_at: OffsetDateTime,
+        audit: AuditEvent,
+    ) -> StoreResult<()>;
+    async fn token_revoked(&self, jti: Uuid) -> StoreResult<bool>;
+
+    // ---- audit
+
+    /// Writes an event that accompanies no other change (login failures).
+    async fn append_audit(&self, audit: AuditEvent) -> StoreResult<()>;
+    async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRecord>>;
+    /// Events in chain order after `after_seq`, for verification.
+    async fn audit_chain(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditRecord>>;
 }

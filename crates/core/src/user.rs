@@ -182,6 +182,8 @@ pub struct CreateUser {
     pub password: Option<crate::Secret>,
     /// Present when the face knows a request is a retry of an earlier one.
     pub idempotency: Option<IdempotencyKey>,
+    /// Home container; the caller's own when absent.
+    pub container_id: Option<uuid::Uuid>,
 }
 
 #[derive(Debug, Clone)]
@@ -234,6 +236,36 @@ pub struct UserPatch {
 }
 
 impl UserPatch {
+    /// Names of the fields this patch touches, for the audit trail.
+    pub fn changed_fields(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        macro_rules! touched {
+            ($($f:ident),*) => {
+                $(if self.$f != Patch::Keep { out.push(stringify!($f)); })*
+            };
+        }
+        touched!(
+            username,
+            email,
+            first_name,
+            last_name,
+            display_name,
+            phone,
+            job_title,
+            timezone,
+            locale,
+            active,
+            mfa_required,
+            saml_sso_only,
+            security_level,
+            distinguished_name,
+            external_id,
+            attributes,
+            password
+        );
+        out
+    }
+
     /// Applies the profile part of the patch; the password is handled by the
     /// service because it needs hashing.
     pub fn apply(self, draft: &mut UserDraft) -> Result<(), Vec<FieldError>> {

@@ -1,21 +1,46 @@
 //! Extractors shared by the native handlers: the authenticated caller, JSON
 //! bodies with field-naming errors, and conditional-request headers.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
-use roster_core::auth::Principal;
+use roster_core::audit::Origin;
+use roster_core::service::Ctx;
 use roster_core::{CoreError, FieldError};
 use serde::de::DeserializeOwned;
 
 use crate::problem::ApiError;
 use crate::state::AppState;
 
-/// The authenticated caller. Handlers that take it cannot run unauthenticated.
-pub struct Caller(pub Principal);
+/// The authenticated caller and where the request came from. Handlers that
+/// take it cannot run unauthenticated.
+pub struct Caller(pub Ctx);
+
+/// Where a request came from, for the audit trail.
+pub fn origin(parts: &Parts) -> Origin {
+    Origin {
+        request_id: crate::request_id::current(),
+        source: parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string()),
+    }
+}
+
+/// [`origin`] as an extractor, for routes open to anyone.
+pub struct RequestOrigin(pub Origin);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestOrigin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(RequestOrigin(origin(parts)))
+    }
+}
 
 /// Finds the credential in `Authorization: Bearer` or `X-API-Key`.
 pub fn credential(headers: &HeaderMap) -> Option<&str> {
@@ -40,7 +65,11 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
         let cred = credential(&parts.headers).ok_or(CoreError::Unauthenticated)?;
-        Ok(Caller(state.roster.authenticate(cred).await?))
+        let who = state.roster.authenticate(cred).await?;
+        Ok(Caller(Ctx {
+            who,
+            origin: origin(parts),
+        }))
     }
 }
 

@@ -113,6 +113,8 @@ pub struct CreateUserIn {
     pub password: Option<Secret>,
     #[schema(value_type = Option<Object>)]
     pub attributes: Option<Map<String, Value>>,
+    /// Home container; the caller's own when absent.
+    pub container_id: Option<Uuid>,
 }
 
 impl CreateUserIn {
@@ -138,6 +140,7 @@ impl CreateUserIn {
             },
             password: self.password,
             idempotency: None,
+            container_id: self.container_id,
         }
     }
 }
@@ -166,6 +169,8 @@ pub struct UserPatchDoc {
     pub password: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub attributes: Option<Map<String, Value>>,
+    /// Moves the user to another container.
+    pub container_id: Option<Uuid>,
 }
 
 fn field<T: DeserializeOwned>(
@@ -186,9 +191,10 @@ fn field<T: DeserializeOwned>(
     }
 }
 
-/// Reads a merge-patch document into the core's patch, naming every field
-/// that is unknown, read-only or of the wrong type.
-pub fn user_patch(doc: Value) -> Result<UserPatch, ApiError> {
+/// Reads a merge-patch document into the core's patch (and the container to
+/// move to, if any), naming every field that is unknown, read-only or of the
+/// wrong type.
+pub fn user_patch(doc: Value) -> Result<(UserPatch, Option<Uuid>), ApiError> {
     let Value::Object(mut obj) = doc else {
         return Err(ApiError::BadRequest(vec![FieldError::new(
             "body",
@@ -220,6 +226,18 @@ pub fn user_patch(doc: Value) -> Result<UserPatch, ApiError> {
             Patch::Set(p) => Patch::Set(Secret::new(p)),
         },
     };
+    let move_to = match field::<Uuid>(&mut obj, "container_id", &mut errors) {
+        Patch::Set(c) => Some(c),
+        Patch::Clear => {
+            errors.push(FieldError::new(
+                "container_id",
+                "required",
+                "a user always has a container",
+            ));
+            None
+        }
+        Patch::Keep => None,
+    };
     const READ_ONLY: &[&str] = &[
         "id",
         "seq",
@@ -230,7 +248,6 @@ pub fn user_patch(doc: Value) -> Result<UserPatch, ApiError> {
         "locked",
         "mfa_enrolled",
         "has_password",
-        "container_id",
     ];
     for key in obj.keys() {
         if READ_ONLY.contains(&key.as_str()) {
@@ -240,7 +257,7 @@ pub fn user_patch(doc: Value) -> Result<UserPatch, ApiError> {
         }
     }
     if errors.is_empty() {
-        Ok(patch)
+        Ok((patch, move_to))
     } else {
         Err(ApiError::BadRequest(errors))
     }

@@ -1,7 +1,11 @@
 //! The native REST face, `/api/v1`, and its OpenAPI document.
 
+pub mod access;
+pub mod audit;
 pub mod auth;
 pub mod dto;
+pub mod keys;
+pub mod me;
 pub mod users;
 
 use std::sync::Arc;
@@ -20,7 +24,13 @@ use crate::state::AppState;
     modifiers(&Security),
     tags(
         (name = "users", description = "User accounts"),
+        (name = "me", description = "The caller's own account"),
         (name = "auth", description = "Credentials and tokens"),
+        (name = "containers", description = "The container tree (sites, divisions, scopes)"),
+        (name = "roles", description = "Roles, privileges and scoped role assignments"),
+        (name = "groups", description = "Groups and their members"),
+        (name = "api-keys", description = "API keys"),
+        (name = "audit", description = "The audit trail"),
     )
 )]
 struct ApiDoc;
@@ -56,5 +66,40 @@ pub fn router() -> (axum::Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
             users::delete_user
         ))
         .routes(routes!(auth::issue_token))
+        .routes(routes!(auth::revoke_token))
+        .routes(routes!(me::me))
+        .routes(routes!(me::change_password))
+        .routes(routes!(me::set_password))
+        .routes(routes!(me::unlock))
+        .routes(routes!(access::create_container, access::list_containers))
+        .routes(routes!(
+            access::get_container,
+            access::patch_container,
+            access::delete_container
+        ))
+        .routes(routes!(access::list_privileges))
+        .routes(routes!(access::create_role, access::list_roles))
+        .routes(routes!(
+            access::get_role,
+            access::patch_role,
+            access::delete_role
+        ))
+        .routes(routes!(access::create_group, access::list_groups))
+        .routes(routes!(
+            access::get_group,
+            access::patch_group,
+            access::delete_group
+        ))
+        .routes(routes!(access::list_members, access::add_member))
+        .routes(routes!(access::remove_member))
+        .routes(routes!(access::groups_of_user))
+        .routes(routes!(access::assign_user_role, access::user_roles))
+        .routes(routes!(access::unassign_user_role))
+        .routes(routes!(access::assign_group_role, access::group_roles))
+        .routes(routes!(access::unassign_group_role))
+        .routes(routes!(access::effective_permissions))
+        .routes(routes!(keys::create_key, keys::list_keys))
+        .routes(routes!(keys::get_key, keys::revoke_key))
+        .routes(routes!(audit::list_audit))
         .split_for_parts()
 }

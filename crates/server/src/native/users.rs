@@ -20,7 +20,7 @@ use crate::state::AppState;
 
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
-fn user_response(status: StatusCode, user: roster_core::user::User) -> Response {
+pub fn user_response(status: StatusCode, user: roster_core::user::User) -> Response {
     let tag = etag(user.version);
     let location = format!("/api/v1/users/{}", user.id);
     let mut resp = (status, axum::Json(UserOut::from(user))).into_response();
@@ -36,9 +36,13 @@ fn user_response(status: StatusCode, user: roster_core::user::User) -> Response 
     resp
 }
 
+/// An id that is not a UUID cannot name anything: that is "not found".
+pub fn parse_uuid(id: &str, what: &'static str) -> ApiResult<Uuid> {
+    Uuid::parse_str(id).map_err(|_| ApiError::Core(roster_core::CoreError::NotFound(what)))
+}
+
 fn parse_id(id: &str) -> ApiResult<Uuid> {
-    // An id that is not a UUID cannot name a user: that is "not found".
-    Uuid::parse_str(id).map_err(|_| ApiError::Core(roster_core::CoreError::NotFound("user")))
+    parse_uuid(id, "user")
 }
 
 /// Canonical JSON (object keys sorted), so a retry that reorders keys still
@@ -119,7 +123,7 @@ fn idempotency_key(headers: &HeaderMap, body: &Value) -> ApiResult<Option<Idempo
 )]
 pub async fn create_user(
     State(state): State<Arc<AppState>>,
-    Caller(who): Caller,
+    Caller(ctx): Caller,
     req: Request,
 ) -> ApiResult<Response> {
     let headers = req.headers().clone();
@@ -128,7 +132,7 @@ pub async fn create_user(
     let body: CreateUserIn = parse_json(doc.to_string().as_bytes())?;
     let mut input = body.into_core();
     input.idempotency = idempotency;
-    let created = state.roster.create_user(&who, input).await?;
+    let created = state.roster.create_user(&ctx, input).await?;
     let mut resp = user_response(StatusCode::CREATED, created.user);
     if created.replayed {
         resp.headers_mut()
@@ -150,18 +154,18 @@ pub async fn create_user(
 )]
 pub async fn get_user(
     State(state): State<Arc<AppState>>,
-    Caller(who): Caller,
+    Caller(ctx): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let user = state.roster.get_user(&who, parse_id(&id)?).await?;
+    let user = state.roster.get_user(&ctx, parse_id(&id)?).await?;
     Ok(user_response(StatusCode::OK, user))
 }
 
-fn bad_param(field: &str, rule: &'static str, message: &str) -> ApiError {
+pub fn bad_param(field: &str, rule: &'static str, message: &str) -> ApiError {
     ApiError::BadRequest(vec![FieldError::new(field, rule, message)])
 }
 
-fn decode_cursor(cursor: &str) -> ApiResult<i64> {
+pub fn decode_cursor(cursor: &str) -> ApiResult<i64> {
     URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()
@@ -171,7 +175,7 @@ fn decode_cursor(cursor: &str) -> ApiResult<i64> {
         .ok_or_else(|| bad_param("cursor", "cursor", "is not a cursor this server issued"))
 }
 
-fn encode_cursor(seq: i64) -> String {
+pub fn encode_cursor(seq: i64) -> String {
     URL_SAFE_NO_PAD.encode(format!("s:{seq}"))
 }
 
@@ -195,7 +199,7 @@ fn encode_cursor(seq: i64) -> String {
 )]
 pub async fn list_users(
     State(state): State<Arc<AppState>>,
-    Caller(who): Caller,
+    Caller(ctx): Caller,
     Query(params): Query<Vec<(String, String)>>,
 ) -> ApiResult<axum::Json<UserList>> {
     let mut q = UserQuery::default();
@@ -220,7 +224,7 @@ pub async fn list_users(
             _ => {}
         }
     }
-    let page = state.roster.list_users(&who, q).await?;
+    let page = state.roster.list_users(&ctx, q).await?;
     Ok(axum::Json(UserList {
         items: page.items.into_iter().map(UserOut::from).collect(),
         next_cursor: page.next_after_seq.map(encode_cursor),
@@ -248,15 +252,18 @@ pub async fn list_users(
 )]
 pub async fn patch_user(
     State(state): State<Arc<AppState>>,
-    Caller(who): Caller,
+    Caller(ctx): Caller,
     Path(id): Path<String>,
     req: Request,
 ) -> ApiResult<Response> {
     let id = parse_id(&id)?;
     let version = if_match(req.headers())?;
     let (doc, _) = read_json::<MergePatch, Value>(req, &state).await?;
-    let patch = user_patch(doc)?;
-    let user = state.roster.update_user(&who, id, patch, version).await?;
+    let (patch, move_to) = user_patch(doc)?;
+    let user = state
+        .roster
+        .update_user(&ctx, id, patch, move_to, version)
+        .await?;
     Ok(user_response(StatusCode::OK, user))
 }
 
@@ -278,14 +285,14 @@ pub async fn patch_user(
 )]
 pub async fn delete_user(
     State(state): State<Arc<AppState>>,
-    Caller(who): Caller,
+    Caller(ctx): Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
     let id = parse_id(&id)?;
     state
         .roster
-        .delete_user(&who, id, if_match(&headers)?)
+        .delete_user(&ctx, id, if_match(&headers)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,75 +1,159 @@
-//! SQL for credentials, roles, idempotency records and settings.
+//! SQL for API keys, revoked tokens, signing secrets and idempotency records.
 
+use roster_core::access::ApiKeyInfo;
 use roster_core::auth::KeyRecord;
-use roster_core::store::{IdempotencyHit, IdempotencyWrite, StoreError, StoreResult};
+use roster_core::store::{IdempotencyHit, IdempotencyWrite, KeyOwner, StoreError, StoreResult};
 use roster_core::user::User;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::users::{USER_COLUMNS, from_micros, map_write_error, micros, user_from_row};
+use super::users::{
+    USER_COLUMN_COUNT, USER_COLUMNS, from_micros, map_write_error, micros, user_from_row,
+};
 
 /// Idempotency records older than this are forgotten.
 const IDEMPOTENCY_TTL_MICROS: i64 = 24 * 3600 * 1_000_000;
+
+const KEY_COLUMNS: &str = "k.id, k.user_id, k.name, k.prefix, k.role_id, k.created_at, k.expires_at, \
+    k.revoked_at, k.last_used_at, k.hash";
+
+fn key_info(r: &Row<'_>, at: usize) -> rusqlite::Result<ApiKeyInfo> {
+    Ok(ApiKeyInfo {
+        id: r.get(at)?,
+        user_id: r.get(at + 1)?,
+        name: r.get(at + 2)?,
+        prefix: r.get(at + 3)?,
+        role_id: r.get(at + 4)?,
+        created_at: from_micros(r.get(at + 5)?),
+        expires_at: r.get::<_, Option<i64>>(at + 6)?.map(from_micros),
+        revoked_at: r.get::<_, Option<i64>>(at + 7)?.map(from_micros),
+        last_used_at: r.get::<_, Option<i64>>(at + 8)?.map(from_micros),
+    })
+}
 
 pub fn insert_key(
     conn: &Connection,
     user_id: Uuid,
     key: &KeyRecord,
+    role: Option<Uuid>,
+    expires_at: Option<OffsetDateTime>,
     now: OffsetDateTime,
-) -> StoreResult<()> {
+) -> StoreResult<ApiKeyInfo> {
     conn.execute(
-        "INSERT INTO api_keys (id, user_id, name, prefix, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![key.id, user_id, key.name, key.prefix, key.hash, micros(now)],
+        "INSERT INTO api_keys (id, user_id, name, prefix, hash, role_id, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            key.id,
+            user_id,
+            key.name,
+            key.prefix,
+            key.hash,
+            role,
+            micros(now),
+            expires_at.map(micros)
+        ],
     )
-    .map_err(map_write_error)?;
-    Ok(())
+    .map_err(|e| match map_write_error(e) {
+        StoreError::MissingReference { .. } => StoreError::MissingReference { field: "role_id" },
+        other => other,
+    })?;
+    key_by_id(conn, key.id)
+        .map_err(map_write_error)?
+        .ok_or(StoreError::NotFound)
 }
 
-pub fn grant_role(conn: &Connection, user_id: Uuid, role: &str) -> StoreResult<()> {
-    let n = conn
-        .execute(
-            "INSERT OR IGNORE INTO user_roles (user_id, role_id) SELECT ?1, id FROM roles WHERE name = ?2",
-            params![user_id, role],
-        )
-        .map_err(map_write_error)?;
-    if n == 0 {
-        return Err(StoreError::Backend(format!("role {role} missing")));
-    }
-    Ok(())
-}
-
-pub struct KeyRow {
-    pub key_id: Uuid,
-    pub hash: String,
-    pub expires_at: Option<OffsetDateTime>,
-    pub revoked: bool,
-    pub user: User,
-}
-
-pub fn key_owner(conn: &Connection, hash: &str) -> rusqlite::Result<Option<KeyRow>> {
+pub fn key_by_id(conn: &Connection, id: Uuid) -> rusqlite::Result<Option<ApiKeyInfo>> {
     conn.prepare_cached(&format!(
-        "SELECT {USER_COLUMNS}, k.id, k.hash, k.expires_at, k.revoked_at IS NOT NULL
-         FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.hash = ?1"
+        "SELECT {KEY_COLUMNS} FROM api_keys k WHERE k.id = ?1"
+    ))?
+    .query_row([id], |r| key_info(r, 0))
+    .optional()
+}
+
+pub fn list_keys(conn: &Connection, user: Option<Uuid>) -> rusqlite::Result<Vec<ApiKeyInfo>> {
+    conn.prepare_cached(&format!(
+        "SELECT {KEY_COLUMNS} FROM api_keys k WHERE ?1 IS NULL OR k.user_id = ?1 ORDER BY k.created_at"
+    ))?
+    .query_map([user], |r| key_info(r, 0))?
+    .collect()
+}
+
+pub fn key_owner(conn: &Connection, hash: &str) -> rusqlite::Result<Option<KeyOwner>> {
+    conn.prepare_cached(&format!(
+        "SELECT {USER_COLUMNS}, {KEY_COLUMNS} FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.hash = ?1"
     ))?
     .query_row([hash], |r| {
-        Ok(KeyRow {
+        Ok(KeyOwner {
             user: user_from_row(r)?,
-            key_id: r.get(26)?,
-            hash: r.get(27)?,
-            expires_at: r.get::<_, Option<i64>>(28)?.map(from_micros),
-            revoked: r.get(29)?,
+            key: key_info(r, USER_COLUMN_COUNT)?,
+            key_hash: r.get(USER_COLUMN_COUNT + 9)?,
         })
     })
     .optional()
 }
 
-pub fn roles_of(conn: &Connection, user_id: Uuid) -> rusqlite::Result<Vec<String>> {
-    conn.prepare_cached(
-        "SELECT r.name FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = ?1 ORDER BY r.name",
-    )?
-    .query_map([user_id], |r| r.get(0))?
-    .collect()
+pub fn revoke_key(conn: &Connection, id: Uuid, at: OffsetDateTime) -> StoreResult<()> {
+    let n = conn
+        .execute(
+            "UPDATE api_keys SET revoked_at = ifnull(revoked_at, ?2) WHERE id = ?1",
+            params![id, micros(at)],
+        )
+        .map_err(map_write_error)?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub fn touch_key(conn: &Connection, id: Uuid, at: OffsetDateTime) -> StoreResult<()> {
+    conn.prepare_cached("UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1")
+        .map_err(map_write_error)?
+        .execute(params![id, micros(at)])
+        .map_err(map_write_error)?;
+    Ok(())
+}
+
+pub fn revoke_token(conn: &Connection, jti: Uuid, expires_at: OffsetDateTime) -> StoreResult<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO revoked_tokens (jti, expires_at) VALUES (?1, ?2)",
+        params![jti, micros(expires_at)],
+    )
+    .map_err(map_write_error)?;
+    // Expired tokens are refused anyway; their revocations can go.
+    conn.execute(
+        "DELETE FROM revoked_tokens WHERE expires_at < ?1",
+        [micros(OffsetDateTime::now_utc()) - 3600 * 1_000_000],
+    )
+    .map_err(map_write_error)?;
+    Ok(())
+}
+
+pub fn token_revoked(conn: &Connection, jti: Uuid) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = ?1)")?
+        .query_row([jti], |r| r.get(0))
+}
+
+pub fn signing_secrets(conn: &Connection, candidate: &[u8]) -> StoreResult<Vec<(String, Vec<u8>)>> {
+    let now = micros(OffsetDateTime::now_utc());
+    let any: bool = conn
+        .query_row("SELECT EXISTS (SELECT 1 FROM signing_keys)", [], |r| {
+            r.get(0)
+        })
+        .map_err(map_write_error)?;
+    if !any {
+        conn.execute(
+            "INSERT INTO signing_keys (kid, secret, created_at) VALUES (?1, ?2, ?3)",
+            params![Uuid::now_v7().to_string(), candidate, now],
+        )
+        .map_err(map_write_error)?;
+    }
+    conn.prepare("SELECT kid, secret FROM signing_keys ORDER BY created_at DESC")
+        .map_err(map_write_error)?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(map_write_error)?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(map_write_error)
 }
 
 pub fn idempotent_result(
@@ -109,22 +193,6 @@ pub fn expire_idempotency(conn: &Connection) -> StoreResult<()> {
     conn.execute(
         "DELETE FROM idempotency_keys WHERE created_at <= ?1",
         [cutoff],
-    )
-    .map_err(map_write_error)?;
-    Ok(())
-}
-
-pub fn setting(conn: &Connection, name: &str) -> rusqlite::Result<Option<Vec<u8>>> {
-    conn.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| {
-        r.get(0)
-    })
-    .optional()
-}
-
-pub fn put_setting_if_absent(conn: &Connection, name: &str, value: &[u8]) -> StoreResult<()> {
-    conn.execute(
-        "INSERT OR IGNORE INTO settings (name, value) VALUES (?1, ?2)",
-        params![name, value],
     )
     .map_err(map_write_error)?;
     Ok(())

@@ -3,7 +3,11 @@
 //! commit, and a small pool of read-only connections used inline.
 
 mod access;
+mod audit;
+mod groups;
 mod migrations;
+mod roles;
+mod tree;
 mod users;
 mod writer;
 
@@ -176,25 +180,52 @@ fn configure(conn: &Connection, sync: Synchronous) -> rusqlite::Result<()> {
 
 mod store_impl {
     use async_trait::async_trait;
-    use roster_core::authz::ADMINISTRATOR_ROLE;
-    use roster_core::store::{
-        Bootstrap, IdempotencyHit, IdempotencyWrite, Inserted, KeyOwner, LoginRecord,
-        NewUserRecord, Store, StoreError, StoreResult,
+    use roster_core::access::{
+        ADMINISTRATOR_ROLE_ID, ApiKeyInfo, Assignment, BuiltinRole, Container, Group, Holder, Role,
     };
+    use roster_core::audit::{AuditEvent, AuditRecord};
+    use roster_core::auth::KeyRecord;
+    use roster_core::authz::{Grant, Privilege};
+    use roster_core::store::*;
     use roster_core::user::{Patch, User, UserDraft, UserQuery};
+    use rusqlite::Connection;
     use time::OffsetDateTime;
     use uuid::Uuid;
 
-    use super::{SqliteStore, access, backend, users};
+    use super::{SqliteStore, access, audit, backend, groups, roles, tree, users};
 
-    const SIGNING_SECRET: &str = "token_signing_secret";
     /// Bulk imports commit in chunks of this many rows.
     const BULK_CHUNK: usize = 20_000;
+
+    impl SqliteStore {
+        /// Runs `f` and appends `event` in the same transaction.
+        async fn audited<T, F>(&self, event: AuditEvent, f: F) -> StoreResult<T>
+        where
+            T: Send + 'static,
+            F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        {
+            self.inner
+                .writer
+                .write(move |c| {
+                    let out = f(c)?;
+                    audit::append(c, &event)?;
+                    Ok(out)
+                })
+                .await
+        }
+    }
 
     #[async_trait]
     impl Store for SqliteStore {
         async fn ping(&self) -> StoreResult<()> {
             self.read(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
+        }
+
+        async fn ensure_builtin_roles(&self, list: &'static [BuiltinRole]) -> StoreResult<()> {
+            self.inner
+                .writer
+                .write(move |c| roles::ensure_builtin(c, list))
+                .await
         }
 
         async fn bootstrap(&self, b: Bootstrap) -> StoreResult<bool> {
@@ -205,28 +236,31 @@ mod store_impl {
                         .query_row("SELECT EXISTS (SELECT 1 FROM users)", [], |r| r.get(0))
                         .map_err(backend)?;
                     if any {
+                        access::expire_idempotency(c)?;
                         return Ok(false);
                     }
                     let admin = users::insert(c, &b.admin)?;
-                    access::grant_role(c, admin.id, ADMINISTRATOR_ROLE)?;
+                    roles::assign(
+                        c,
+                        Holder::User(admin.id),
+                        ADMINISTRATOR_ROLE_ID,
+                        true,
+                        &[],
+                        b.admin.now,
+                    )?;
                     if let Some(key) = &b.key {
-                        access::insert_key(c, admin.id, key, b.admin.now)?;
+                        access::insert_key(c, admin.id, key, None, None, b.admin.now)?;
                     }
-                    access::expire_idempotency(c)?;
+                    audit::append(c, &b.audit)?;
                     Ok(true)
                 })
                 .await
         }
 
-        async fn signing_secret(&self, candidate: Vec<u8>) -> StoreResult<Vec<u8>> {
+        async fn signing_secrets(&self, candidate: Vec<u8>) -> StoreResult<Vec<(String, Vec<u8>)>> {
             self.inner
                 .writer
-                .write(move |c| {
-                    access::put_setting_if_absent(c, SIGNING_SECRET, &candidate)?;
-                    access::setting(c, SIGNING_SECRET)
-                        .map_err(backend)?
-                        .ok_or_else(|| StoreError::Backend("signing secret missing".into()))
-                })
+                .write(move |c| access::signing_secrets(c, &candidate))
                 .await
         }
 
@@ -234,6 +268,7 @@ mod store_impl {
             &self,
             rec: NewUserRecord,
             idempotency: Option<IdempotencyWrite>,
+            event: AuditEvent,
         ) -> StoreResult<Inserted> {
             self.inner
                 .writer
@@ -250,10 +285,16 @@ mod store_impl {
                             Inserted::Mismatch
                         });
                     }
-                    let user = users::insert(c, &rec)?;
+                    let user = users::insert(c, &rec).map_err(|e| match e {
+                        StoreError::MissingReference { .. } => StoreError::MissingReference {
+                            field: "container_id",
+                        },
+                        other => other,
+                    })?;
                     if let Some(w) = &idempotency {
                         access::save_idempotency(c, w, &user)?;
                     }
+                    audit::append(c, &event)?;
                     Ok(Inserted::Created(user))
                 })
                 .await
@@ -292,21 +333,22 @@ mod store_impl {
         }
 
         async fn user_for_login(&self, username_key: &str) -> StoreResult<Option<LoginRecord>> {
-            Ok(self.read(|c| users::for_login(c, username_key)).await?.map(
-                |(user, password_hash)| LoginRecord {
-                    user,
-                    password_hash,
-                },
-            ))
+            self.read(|c| users::for_login(c, username_key)).await
         }
 
-        async fn list_users(&self, q: &UserQuery) -> StoreResult<Vec<User>> {
-            // A text search may scan; everything else is an index range.
-            if q.q.is_some() {
+        async fn list_users(
+            &self,
+            q: &UserQuery,
+            within: Option<&[Uuid]>,
+        ) -> StoreResult<Vec<User>> {
+            // A text search or a subtree filter may scan; the rest are index ranges.
+            if q.q.is_some() || within.is_some() {
                 let q = q.clone();
-                self.read_blocking(move |c| users::list(c, &q)).await
+                let within = within.map(<[Uuid]>::to_vec);
+                self.read_blocking(move |c| users::list(c, &q, within.as_deref()))
+                    .await
             } else {
-                self.read(|c| users::list(c, q)).await
+                self.read(|c| users::list(c, q, None)).await
             }
         }
 
@@ -315,44 +357,341 @@ mod store_impl {
             id: Uuid,
             expected_version: i64,
             draft: UserDraft,
+            container_id: Uuid,
             password_hash: Patch<String>,
             now: OffsetDateTime,
+            event: AuditEvent,
         ) -> StoreResult<User> {
-            self.inner
-                .writer
-                .write(move |c| users::update(c, id, expected_version, &draft, &password_hash, now))
+            self.audited(event, move |c| {
+                users::update(
+                    c,
+                    id,
+                    expected_version,
+                    &draft,
+                    container_id,
+                    &password_hash,
+                    now,
+                )
+                .map_err(|e| match e {
+                    StoreError::MissingReference { .. } => StoreError::MissingReference {
+                        field: "container_id",
+                    },
+                    other => other,
+                })
+            })
+            .await
+        }
+
+        async fn delete_user(
+            &self,
+            id: Uuid,
+            expected_version: Option<i64>,
+            event: AuditEvent,
+        ) -> StoreResult<()> {
+            self.audited(event, move |c| users::delete(c, id, expected_version))
                 .await
         }
 
-        async fn delete_user(&self, id: Uuid, expected_version: Option<i64>) -> StoreResult<()> {
-            self.inner
-                .writer
-                .write(move |c| users::delete(c, id, expected_version))
+        async fn set_lock(
+            &self,
+            id: Uuid,
+            until: Option<OffsetDateTime>,
+            event: AuditEvent,
+        ) -> StoreResult<User> {
+            let now = event.at;
+            self.audited(event, move |c| users::set_lock(c, id, until, now))
                 .await
         }
 
-        async fn record_login(&self, id: Uuid, at: OffsetDateTime) -> StoreResult<()> {
-            self.inner
-                .writer
-                .write(move |c| users::record_login(c, id, at))
+        async fn login_succeeded(
+            &self,
+            id: Uuid,
+            at: OffsetDateTime,
+            event: AuditEvent,
+        ) -> StoreResult<()> {
+            self.audited(event, move |c| users::record_login(c, id, at))
                 .await
+        }
+
+        async fn login_failed(
+            &self,
+            user: Option<Uuid>,
+            policy: LockoutPolicy,
+            event: AuditEvent,
+        ) -> StoreResult<Option<OffsetDateTime>> {
+            let now = event.at;
+            self.audited(event, move |c| match user {
+                Some(id) => users::record_failure(c, id, policy.threshold, policy.lock_secs, now),
+                None => Ok(None),
+            })
+            .await
+        }
+
+        async fn set_totp(
+            &self,
+            id: Uuid,
+            secret: Option<String>,
+            confirmed: bool,
+            event: AuditEvent,
+        ) -> StoreResult<()> {
+            self.audited(event, move |c| {
+                users::set_totp(c, id, secret.as_deref(), confirmed)
+            })
+            .await
+        }
+
+        async fn pending_totp(&self, id: Uuid) -> StoreResult<Option<String>> {
+            self.read(|c| users::pending_totp(c, id)).await
+        }
+
+        async fn insert_container(
+            &self,
+            new: NewContainer,
+            event: AuditEvent,
+        ) -> StoreResult<Container> {
+            self.audited(event, move |c| tree::insert(c, &new)).await
+        }
+
+        async fn container(&self, id: Uuid) -> StoreResult<Option<Container>> {
+            self.read(|c| tree::by_id(c, id)).await
+        }
+
+        async fn container_by_seq(&self, seq: i64) -> StoreResult<Option<Container>> {
+            self.read(|c| tree::by_seq(c, seq)).await
+        }
+
+        async fn container_chain(&self, id: Uuid) -> StoreResult<Vec<Uuid>> {
+            self.read(|c| tree::chain(c, id)).await
+        }
+
+        async fn list_containers(&self) -> StoreResult<Vec<Container>> {
+            self.read(tree::all).await
+        }
+
+        async fn update_container(
+            &self,
+            id: Uuid,
+            expected_version: i64,
+            name: String,
+            parent_id: Option<Uuid>,
+            now: OffsetDateTime,
+            event: AuditEvent,
+        ) -> StoreResult<Container> {
+            self.audited(event, move |c| {
+                tree::update(c, id, expected_version, &name, parent_id, now)
+            })
+            .await
+        }
+
+        async fn delete_container(&self, id: Uuid, event: AuditEvent) -> StoreResult<()> {
+            self.audited(event, move |c| tree::delete(c, id)).await
+        }
+
+        async fn insert_role(&self, r: NewRole, event: AuditEvent) -> StoreResult<Role> {
+            self.audited(event, move |c| roles::insert(c, &r)).await
+        }
+
+        async fn role(&self, r: RoleRef) -> StoreResult<Option<Role>> {
+            self.read(|c| roles::get(c, &r)).await
+        }
+
+        async fn list_roles(&self) -> StoreResult<Vec<Role>> {
+            self.read(roles::all).await
+        }
+
+        async fn update_role(
+            &self,
+            id: Uuid,
+            expected_version: i64,
+            name: String,
+            description: String,
+            privileges: Vec<Privilege>,
+            now: OffsetDateTime,
+            event: AuditEvent,
+        ) -> StoreResult<Role> {
+            self.audited(event, move |c| {
+                roles::update(
+                    c,
+                    id,
+                    expected_version,
+                    &name,
+                    &description,
+                    &privileges,
+                    now,
+                )
+            })
+            .await
+        }
+
+        async fn delete_role(&self, id: Uuid, event: AuditEvent) -> StoreResult<()> {
+            self.audited(event, move |c| roles::delete(c, id)).await
+        }
+
+        async fn insert_group(&self, g: NewGroup, event: AuditEvent) -> StoreResult<Group> {
+            self.audited(event, move |c| groups::insert(c, &g)).await
+        }
+
+        async fn group(&self, id: Uuid) -> StoreResult<Option<Group>> {
+            self.read(|c| groups::by_id(c, id)).await
+        }
+
+        async fn list_groups(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<Group>> {
+            self.read(|c| groups::page(c, after_seq, limit)).await
+        }
+
+        async fn update_group(
+            &self,
+            id: Uuid,
+            expected_version: i64,
+            name: String,
+            description: String,
+            now: OffsetDateTime,
+            event: AuditEvent,
+        ) -> StoreResult<Group> {
+            self.audited(event, move |c| {
+                groups::update(c, id, expected_version, &name, &description, now)
+            })
+            .await
+        }
+
+        async fn delete_group(&self, id: Uuid, event: AuditEvent) -> StoreResult<()> {
+            self.audited(event, move |c| groups::delete(c, id)).await
+        }
+
+        async fn add_member(
+            &self,
+            group: Uuid,
+            user: Uuid,
+            event: AuditEvent,
+        ) -> StoreResult<bool> {
+            self.audited(event, move |c| groups::add_member(c, group, user))
+                .await
+        }
+
+        async fn remove_member(
+            &self,
+            group: Uuid,
+            user: Uuid,
+            event: AuditEvent,
+        ) -> StoreResult<()> {
+            self.audited(event, move |c| groups::remove_member(c, group, user))
+                .await
+        }
+
+        async fn members(&self, group: Uuid, after_seq: i64, limit: u32) -> StoreResult<Vec<User>> {
+            self.read(|c| groups::members(c, group, after_seq, limit))
+                .await
+        }
+
+        async fn groups_of(&self, user: Uuid) -> StoreResult<Vec<Group>> {
+            self.read(|c| groups::of_user(c, user)).await
+        }
+
+        async fn assign(
+            &self,
+            holder: Holder,
+            role: Uuid,
+            all_objects: bool,
+            containers: Vec<Uuid>,
+            event: AuditEvent,
+        ) -> StoreResult<Assignment> {
+            let now = event.at;
+            self.audited(event, move |c| {
+                roles::assign(c, holder, role, all_objects, &containers, now)
+            })
+            .await
+        }
+
+        async fn unassign(&self, assignment: Uuid, event: AuditEvent) -> StoreResult<()> {
+            self.audited(event, move |c| roles::unassign(c, assignment))
+                .await
+        }
+
+        async fn assignments_of(&self, holder: Holder) -> StoreResult<Vec<Assignment>> {
+            self.read(|c| roles::of(c, holder)).await
+        }
+
+        async fn assignment(&self, id: Uuid) -> StoreResult<Option<Assignment>> {
+            self.read(|c| roles::by_id(c, id)).await
+        }
+
+        async fn grants_of(&self, user: Uuid) -> StoreResult<Vec<Grant>> {
+            self.read(|c| roles::grants_of(c, user)).await
+        }
+
+        async fn insert_key(
+            &self,
+            user: Uuid,
+            key: KeyRecord,
+            role: Option<Uuid>,
+            expires_at: Option<OffsetDateTime>,
+            event: AuditEvent,
+        ) -> StoreResult<ApiKeyInfo> {
+            let now = event.at;
+            self.audited(event, move |c| {
+                access::insert_key(c, user, &key, role, expires_at, now)
+            })
+            .await
         }
 
         async fn key_owner(&self, key_hash: &str) -> StoreResult<Option<KeyOwner>> {
-            Ok(self
-                .read(|c| access::key_owner(c, key_hash))
-                .await?
-                .map(|k| KeyOwner {
-                    key_id: k.key_id,
-                    key_hash: k.hash,
-                    user: k.user,
-                    expires_at: k.expires_at,
-                    revoked: k.revoked,
-                }))
+            self.read(|c| access::key_owner(c, key_hash)).await
         }
 
-        async fn roles_of(&self, user_id: Uuid) -> StoreResult<Vec<String>> {
-            self.read(|c| access::roles_of(c, user_id)).await
+        async fn key(&self, id: Uuid) -> StoreResult<Option<ApiKeyInfo>> {
+            self.read(|c| access::key_by_id(c, id)).await
+        }
+
+        async fn list_keys(&self, user: Option<Uuid>) -> StoreResult<Vec<ApiKeyInfo>> {
+            self.read(|c| access::list_keys(c, user)).await
+        }
+
+        async fn revoke_key(
+            &self,
+            id: Uuid,
+            at: OffsetDateTime,
+            event: AuditEvent,
+        ) -> StoreResult<()> {
+            self.audited(event, move |c| access::revoke_key(c, id, at))
+                .await
+        }
+
+        async fn touch_key(&self, id: Uuid, at: OffsetDateTime) -> StoreResult<()> {
+            self.inner
+                .writer
+                .write(move |c| access::touch_key(c, id, at))
+                .await
+        }
+
+        async fn revoke_token(
+            &self,
+            jti: Uuid,
+            expires_at: OffsetDateTime,
+            event: AuditEvent,
+        ) -> StoreResult<()> {
+            self.audited(event, move |c| access::revoke_token(c, jti, expires_at))
+                .await
+        }
+
+        async fn token_revoked(&self, jti: Uuid) -> StoreResult<bool> {
+            self.read(|c| access::token_revoked(c, jti)).await
+        }
+
+        async fn append_audit(&self, event: AuditEvent) -> StoreResult<()> {
+            self.inner
+                .writer
+                .write(move |c| audit::append(c, &event))
+                .await
+        }
+
+        async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
+            let q = q.clone();
+            self.read_blocking(move |c| audit::list(c, &q)).await
+        }
+
+        async fn audit_chain(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditRecord>> {
+            self.read_blocking(move |c| audit::chain(c, after_seq, limit))
+                .await
         }
     }
 }

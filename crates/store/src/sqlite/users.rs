@@ -1,7 +1,7 @@
 //! SQL for users. Functions take a connection so the same statement serves
 //! the writer (inside its batch) and the read pool.
 
-use roster_core::store::{NewUserRecord, StoreError, StoreResult};
+use roster_core::store::{LoginRecord, NewUserRecord, StoreError, StoreResult};
 use roster_core::user::{Patch, User, UserDraft, UserQuery, username_key};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
@@ -10,10 +10,13 @@ use uuid::Uuid;
 
 /// Every query selecting users names the table `u`, so joins can reuse this.
 pub const USER_COLUMNS: &str = "u.seq, u.id, u.username, u.email, u.first_name, u.last_name, \
-    u.display_name, u.phone, u.job_title, u.timezone, u.locale, u.active, u.locked, \
-    u.mfa_required, u.mfa_enrolled, u.saml_sso_only, u.security_level, u.distinguished_name, \
+    u.display_name, u.phone, u.job_title, u.timezone, u.locale, u.active, u.locked_until, \
+    u.mfa_required, u.totp_secret IS NOT NULL, u.saml_sso_only, u.security_level, u.distinguished_name, \
     u.external_id, u.attributes, u.password_hash IS NOT NULL, u.container_id, u.created_at, \
     u.updated_at, u.last_login_at, u.version";
+
+/// Columns after `USER_COLUMNS` start at this index.
+pub const USER_COLUMN_COUNT: usize = 26;
 
 pub fn micros(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1000) as i64
@@ -47,7 +50,9 @@ pub fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
             external_id: r.get(18)?,
             attributes: serde_json::from_str(&attributes).unwrap_or_default(),
         },
-        locked: r.get(12)?,
+        locked: r
+            .get::<_, Option<i64>>(12)?
+            .is_some_and(|until| until > micros(OffsetDateTime::now_utc())),
         mfa_enrolled: r.get(14)?,
         has_password: r.get(20)?,
         container_id: r.get(21)?,
@@ -68,6 +73,19 @@ pub fn map_write_error(e: rusqlite::Error) -> StoreError {
         }
         if msg.contains("users.id") {
             return StoreError::Conflict { field: "id" };
+        }
+        if msg.contains("FOREIGN KEY") {
+            return StoreError::MissingReference { field: "reference" };
+        }
+        if let Some(rest) = msg.strip_prefix("UNIQUE constraint failed: ") {
+            let field = if rest.contains(".seq") {
+                "seq"
+            } else if rest.contains("name_key") {
+                "name"
+            } else {
+                "id"
+            };
+            return StoreError::Conflict { field };
         }
     }
     StoreError::Backend(e.to_string())
@@ -136,11 +154,18 @@ pub fn by_id(conn: &Connection, id: Uuid) -> rusqlite::Result<Option<User>> {
     .optional()
 }
 
-pub fn for_login(conn: &Connection, key: &str) -> rusqlite::Result<Option<(User, Option<String>)>> {
+pub fn for_login(conn: &Connection, key: &str) -> rusqlite::Result<Option<LoginRecord>> {
     conn.prepare_cached(&format!(
-        "SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.username_key = ?1"
+        "SELECT {USER_COLUMNS}, u.password_hash, u.locked_until, u.totp_secret FROM users u WHERE u.username_key = ?1"
     ))?
-    .query_row([key], |r| Ok((user_from_row(r)?, r.get(26)?)))
+    .query_row([key], |r| {
+        Ok(LoginRecord {
+            user: user_from_row(r)?,
+            password_hash: r.get(26)?,
+            locked_until: r.get::<_, Option<i64>>(27)?.map(from_micros),
+            totp_secret: r.get(28)?,
+        })
+    })
     .optional()
 }
 
@@ -156,9 +181,21 @@ fn like_prefix(q: &str) -> String {
     s
 }
 
-pub fn list(conn: &Connection, q: &UserQuery) -> rusqlite::Result<Vec<User>> {
+pub fn list(
+    conn: &Connection,
+    q: &UserQuery,
+    within: Option<&[Uuid]>,
+) -> rusqlite::Result<Vec<User>> {
     let mut sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.seq > ?");
     let mut args: Vec<SqlValue> = vec![SqlValue::Integer(q.after_seq.unwrap_or(0))];
+    if let Some(roots) = within {
+        let marks = vec!["?"; roots.len()].join(", ");
+        sql.push_str(&format!(
+            " AND u.container_id IN (WITH RECURSIVE sub(id) AS (SELECT id FROM containers WHERE id IN ({marks}) \
+             UNION SELECT c.id FROM containers c JOIN sub ON c.parent_id = sub.id) SELECT id FROM sub)"
+        ));
+        args.extend(roots.iter().map(|r| SqlValue::Blob(r.as_bytes().to_vec())));
+    }
     if let Some(u) = &q.username {
         sql.push_str(" AND u.username_key = ?");
         args.push(SqlValue::Text(u.clone()));
@@ -194,6 +231,7 @@ pub fn update(
     id: Uuid,
     expected_version: i64,
     p: &UserDraft,
+    container_id: Uuid,
     password_hash: &Patch<String>,
     now: OffsetDateTime,
 ) -> StoreResult<User> {
@@ -211,7 +249,7 @@ pub fn update(
                 timezone = ?12, locale = ?13, active = ?14, mfa_required = ?15, saml_sso_only = ?16,
                 security_level = ?17, distinguished_name = ?18, external_id = ?19, attributes = ?20,
                 password_hash = CASE WHEN ?21 THEN ?22 ELSE password_hash END,
-                updated_at = ?23, version = version + 1
+                updated_at = ?23, container_id = ?24, version = version + 1
              WHERE id = ?1 AND version = ?2",
         )
         .map_err(map_write_error)?
@@ -239,6 +277,7 @@ pub fn update(
             set_pw,
             pw,
             micros(now),
+            container_id,
         ])
         .map_err(map_write_error)?;
     if changed == 0 {
@@ -268,9 +307,87 @@ pub fn delete(conn: &Connection, id: Uuid, expected_version: Option<i64>) -> Sto
 }
 
 pub fn record_login(conn: &Connection, id: Uuid, at: OffsetDateTime) -> StoreResult<()> {
-    conn.prepare_cached("UPDATE users SET last_login_at = ?2 WHERE id = ?1")
-        .map_err(map_write_error)?
-        .execute(params![id, micros(at)])
-        .map_err(map_write_error)?;
+    conn.prepare_cached(
+        "UPDATE users SET last_login_at = ?2, failed_logins = 0, locked_until = NULL WHERE id = ?1",
+    )
+    .map_err(map_write_error)?
+    .execute(params![id, micros(at)])
+    .map_err(map_write_error)?;
     Ok(())
+}
+
+/// Counts a failure and locks the account once the count reaches the
+/// threshold; each further failure while locked restarts the lock.
+pub fn record_failure(
+    conn: &Connection,
+    id: Uuid,
+    threshold: u32,
+    lock_secs: u64,
+    now: OffsetDateTime,
+) -> StoreResult<Option<OffsetDateTime>> {
+    let until = micros(now) + (lock_secs as i64).saturating_mul(1_000_000);
+    conn.prepare_cached(
+        "UPDATE users SET failed_logins = failed_logins + 1,
+            locked_until = CASE WHEN failed_logins + 1 >= ?2 THEN ?3 ELSE locked_until END
+         WHERE id = ?1",
+    )
+    .map_err(map_write_error)?
+    .execute(params![id, threshold, until])
+    .map_err(map_write_error)?;
+    let locked: Option<i64> = conn
+        .query_row("SELECT locked_until FROM users WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(map_write_error)?
+        .flatten();
+    Ok(locked.filter(|t| *t > micros(now)).map(from_micros))
+}
+
+pub fn set_lock(
+    conn: &Connection,
+    id: Uuid,
+    until: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> StoreResult<User> {
+    let n = conn
+        .execute(
+            "UPDATE users SET locked_until = ?2, failed_logins = 0, updated_at = ?3, version = version + 1 WHERE id = ?1",
+            params![id, until.map(micros), micros(now)],
+        )
+        .map_err(map_write_error)?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    by_id(conn, id)
+        .map_err(map_write_error)?
+        .ok_or(StoreError::NotFound)
+}
+
+pub fn set_totp(
+    conn: &Connection,
+    id: Uuid,
+    secret: Option<&str>,
+    confirmed: bool,
+) -> StoreResult<()> {
+    let sql = if confirmed {
+        "UPDATE users SET totp_secret = ?2, totp_pending = NULL, version = version + 1 WHERE id = ?1"
+    } else {
+        "UPDATE users SET totp_pending = ?2 WHERE id = ?1"
+    };
+    let n = conn
+        .execute(sql, params![id, secret])
+        .map_err(map_write_error)?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub fn pending_totp(conn: &Connection, id: Uuid) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT totp_pending FROM users WHERE id = ?1", [id], |r| {
+        r.get(0)
+    })
+    .optional()
+    .map(Option::flatten)
 }

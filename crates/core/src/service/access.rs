@@ -1,0 +1,741 @@
+//! Containers, roles, groups, role assignments and API keys.
+
+use serde::Serialize;
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Ctx, Roster, from_store};
+use crate::Secret;
+use crate::access::{self, ApiKeyInfo, Assignment, Container, Group, Holder, Role};
+use crate::auth;
+use crate::authz::{self, Grant, Privilege, Scope, Target};
+use crate::error::{CoreError, CoreResult, FieldError};
+use crate::store::{NewContainer, NewGroup, NewRole, ROOT_CONTAINER_ID, RoleRef};
+use crate::user::User;
+
+pub struct ContainerInput {
+    pub name: String,
+    pub parent_id: Option<Uuid>,
+    /// A preserved integer id (migrations from other products).
+    pub seq: Option<i64>,
+}
+
+pub struct RoleInput {
+    pub name: String,
+    pub description: String,
+    pub privileges: Vec<String>,
+    pub seq: Option<i64>,
+}
+
+pub struct NewKey {
+    pub name: String,
+    /// Whose key; the caller's own when absent.
+    pub user_id: Option<Uuid>,
+    pub role_id: Option<Uuid>,
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// One grant a user holds, with where it comes from.
+#[derive(Debug, Clone, Serialize)]
+pub struct EffectiveGrant {
+    pub privilege: &'static str,
+    pub all_objects: bool,
+    pub container_ids: Vec<Uuid>,
+    pub role_id: Uuid,
+    pub role: String,
+    pub assignment_id: Uuid,
+    /// `direct`, or the group it comes through.
+    pub via: String,
+}
+
+fn invalid(errors: Vec<FieldError>) -> CoreError {
+    CoreError::Invalid(errors)
+}
+
+impl Roster {
+    // ---- containers
+
+    pub async fn create_container(
+        &self,
+        ctx: &Ctx,
+        input: ContainerInput,
+    ) -> CoreResult<Container> {
+        access::validate_named(&input.name, "").map_err(invalid)?;
+        access::validate_seq(input.seq).map_err(|e| invalid(vec![e]))?;
+        let parent = input.parent_id.unwrap_or(ROOT_CONTAINER_ID);
+        let chain = match self.chain(parent).await {
+            Err(CoreError::NotFound(_)) => {
+                return Err(CoreError::invalid(
+                    "parent_id",
+                    "exists",
+                    "no such container",
+                ));
+            }
+            other => other?,
+        };
+        authz::authorize(&ctx.who, Privilege::ContainersWrite, Target::In(&chain))?;
+        if input.seq.is_some() {
+            // Choosing ids is for installation-wide administrators.
+            authz::authorize(&ctx.who, Privilege::ContainersWrite, Target::Global)?;
+        }
+        let id = Uuid::now_v7();
+        let event = ctx
+            .event("container.create")
+            .target("container", id, Some(parent))
+            .details(json!({ "name": input.name }));
+        self.store
+            .insert_container(
+                NewContainer {
+                    id,
+                    seq: input.seq,
+                    name: input.name,
+                    parent_id: parent,
+                    now: OffsetDateTime::now_utc(),
+                },
+                event,
+            )
+            .await
+            .map_err(from_store("container"))
+    }
+
+    pub async fn get_container(&self, ctx: &Ctx, id: Uuid) -> CoreResult<Container> {
+        let c = self
+            .store
+            .container(id)
+            .await
+            .map_err(from_store("container"))?
+            .ok_or(CoreError::NotFound("container"))?;
+        let chain = self.chain(id).await?;
+        authz::authorize(&ctx.who, Privilege::ContainersRead, Target::In(&chain))?;
+        Ok(c)
+    }
+
+    pub async fn container_by_seq(&self, ctx: &Ctx, seq: i64) -> CoreResult<Container> {
+        let c = self
+            .store
+            .container_by_seq(seq)
+            .await
+            .map_err(from_store("container"))?
+            .ok_or(CoreError::NotFound("container"))?;
+        self.get_container(ctx, c.id).await
+    }
+
+    /// The containers the caller may read.
+    pub async fn list_containers(&self, ctx: &Ctx) -> CoreResult<Vec<Container>> {
+        let all = self
+            .store
+            .list_containers()
+            .await
+            .map_err(from_store("container"))?;
+        match authz::scope_of(&ctx.who, Privilege::ContainersRead) {
+            None => Ok(all),
+            Some(roots) if roots.is_empty() => Err(CoreError::Forbidden),
+            Some(roots) => {
+                let mut out = Vec::new();
+                for c in all {
+                    let chain = self.chain(c.id).await?;
+                    if chain.iter().any(|id| roots.contains(id)) {
+                        out.push(c);
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    pub async fn update_container(
+        &self,
+        ctx: &Ctx,
+        id: Uuid,
+        name: Option<String>,
+        parent_id: Option<Uuid>,
+        if_match: Option<i64>,
+    ) -> CoreResult<Container> {
+        let current = self.get_container(ctx, id).await?;
+        let chain = self.chain(id).await?;
+        authz::authorize(&ctx.who, Privilege::ContainersWrite, Target::In(&chain))?;
+        if id == ROOT_CONTAINER_ID && parent_id.is_some() {
+            return Err(CoreError::invalid(
+                "parent_id",
+                "root",
+                "the root container has no parent",
+            ));
+        }
+        if let Some(p) = parent_id {
+            let target = match self.chain(p).await {
+                Err(CoreError::NotFound(_)) => {
+                    return Err(CoreError::invalid(
+                        "parent_id",
+                        "exists",
+                        "no such container",
+                    ));
+                }
+                other => other?,
+            };
+            authz::authorize(&ctx.who, Privilege::ContainersWrite, Target::In(&target))?;
+        }
+        let name = name.unwrap_or(current.name);
+        access::validate_named(&name, "").map_err(invalid)?;
+        let event = ctx
+            .event("container.update")
+            .target("container", id, Some(id));
+        self.store
+            .update_container(
+                id,
+                if_match.unwrap_or(current.version),
+                name,
+                parent_id,
+                OffsetDateTime::now_utc(),
+                event,
+            )
+            .await
+            .map_err(from_store("container"))
+    }
+
+    pub async fn delete_container(&self, ctx: &Ctx, id: Uuid) -> CoreResult<()> {
+        if id == ROOT_CONTAINER_ID {
+            return Err(CoreError::Conflict(FieldError::new(
+                "id",
+                "root",
+                "the root container cannot be deleted",
+            )));
+        }
+        self.get_container(ctx, id).await?;
+        let chain = self.chain(id).await?;
+        authz::authorize(&ctx.who, Privilege::ContainersWrite, Target::In(&chain))?;
+        let event = ctx
+            .event("container.delete")
+            .target("container", id, Some(id));
+        self.store
+            .delete_container(id, event)
+            .await
+            .map_err(from_store("container"))
+    }
+
+    // ---- roles
+
+    fn parse_privileges(names: &[String]) -> CoreResult<Vec<Privilege>> {
+        let mut out = Vec::new();
+        let mut errors = Vec::new();
+        for (i, n) in names.iter().enumerate() {
+            match Privilege::parse(n) {
+                Some(p) if !out.contains(&p) => out.push(p),
+                Some(_) => {}
+                None => errors.push(FieldError::new(
+                    format!("privileges[{i}]"),
+                    "privilege",
+                    format!("{n:?} is not a privilege; see GET /privileges"),
+                )),
+            }
+        }
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(invalid(errors))
+        }
+    }
+
+    pub async fn create_role(&self, ctx: &Ctx, input: RoleInput) -> CoreResult<Role> {
+        authz::authorize(&ctx.who, Privilege::RolesWrite, Target::Global)?;
+        access::validate_named(&input.name, &input.description).map_err(invalid)?;
+        access::validate_seq(input.seq).map_err(|e| invalid(vec![e]))?;
+        let privileges = Self::parse_privileges(&input.privileges)?;
+        let id = Uuid::now_v7();
+        let event = ctx
+            .event("role.create")
+            .target("role", id, None)
+            .details(json!({ "name": input.name, "privileges": input.privileges }));
+        self.store
+            .insert_role(
+                NewRole {
+                    id,
+                    seq: input.seq,
+                    name: input.name,
+                    description: input.description,
+                    privileges,
+                    now: OffsetDateTime::now_utc(),
+                },
+                event,
+            )
+            .await
+            .map_err(from_store("role"))
+    }
+
+    pub async fn get_role(&self, ctx: &Ctx, r: RoleRef) -> CoreResult<Role> {
+        authz::authorize(&ctx.who, Privilege::RolesRead, Target::Global)?;
+        self.find_role(r).await
+    }
+
+    async fn find_role(&self, r: RoleRef) -> CoreResult<Role> {
+        self.store
+            .role(r)
+            .await
+            .map_err(from_store("role"))?
+            .ok_or(CoreError::NotFound("role"))
+    }
+
+    pub async fn list_roles(&self, ctx: &Ctx) -> CoreResult<Vec<Role>> {
+        authz::authorize(&ctx.who, Privilege::RolesRead, Target::Global)?;
+        self.store.list_roles().await.map_err(from_store("role"))
+    }
+
+    pub async fn update_role(
+        &self,
+        ctx: &Ctx,
+        id: Uuid,
+        input: RoleInput,
+        if_match: Option<i64>,
+    ) -> CoreResult<Role> {
+        authz::authorize(&ctx.who, Privilege::RolesWrite, Target::Global)?;
+        let current = self.find_role(RoleRef::Id(id)).await?;
+        if current.system {
+            return Err(CoreError::Conflict(FieldError::new(
+                "id",
+                "system",
+                "built-in roles cannot be changed",
+            )));
+        }
+        access::validate_named(&input.name, &input.description).map_err(invalid)?;
+        let privileges = Self::parse_privileges(&input.privileges)?;
+        let event = ctx
+            .event("role.update")
+            .target("role", id, None)
+            .details(json!({ "name": input.name, "privileges": input.privileges }));
+        let role = self
+            .store
+            .update_role(
+                id,
+                if_match.unwrap_or(current.version),
+                input.name,
+                input.description,
+                privileges,
+                OffsetDateTime::now_utc(),
+                event,
+            )
+            .await
+            .map_err(from_store("role"))?;
+        self.auth_cache.clear();
+        Ok(role)
+    }
+
+    pub async fn delete_role(&self, ctx: &Ctx, id: Uuid) -> CoreResult<()> {
+        authz::authorize(&ctx.who, Privilege::RolesWrite, Target::Global)?;
+        let event = ctx.event("role.delete").target("role", id, None);
+        self.store
+            .delete_role(id, event)
+            .await
+            .map_err(from_store("role"))?;
+        self.auth_cache.clear();
+        Ok(())
+    }
+
+    // ---- groups
+
+    pub async fn create_group(
+        &self,
+        ctx: &Ctx,
+        name: String,
+        description: String,
+        seq: Option<i64>,
+    ) -> CoreResult<Group> {
+        authz::authorize(&ctx.who, Privilege::GroupsWrite, Target::Global)?;
+        access::validate_named(&name, &description).map_err(invalid)?;
+        access::validate_seq(seq).map_err(|e| invalid(vec![e]))?;
+        let id = Uuid::now_v7();
+        let event = ctx
+            .event("group.create")
+            .target("group", id, None)
+            .details(json!({ "name": name }));
+        self.store
+            .insert_group(
+                NewGroup {
+                    id,
+                    seq,
+                    name,
+                    description,
+                    now: OffsetDateTime::now_utc(),
+                },
+                event,
+            )
+            .await
+            .map_err(from_store("group"))
+    }
+
+    pub async fn get_group(&self, ctx: &Ctx, id: Uuid) -> CoreResult<Group> {
+        authz::authorize(&ctx.who, Privilege::GroupsRead, Target::Global)?;
+        self.store
+            .group(id)
+            .await
+            .map_err(from_store("group"))?
+            .ok_or(CoreError::NotFound("group"))
+    }
+
+    pub async fn list_groups(
+        &self,
+        ctx: &Ctx,
+        after_seq: i64,
+        limit: u32,
+    ) -> CoreResult<Vec<Group>> {
+        authz::authorize(&ctx.who, Privilege::GroupsRead, Target::Global)?;
+        self.store
+            .list_groups(after_seq, limit)
+            .await
+            .map_err(from_store("group"))
+    }
+
+    pub async fn update_group(
+        &self,
+        ctx: &Ctx,
+        id: Uuid,
+        name: Option<String>,
+        description: Option<String>,
+        if_match: Option<i64>,
+    ) -> CoreResult<Group> {
+        let current = self.get_group(ctx, id).await?;
+        authz::authorize(&ctx.who, Privilege::GroupsWrite, Target::Global)?;
+        let name = name.unwrap_or(current.name);
+        let description = description.unwrap_or(current.description);
+        access::validate_named(&name, &description).map_err(invalid)?;
+        let event = ctx.event("group.update").target("group", id, None);
+        self.store
+            .update_group(
+                id,
+                if_match.unwrap_or(current.version),
+                name,
+                description,
+                OffsetDateTime::now_utc(),
+                event,
+            )
+            .await
+            .map_err(from_store("group"))
+    }
+
+    pub async fn delete_group(&self, ctx: &Ctx, id: Uuid) -> CoreResult<()> {
+        authz::authorize(&ctx.who, Privilege::GroupsWrite, Target::Global)?;
+        let event = ctx.event("group.delete").target("group", id, None);
+        self.store
+            .delete_group(id, event)
+            .await
+            .map_err(from_store("group"))?;
+        self.auth_cache.clear();
+        Ok(())
+    }
+
+    pub async fn add_member(&self, ctx: &Ctx, group: Uuid, user: Uuid) -> CoreResult<bool> {
+        self.get_group(ctx, group).await?;
+        authz::authorize(&ctx.who, Privilege::GroupsWrite, Target::Global)?;
+        let member = self.user_in_reach(ctx, user, Privilege::UsersRead).await?;
+        let event = ctx
+            .event("group.member.add")
+            .target("group", group, None)
+            .details(json!({ "user_id": user, "username": member.profile.username }));
+        let added = self
+            .store
+            .add_member(group, user, event)
+            .await
+            .map_err(from_store("group"))?;
+        self.auth_cache.forget_user(user);
+        Ok(added)
+    }
+
+    pub async fn remove_member(&self, ctx: &Ctx, group: Uuid, user: Uuid) -> CoreResult<()> {
+        authz::authorize(&ctx.who, Privilege::GroupsWrite, Target::Global)?;
+        let event = ctx
+            .event("group.member.remove")
+            .target("group", group, None)
+            .details(json!({ "user_id": user }));
+        self.store
+            .remove_member(group, user, event)
+            .await
+            .map_err(from_store("membership"))?;
+        self.auth_cache.forget_user(user);
+        Ok(())
+    }
+
+    pub async fn members(
+        &self,
+        ctx: &Ctx,
+        group: Uuid,
+        after_seq: i64,
+        limit: u32,
+    ) -> CoreResult<Vec<User>> {
+        self.get_group(ctx, group).await?;
+        self.store
+            .members(group, after_seq, limit)
+            .await
+            .map_err(from_store("group"))
+    }
+
+    pub async fn groups_of(&self, ctx: &Ctx, user: Uuid) -> CoreResult<Vec<Group>> {
+        self.get_user(ctx, user).await?;
+        self.store.groups_of(user).await.map_err(from_store("user"))
+    }
+
+    // ---- role assignments
+
+    /// Grants a role. The caller needs `roles.assign` over the whole scope
+    /// and must itself hold every privilege of the role there, so nobody
+    /// can hand out more than they have.
+    pub async fn assign_role(
+        &self,
+        ctx: &Ctx,
+        holder: Holder,
+        role: RoleRef,
+        all_objects: bool,
+        containers: Vec<Uuid>,
+    ) -> CoreResult<Assignment> {
+        let role = match self.find_role(role).await {
+            Err(CoreError::NotFound(_)) => {
+                return Err(CoreError::invalid("role", "exists", "no such role"));
+            }
+            other => other?,
+        };
+        if !all_objects && containers.is_empty() {
+            return Err(CoreError::invalid(
+                "container_ids",
+                "required",
+                "name the containers the role applies to, or set all_objects",
+            ));
+        }
+        match holder {
+            Holder::User(u) => {
+                self.user_in_reach(ctx, u, Privilege::UsersRead).await?;
+            }
+            Holder::Group(g) => {
+                self.get_group(ctx, g).await?;
+            }
+        }
+        let mut chains = Vec::new();
+        if all_objects {
+            chains.push(None);
+        } else {
+            for c in &containers {
+                match self.chain(*c).await {
+                    Err(CoreError::NotFound(_)) => {
+                        return Err(CoreError::invalid(
+                            "container_ids",
+                            "exists",
+                            format!("no container {c}"),
+                        ));
+                    }
+                    other => chains.push(Some(other?)),
+                }
+            }
+        }
+        for chain in &chains {
+            let target = match chain {
+                None => Target::Global,
+                Some(c) => Target::In(c),
+            };
+            authz::authorize(&ctx.who, Privilege::RolesAssign, target)?;
+            for p in &role.privileges {
+                authz::authorize(&ctx.who, *p, target)?;
+            }
+        }
+        let (kind, id) = match holder {
+            Holder::User(u) => ("user", u),
+            Holder::Group(g) => ("group", g),
+        };
+        let event = ctx
+            .event("role.assign")
+            .target(kind, id, None)
+            .details(json!({
+                "role": role.name, "all_objects": all_objects, "container_ids": containers
+            }));
+        let a = self
+            .store
+            .assign(holder, role.id, all_objects, containers, event)
+            .await
+            .map_err(from_store("assignment"))?;
+        self.forget_holder(holder);
+        Ok(a)
+    }
+
+    fn forget_holder(&self, holder: Holder) {
+        match holder {
+            Holder::User(u) => self.auth_cache.forget_user(u),
+            Holder::Group(_) => self.auth_cache.clear(),
+        }
+    }
+
+    pub async fn unassign_role(
+        &self,
+        ctx: &Ctx,
+        holder: Holder,
+        assignment: Uuid,
+    ) -> CoreResult<()> {
+        let a = self
+            .store
+            .assignment(assignment)
+            .await
+            .map_err(from_store("assignment"))?
+            .filter(|a| a.holder == holder)
+            .ok_or(CoreError::NotFound("assignment"))?;
+        if a.all_objects {
+            authz::authorize(&ctx.who, Privilege::RolesAssign, Target::Global)?;
+        }
+        for c in &a.container_ids {
+            let chain = self.chain(*c).await?;
+            authz::authorize(&ctx.who, Privilege::RolesAssign, Target::In(&chain))?;
+        }
+        let event = ctx
+            .event("role.unassign")
+            .target("assignment", assignment, None)
+            .details(json!({ "role": a.role_name }));
+        self.store
+            .unassign(assignment, event)
+            .await
+            .map_err(from_store("assignment"))?;
+        self.forget_holder(holder);
+        Ok(())
+    }
+
+    pub async fn assignments_of(&self, ctx: &Ctx, holder: Holder) -> CoreResult<Vec<Assignment>> {
+        match holder {
+            Holder::User(u) => {
+                self.get_user(ctx, u).await?;
+            }
+            Holder::Group(g) => {
+                self.get_group(ctx, g).await?;
+            }
+        }
+        self.store
+            .assignments_of(holder)
+            .await
+            .map_err(from_store("assignment"))
+    }
+
+    /// What a user may do where, and which assignment grants it.
+    pub async fn effective_permissions(
+        &self,
+        ctx: &Ctx,
+        user: Uuid,
+    ) -> CoreResult<Vec<EffectiveGrant>> {
+        self.get_user(ctx, user).await?;
+        let grants: Vec<Grant> = self
+            .store
+            .grants_of(user)
+            .await
+            .map_err(from_store("user"))?;
+        let mut out = Vec::new();
+        for g in grants {
+            for p in &g.privileges {
+                let (all_objects, container_ids) = match &g.scope {
+                    Scope::All => (true, Vec::new()),
+                    Scope::Containers(cs) => (false, cs.clone()),
+                };
+                out.push(EffectiveGrant {
+                    privilege: p.as_str(),
+                    all_objects,
+                    container_ids,
+                    role_id: g.role_id,
+                    role: g.role_name.clone(),
+                    assignment_id: g.assignment_id,
+                    via: g
+                        .via_group
+                        .as_ref()
+                        .map_or_else(|| "direct".to_string(), |(_, name)| format!("group:{name}")),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.privilege.cmp(b.privilege).then(a.role.cmp(&b.role)));
+        Ok(out)
+    }
+
+    // ---- API keys
+
+    /// Creates a key; the secret is in the result once and never again.
+    pub async fn create_key(&self, ctx: &Ctx, input: NewKey) -> CoreResult<(ApiKeyInfo, Secret)> {
+        let mut errors = crate::validation::Errors::default();
+        access::validate_name(&mut errors, "name", &input.name);
+        errors.into_result().map_err(invalid)?;
+        if input
+            .expires_at
+            .is_some_and(|t| t <= OffsetDateTime::now_utc())
+        {
+            return Err(CoreError::invalid(
+                "expires_at",
+                "future",
+                "must be in the future",
+            ));
+        }
+        let owner = input.user_id.unwrap_or(ctx.who.user_id);
+        if owner != ctx.who.user_id {
+            self.user_in_reach(ctx, owner, Privilege::KeysManage)
+                .await?;
+        }
+        if let Some(role) = input.role_id {
+            match self.find_role(RoleRef::Id(role)).await {
+                Err(CoreError::NotFound(_)) => {
+                    return Err(CoreError::invalid("role_id", "exists", "no such role"));
+                }
+                other => other?,
+            };
+        }
+        let generated = auth::generate_key(&input.name);
+        let event = ctx
+            .event("key.create")
+            .target("api_key", generated.record.id, None)
+            .details(json!({ "owner": owner, "name": input.name, "role_id": input.role_id }));
+        let info = self
+            .store
+            .insert_key(
+                owner,
+                generated.record,
+                input.role_id,
+                input.expires_at,
+                event,
+            )
+            .await
+            .map_err(from_store("key"))?;
+        Ok((info, generated.secret))
+    }
+
+    /// The caller's keys, or (with `keys.manage`) another user's or everyone's.
+    pub async fn list_keys(
+        &self,
+        ctx: &Ctx,
+        user: Option<Uuid>,
+        everyone: bool,
+    ) -> CoreResult<Vec<ApiKeyInfo>> {
+        if everyone {
+            authz::authorize(&ctx.who, Privilege::KeysManage, Target::Global)?;
+            return self.store.list_keys(None).await.map_err(from_store("key"));
+        }
+        let owner = user.unwrap_or(ctx.who.user_id);
+        if owner != ctx.who.user_id {
+            self.user_in_reach(ctx, owner, Privilege::KeysManage)
+                .await?;
+        }
+        self.store
+            .list_keys(Some(owner))
+            .await
+            .map_err(from_store("key"))
+    }
+
+    pub async fn get_key(&self, ctx: &Ctx, id: Uuid) -> CoreResult<ApiKeyInfo> {
+        let key = self
+            .store
+            .key(id)
+            .await
+            .map_err(from_store("key"))?
+            .ok_or(CoreError::NotFound("key"))?;
+        if key.user_id != ctx.who.user_id {
+            self.user_in_reach(ctx, key.user_id, Privilege::KeysManage)
+                .await?;
+        }
+        Ok(key)
+    }
+
+    pub async fn revoke_key(&self, ctx: &Ctx, id: Uuid) -> CoreResult<()> {
+        let key = self.get_key(ctx, id).await?;
+        let event = ctx.event("key.revoke").target("api_key", id, None);
+        self.store
+            .revoke_key(id, OffsetDateTime::now_utc(), event)
+            .await
+            .map_err(from_store("key"))?;
+        self.auth_cache.forget_user(key.user_id);
+        Ok(())
+    }
+}

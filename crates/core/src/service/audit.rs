@@ -1,0 +1,66 @@
+//! Reading and verifying the audit trail.
+
+use super::{Ctx, Roster, from_store};
+use crate::audit::{AuditRecord, Broken, GENESIS, verify_chain};
+use crate::authz::{self, Privilege, Target};
+use crate::error::{CoreError, CoreResult};
+use crate::store::AuditQuery;
+
+/// Outcome of checking the whole chain.
+pub enum Verification {
+    Intact { events: i64 },
+    Broken(Broken),
+}
+
+impl Roster {
+    pub async fn list_audit(
+        &self,
+        ctx: &Ctx,
+        mut q: AuditQuery,
+    ) -> CoreResult<(Vec<AuditRecord>, Option<i64>)> {
+        authz::authorize(&ctx.who, Privilege::AuditRead, Target::Global)?;
+        if q.limit == 0 {
+            q.limit = 50;
+        }
+        if q.limit > 1000 {
+            return Err(CoreError::invalid(
+                "limit",
+                "range",
+                "must be between 1 and 1000",
+            ));
+        }
+        let limit = q.limit as usize;
+        q.limit += 1;
+        let mut items = self
+            .store
+            .list_audit(&q)
+            .await
+            .map_err(from_store("audit event"))?;
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|r| r.seq)
+        } else {
+            None
+        };
+        Ok((items, next))
+    }
+
+    /// Walks the whole chain (operator command).
+    pub async fn verify_audit(&self) -> CoreResult<Verification> {
+        let mut prev = (0, GENESIS.to_string());
+        loop {
+            let page = self
+                .store
+                .audit_chain(prev.0, 10_000)
+                .await
+                .map_err(from_store("audit event"))?;
+            if page.is_empty() {
+                return Ok(Verification::Intact { events: prev.0 });
+            }
+            match verify_chain(&page, prev) {
+                Ok(last) => prev = last,
+                Err(b) => return Ok(Verification::Broken(b)),
+            }
+        }
+    }
+}

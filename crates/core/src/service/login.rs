@@ -1,0 +1,333 @@
+//! Authentication: API keys and tokens to principals, logins with lockout,
+//! token revocation, and passwords.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Ctx, Roster, from_store};
+use crate::Secret;
+use crate::audit::{AuditEvent, Origin, Outcome};
+use crate::auth::{self, CredentialKind, IssuedToken, Principal};
+use crate::authz::{self, Privilege, Target};
+use crate::error::{CoreError, CoreResult};
+use crate::store::RoleRef;
+use crate::user::{User, username_key};
+
+/// A login attempt.
+pub struct LoginInput {
+    pub username: String,
+    pub password: Secret,
+}
+
+impl Roster {
+    /// Accepts an API key or a roster token.
+    pub async fn authenticate(&self, credential: &str) -> CoreResult<Principal> {
+        if credential.is_empty() || credential.len() > 4096 {
+            return Err(CoreError::Unauthenticated);
+        }
+        if auth::looks_like_token(credential) {
+            // Not cached: a revocation must hold on every node at once.
+            return self.principal_from_token(credential).await;
+        }
+        let hash = auth::hash_key(credential);
+        if let Some(p) = self.auth_cache.get(&hash) {
+            return Ok(p);
+        }
+        let (principal, valid_until) = self.principal_from_key(&hash).await?;
+        self.auth_cache.put(hash, principal.clone(), valid_until);
+        Ok(principal)
+    }
+
+    async fn principal_for(
+        &self,
+        user: User,
+        credential: CredentialKind,
+        restriction: Option<Uuid>,
+    ) -> CoreResult<Principal> {
+        let grants = self
+            .store
+            .grants_of(user.id)
+            .await
+            .map_err(from_store("user"))?;
+        let restriction = match restriction {
+            Some(role) => Some(
+                self.store
+                    .role(RoleRef::Id(role))
+                    .await
+                    .map_err(from_store("role"))?
+                    .map(|r| r.privileges)
+                    .unwrap_or_default(),
+            ),
+            None => None,
+        };
+        Ok(Principal {
+            user_id: user.id,
+            username: user.profile.username,
+            container_id: user.container_id,
+            grants,
+            restriction,
+            credential,
+        })
+    }
+
+    async fn principal_from_key(&self, hash: &str) -> CoreResult<(Principal, Option<Instant>)> {
+        let owner = self
+            .store
+            .key_owner(hash)
+            .await
+            .map_err(from_store("key"))?
+            .ok_or(CoreError::Unauthenticated)?;
+        let now = OffsetDateTime::now_utc();
+        if !auth::hashes_equal(&owner.key_hash, hash)
+            || owner.key.revoked_at.is_some()
+            || owner.key.expires_at.is_some_and(|t| t <= now)
+            || !owner.user.profile.active
+            || owner.user.locked
+        {
+            return Err(CoreError::Unauthenticated);
+        }
+        // Last use is kept to the minute: a write per request would cost more
+        // than it tells.
+        if owner
+            .key
+            .last_used_at
+            .is_none_or(|t| now - t > time::Duration::minutes(1))
+        {
+            let _ = self.store.touch_key(owner.key.id, now).await;
+        }
+        let valid_until = owner
+            .key
+            .expires_at
+            .map(|t| Instant::now() + Duration::try_from(t - now).unwrap_or_default());
+        let principal = self
+            .principal_for(
+                owner.user,
+                CredentialKind::ApiKey {
+                    key_id: owner.key.id,
+                },
+                owner.key.role_id,
+            )
+            .await?;
+        Ok((principal, valid_until))
+    }
+
+    async fn principal_from_token(&self, token: &str) -> CoreResult<Principal> {
+        let claims = self.tokens.verify(token)?;
+        if self
+            .store
+            .token_revoked(claims.token_id)
+            .await
+            .map_err(from_store("token"))?
+        {
+            return Err(CoreError::Unauthenticated);
+        }
+        let user = self
+            .store
+            .user_by_id(claims.user_id)
+            .await
+            .map_err(from_store("user"))?
+            .ok_or(CoreError::Unauthenticated)?;
+        if !user.profile.active || user.locked {
+            return Err(CoreError::Unauthenticated);
+        }
+        self.principal_for(
+            user,
+            CredentialKind::Token {
+                token_id: claims.token_id,
+            },
+            None,
+        )
+        .await
+    }
+
+    /// Exchanges a username and password for a token. Every failure looks
+    /// the same to the caller; each is audited, and repeated failures lock
+    /// the account for the configured time, even against the right password.
+    pub async fn issue_token(&self, input: LoginInput, origin: &Origin) -> CoreResult<IssuedToken> {
+        let record = if input.username.is_empty() || input.username.len() > 1024 {
+            None
+        } else {
+            self.store
+                .user_for_login(&username_key(&input.username))
+                .await
+                .map_err(from_store("user"))?
+        };
+        let hash = record.as_ref().and_then(|r| r.password_hash.as_deref());
+        let password_ok = self.hasher.verify(&input.password, hash).await?;
+        let now = OffsetDateTime::now_utc();
+        let reason = match &record {
+            None => Some("unknown user or no password"),
+            Some(r) if r.locked_until.is_some_and(|t| t > now) => Some("account locked"),
+            Some(_) if !password_ok => Some("wrong password"),
+            Some(r) if !r.user.profile.active => Some("account disabled"),
+            Some(_) => None,
+        };
+        let event = AuditEvent::new("login", Outcome::Success, origin);
+        let user_id = record.as_ref().map(|r| r.user.id);
+        let Some(record) = record.filter(|_| reason.is_none()) else {
+            let mut event = event
+                .actor(user_id, &input.username)
+                .details(json!({ "reason": reason }));
+            event.outcome = Outcome::Failure;
+            if let Some(id) = user_id {
+                event = event.target("user", id, None);
+            }
+            let locked = self
+                .store
+                .login_failed(user_id, self.lockout, event)
+                .await
+                .map_err(from_store("user"))?;
+            if locked.is_some()
+                && let Some(id) = user_id
+            {
+                self.auth_cache.forget_user(id);
+            }
+            tracing::info!(outcome = "failure", "login");
+            return Err(CoreError::Unauthenticated);
+        };
+        let user = record.user;
+        let event = event.actor(Some(user.id), &user.profile.username).target(
+            "user",
+            user.id,
+            Some(user.container_id),
+        );
+        self.store
+            .login_succeeded(user.id, now, event)
+            .await
+            .map_err(from_store("user"))?;
+        tracing::info!(outcome = "success", user_id = %user.id, "login");
+        self.tokens.issue(user.id)
+    }
+
+    /// Revokes the token presented, on every node.
+    pub async fn revoke_token(&self, token: &str, origin: &Origin) -> CoreResult<()> {
+        let claims = self.tokens.verify(token)?;
+        let expires =
+            OffsetDateTime::from_unix_timestamp(claims.expires_at).map_err(CoreError::internal)?;
+        let event = AuditEvent::new("token.revoke", Outcome::Success, origin)
+            .actor(Some(claims.user_id), "")
+            .target("token", claims.token_id, None);
+        self.store
+            .revoke_token(claims.token_id, expires, event)
+            .await
+            .map_err(from_store("token"))
+    }
+
+    /// Sets another user's password (or one's own, with the privilege).
+    pub async fn set_password(&self, ctx: &Ctx, id: Uuid, password: &Secret) -> CoreResult<User> {
+        let user = self
+            .user_in_reach(ctx, id, Privilege::UsersCredentials)
+            .await?;
+        self.write_password(ctx, user, password, "user.password.set")
+            .await
+    }
+
+    /// Changes the caller's own password, proven by the current one.
+    pub async fn change_own_password(
+        &self,
+        ctx: &Ctx,
+        current: &Secret,
+        new: &Secret,
+    ) -> CoreResult<User> {
+        let user = self.load_user(ctx.who.user_id).await?;
+        let record = self
+            .store
+            .user_for_login(&username_key(&user.profile.username))
+            .await
+            .map_err(from_store("user"))?;
+        let hash = record.as_ref().and_then(|r| r.password_hash.as_deref());
+        if !self.hasher.verify(current, hash).await? {
+            return Err(CoreError::invalid(
+                "current_password",
+                "matches",
+                "is not the current password",
+            ));
+        }
+        self.write_password(ctx, user, new, "user.password.change")
+            .await
+    }
+
+    async fn write_password(
+        &self,
+        ctx: &Ctx,
+        user: User,
+        password: &Secret,
+        action: &str,
+    ) -> CoreResult<User> {
+        self.policy
+            .check("password", password, &user.profile.username)
+            .map_err(|e| CoreError::Invalid(vec![e]))?;
+        let hash = self.hasher.hash(password).await?;
+        let event = ctx
+            .event(action)
+            .target("user", user.id, Some(user.container_id));
+        let updated = self
+            .store
+            .update_user(
+                user.id,
+                user.version,
+                user.profile,
+                user.container_id,
+                crate::user::Patch::Set(hash),
+                OffsetDateTime::now_utc(),
+                event,
+            )
+            .await
+            .map_err(from_store("user"))?;
+        self.auth_cache.forget_user(user.id);
+        Ok(updated)
+    }
+
+    /// Lifts a lockout.
+    pub async fn unlock(&self, ctx: &Ctx, id: Uuid) -> CoreResult<User> {
+        let user = self
+            .user_in_reach(ctx, id, Privilege::UsersCredentials)
+            .await?;
+        let event = ctx
+            .event("user.unlock")
+            .target("user", user.id, Some(user.container_id));
+        let user = self
+            .store
+            .set_lock(id, None, event)
+            .await
+            .map_err(from_store("user"))?;
+        self.auth_cache.forget_user(id);
+        Ok(user)
+    }
+
+    /// Loads a user and checks `privilege` on its container.
+    pub(super) async fn user_in_reach(
+        &self,
+        ctx: &Ctx,
+        id: Uuid,
+        privilege: Privilege,
+    ) -> CoreResult<User> {
+        let user = self.load_user(id).await?;
+        let chain = self.chain(user.container_id).await?;
+        authz::authorize(&ctx.who, privilege, Target::In(&chain))?;
+        Ok(user)
+    }
+
+    pub(super) async fn load_user(&self, id: Uuid) -> CoreResult<User> {
+        self.store
+            .user_by_id(id)
+            .await
+            .map_err(from_store("user"))?
+            .ok_or(CoreError::NotFound("user"))
+    }
+
+    pub(super) async fn chain(&self, container: Uuid) -> CoreResult<Vec<Uuid>> {
+        let chain = self
+            .store
+            .container_chain(container)
+            .await
+            .map_err(from_store("container"))?;
+        if chain.is_empty() {
+            return Err(CoreError::NotFound("container"));
+        }
+        Ok(chain)
+    }
+}

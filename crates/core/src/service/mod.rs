@@ -1,0 +1,195 @@
+//! The services every face calls: authenticate, authorise, validate, one
+//! store call (which writes the audit event in the same transaction), and
+//! map what the store says into [`CoreError`]s.
+
+mod access;
+mod audit;
+mod cache;
+mod login;
+mod users;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::RngCore as _;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub use self::access::{ContainerInput, EffectiveGrant, NewKey, RoleInput};
+pub use self::audit::Verification;
+pub use self::login::LoginInput;
+pub use self::users::Created;
+
+use crate::Secret;
+use crate::access::BUILTIN_ROLES;
+use crate::audit::{AuditEvent, Origin, Outcome};
+use crate::auth::{self, MIN_CONFIGURED_KEY_LEN, Principal, TokenSigner};
+use crate::error::{CoreError, CoreResult, FieldError};
+use crate::password::{HashCost, PasswordHasher, PasswordPolicy};
+use crate::store::{Bootstrap, LockoutPolicy, NewUserRecord, ROOT_CONTAINER_ID, Store, StoreError};
+use crate::user::UserDraft;
+use cache::AuthCache;
+
+#[derive(Debug, Clone)]
+pub struct RosterConfig {
+    pub password_policy: PasswordPolicy,
+    pub hash_cost: HashCost,
+    /// Threads hashing passwords at once.
+    pub hash_workers: usize,
+    /// Hashes allowed to wait for a thread; more are refused with `Overloaded`.
+    pub hash_queue: usize,
+    pub token_ttl_secs: u64,
+    /// How long an authenticated API key is remembered in this process.
+    /// Revocations made on other nodes take effect within this time.
+    pub auth_cache_ttl: Duration,
+    pub lockout: LockoutPolicy,
+}
+
+impl Default for RosterConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            password_policy: PasswordPolicy::default(),
+            hash_cost: HashCost::default(),
+            // Hashing threads run at a lower priority, so they may use every
+            // core without starving request handling.
+            hash_workers: cores,
+            hash_queue: 16,
+            token_ttl_secs: 900,
+            auth_cache_ttl: Duration::from_secs(5),
+            lockout: LockoutPolicy {
+                threshold: 10,
+                lock_secs: 900,
+            },
+        }
+    }
+}
+
+/// An authenticated request: who, and from where (for the audit trail).
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub who: Principal,
+    pub origin: Origin,
+}
+
+impl Ctx {
+    fn event(&self, action: &str) -> AuditEvent {
+        AuditEvent::new(action, Outcome::Success, &self.origin).by(&self.who)
+    }
+}
+
+pub struct Roster {
+    store: Arc<dyn Store>,
+    hasher: PasswordHasher,
+    policy: PasswordPolicy,
+    lockout: LockoutPolicy,
+    tokens: TokenSigner,
+    auth_cache: AuthCache,
+}
+
+/// Translates storage outcomes; `what` names the object for "not found".
+fn from_store(what: &'static str) -> impl Fn(StoreError) -> CoreError {
+    move |e| match e {
+        StoreError::Conflict { field } => CoreError::Conflict(FieldError::new(
+            field,
+            "unique",
+            format!("a {what} with this {field} already exists"),
+        )),
+        StoreError::MissingReference { field } => {
+            CoreError::invalid(field, "exists", "refers to something that does not exist")
+        }
+        StoreError::InUse(why) => CoreError::Conflict(FieldError::new("id", "in_use", why)),
+        StoreError::NotFound => CoreError::NotFound(what),
+        StoreError::VersionMismatch => CoreError::PreconditionFailed,
+        StoreError::Backend(msg) => CoreError::Internal(msg),
+    }
+}
+
+impl Roster {
+    pub async fn new(store: Arc<dyn Store>, config: RosterConfig) -> CoreResult<Self> {
+        let hasher = PasswordHasher::new(config.hash_cost, config.hash_workers, config.hash_queue)?;
+        store
+            .ensure_builtin_roles(BUILTIN_ROLES)
+            .await
+            .map_err(from_store("role"))?;
+        let mut candidate = vec![0u8; 32];
+        rand::rng().fill_bytes(&mut candidate);
+        let secrets = store
+            .signing_secrets(candidate)
+            .await
+            .map_err(from_store("signing key"))?;
+        Ok(Self {
+            store,
+            hasher,
+            policy: config.password_policy,
+            lockout: config.lockout,
+            tokens: TokenSigner::new(&secrets, config.token_ttl_secs)?,
+            auth_cache: AuthCache::new(config.auth_cache_ttl),
+        })
+    }
+
+    pub async fn health(&self) -> CoreResult<()> {
+        self.store.ping().await.map_err(from_store("database"))
+    }
+
+    /// Creates the `admin` user on an empty database. Returns the generated
+    /// API key when none was configured, for the caller to show once.
+    pub async fn bootstrap(
+        &self,
+        api_key: Option<Secret>,
+        password: Option<Secret>,
+    ) -> CoreResult<Option<Secret>> {
+        let (generated, show) = match api_key {
+            Some(k) if k.expose().chars().count() < MIN_CONFIGURED_KEY_LEN => {
+                return Err(CoreError::invalid(
+                    "ROSTER_ADMIN_API_KEY",
+                    "min_length",
+                    format!("must be at least {MIN_CONFIGURED_KEY_LEN} characters"),
+                ));
+            }
+            Some(k) if k.expose().contains('.') || k.expose().chars().any(char::is_whitespace) => {
+                return Err(CoreError::invalid(
+                    "ROSTER_ADMIN_API_KEY",
+                    "charset",
+                    "must not contain dots or whitespace",
+                ));
+            }
+            Some(k) => (auth::record_for("bootstrap", k), false),
+            None => (auth::generate_key("bootstrap"), true),
+        };
+        let password_hash = match &password {
+            Some(p) => {
+                self.policy
+                    .check("ROSTER_ADMIN_PASSWORD", p, "admin")
+                    .map_err(|e| CoreError::Invalid(vec![e]))?;
+                Some(self.hasher.hash(p).await?)
+            }
+            None => None,
+        };
+        let admin = NewUserRecord {
+            id: Uuid::now_v7(),
+            profile: UserDraft {
+                username: "admin".into(),
+                display_name: Some("Administrator".into()),
+                active: true,
+                ..Default::default()
+            },
+            password_hash,
+            container_id: ROOT_CONTAINER_ID,
+            now: OffsetDateTime::now_utc(),
+        };
+        let audit = AuditEvent::new("bootstrap", Outcome::Success, &Origin::default())
+            .actor(None, "system")
+            .target("user", admin.id, Some(ROOT_CONTAINER_ID));
+        let created = self
+            .store
+            .bootstrap(Bootstrap {
+                admin,
+                key: Some(generated.record),
+                audit,
+            })
+            .await
+            .map_err(from_store("user"))?;
+        Ok((created && show).then_some(generated.secret))
+    }
+}

@@ -1,0 +1,288 @@
+//! User services.
+
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Ctx, Roster, from_store};
+use crate::Secret;
+use crate::authz::{self, Privilege, Target};
+use crate::error::{CoreError, CoreResult, FieldError};
+use crate::store::{IdempotencyWrite, Inserted, NewUserRecord, ROOT_CONTAINER_ID, StoreError};
+use crate::user::{
+    CreateUser, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, Patch, User, UserDraft, UserPage, UserPatch,
+    UserQuery, username_key,
+};
+
+/// Result of a create: the user, and whether it is a replay of an earlier
+/// request with the same idempotency key.
+pub struct Created {
+    pub user: User,
+    pub replayed: bool,
+}
+
+impl Roster {
+    pub async fn create_user(&self, ctx: &Ctx, input: CreateUser) -> CoreResult<Created> {
+        let container = input.container_id.unwrap_or(ctx.who.container_id);
+        let chain = match self.chain(container).await {
+            Err(CoreError::NotFound(_)) => {
+                return Err(CoreError::invalid(
+                    "container_id",
+                    "exists",
+                    "no such container",
+                ));
+            }
+            other => other?,
+        };
+        authz::authorize(&ctx.who, Privilege::UsersWrite, Target::In(&chain))?;
+        if let Some(idem) = &input.idempotency
+            && let Some(hit) = self
+                .store
+                .idempotent_result(ctx.who.user_id, &idem.key)
+                .await
+                .map_err(from_store("user"))?
+        {
+            return if crate::auth::hashes_equal(&hit.request_hash, &idem.request_hash) {
+                Ok(Created {
+                    user: hit.user,
+                    replayed: true,
+                })
+            } else {
+                Err(CoreError::IdempotencyMismatch)
+            };
+        }
+        self.check_new_user(&input.profile, input.password.as_ref())?;
+        let password_hash = match &input.password {
+            Some(p) => Some(self.hasher.hash(p).await?),
+            None => None,
+        };
+        let rec = NewUserRecord {
+            id: Uuid::now_v7(),
+            profile: input.profile,
+            password_hash,
+            container_id: container,
+            now: OffsetDateTime::now_utc(),
+        };
+        let event = ctx
+            .event("user.create")
+            .target("user", rec.id, Some(container))
+            .details(json!({ "username": rec.profile.username }));
+        let idempotency = input.idempotency.map(|i| IdempotencyWrite {
+            scope: ctx.who.user_id,
+            key: i.key,
+            request_hash: i.request_hash,
+        });
+        match self
+            .store
+            .insert_user(rec, idempotency, event)
+            .await
+            .map_err(from_store("user"))?
+        {
+            Inserted::Created(user) => {
+                tracing::info!(user_id = %user.id, actor = %ctx.who.user_id, "user created");
+                Ok(Created {
+                    user,
+                    replayed: false,
+                })
+            }
+            Inserted::Replayed(user) => Ok(Created {
+                user,
+                replayed: true,
+            }),
+            Inserted::Mismatch => Err(CoreError::IdempotencyMismatch),
+        }
+    }
+
+    fn check_new_user(&self, profile: &UserDraft, password: Option<&Secret>) -> CoreResult<()> {
+        let mut errors = profile.validate().err().unwrap_or_default();
+        if let Some(p) = password
+            && let Err(e) = self.policy.check("password", p, &profile.username)
+        {
+            errors.push(e);
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(CoreError::Invalid(errors))
+        }
+    }
+
+    /// Bulk import for operators (CLI): validated like any create, written in
+    /// large transactions, no passwords (set them afterwards).
+    pub async fn import_users(&self, profiles: Vec<UserDraft>) -> CoreResult<u64> {
+        let now = OffsetDateTime::now_utc();
+        let mut recs = Vec::with_capacity(profiles.len());
+        for (i, profile) in profiles.into_iter().enumerate() {
+            profile.validate().map_err(|errs| {
+                CoreError::Invalid(
+                    errs.into_iter()
+                        .map(|e| FieldError::new(format!("[{i}].{}", e.field), e.rule, e.message))
+                        .collect(),
+                )
+            })?;
+            recs.push(NewUserRecord {
+                id: Uuid::now_v7(),
+                profile,
+                password_hash: None,
+                container_id: ROOT_CONTAINER_ID,
+                now,
+            });
+        }
+        self.store
+            .insert_users_bulk(recs)
+            .await
+            .map_err(from_store("user"))
+    }
+
+    /// Anyone may read themselves; others need `users.read` on the user's container.
+    pub async fn get_user(&self, ctx: &Ctx, id: Uuid) -> CoreResult<User> {
+        if id == ctx.who.user_id {
+            return self.load_user(id).await;
+        }
+        self.user_in_reach(ctx, id, Privilege::UsersRead).await
+    }
+
+    /// Lists the users the caller may read.
+    pub async fn list_users(&self, ctx: &Ctx, mut query: UserQuery) -> CoreResult<UserPage> {
+        let within = authz::scope_of(&ctx.who, Privilege::UsersRead);
+        if within.as_ref().is_some_and(Vec::is_empty) {
+            return Err(CoreError::Forbidden);
+        }
+        if query.limit == 0 {
+            query.limit = LIST_DEFAULT_LIMIT;
+        }
+        if query.limit > LIST_MAX_LIMIT {
+            return Err(CoreError::invalid(
+                "limit",
+                "range",
+                format!("must be between 1 and {LIST_MAX_LIMIT}"),
+            ));
+        }
+        query.username = query.username.map(|u| username_key(&u));
+        query.email = query.email.map(|e| e.to_lowercase());
+        query.q = query.q.map(|q| q.to_lowercase()).filter(|q| !q.is_empty());
+        let limit = query.limit as usize;
+        // One extra row tells whether another page follows.
+        query.limit += 1;
+        let mut items = self
+            .store
+            .list_users(&query, within.as_deref())
+            .await
+            .map_err(from_store("user"))?;
+        let next_after_seq = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|u| u.seq)
+        } else {
+            None
+        };
+        Ok(UserPage {
+            items,
+            next_after_seq,
+        })
+    }
+
+    /// Applies a merge patch (and a move to another container, if asked).
+    /// With `if_match` the write happens only on that version; without it a
+    /// concurrent change is re-read and the patch re-applied, so no field
+    /// another writer changed is lost.
+    pub async fn update_user(
+        &self,
+        ctx: &Ctx,
+        id: Uuid,
+        patch: UserPatch,
+        move_to: Option<Uuid>,
+        if_match: Option<i64>,
+    ) -> CoreResult<User> {
+        let current = self.user_in_reach(ctx, id, Privilege::UsersWrite).await?;
+        if let Some(target) = move_to {
+            let chain = match self.chain(target).await {
+                Err(CoreError::NotFound(_)) => {
+                    return Err(CoreError::invalid(
+                        "container_id",
+                        "exists",
+                        "no such container",
+                    ));
+                }
+                other => other?,
+            };
+            authz::authorize(&ctx.who, Privilege::UsersWrite, Target::In(&chain))?;
+        }
+        let password_hash = match &patch.password {
+            Patch::Set(p) => {
+                let username = match &patch.username {
+                    Patch::Set(u) => u.as_str(),
+                    _ => current.profile.username.as_str(),
+                };
+                self.policy
+                    .check("password", p, username)
+                    .map_err(|e| CoreError::Invalid(vec![e]))?;
+                Patch::Set(self.hasher.hash(p).await?)
+            }
+            Patch::Clear => Patch::Clear,
+            Patch::Keep => Patch::Keep,
+        };
+        let mut current = current;
+        for _attempt in 0..5 {
+            if if_match.is_some_and(|v| v != current.version) {
+                return Err(CoreError::PreconditionFailed);
+            }
+            let mut draft = current.profile.clone();
+            patch
+                .clone()
+                .apply(&mut draft)
+                .map_err(CoreError::Invalid)?;
+            draft.validate().map_err(CoreError::Invalid)?;
+            let container = move_to.unwrap_or(current.container_id);
+            let event = ctx
+                .event("user.update")
+                .target("user", id, Some(container))
+                .details(json!({ "fields": patch.changed_fields() }));
+            match self
+                .store
+                .update_user(
+                    id,
+                    current.version,
+                    draft,
+                    container,
+                    password_hash.clone(),
+                    OffsetDateTime::now_utc(),
+                    event,
+                )
+                .await
+            {
+                Ok(user) => {
+                    self.auth_cache.forget_user(id);
+                    tracing::info!(user_id = %id, actor = %ctx.who.user_id, "user updated");
+                    return Ok(user);
+                }
+                Err(StoreError::VersionMismatch) if if_match.is_none() => {
+                    current = self.load_user(id).await?;
+                }
+                Err(e) => return Err(from_store("user")(e)),
+            }
+        }
+        Err(CoreError::PreconditionFailed)
+    }
+
+    pub async fn delete_user(&self, ctx: &Ctx, id: Uuid, if_match: Option<i64>) -> CoreResult<()> {
+        let user = self.user_in_reach(ctx, id, Privilege::UsersDelete).await?;
+        if id == ctx.who.user_id {
+            return Err(CoreError::Conflict(FieldError::new(
+                "id",
+                "not_self",
+                "you cannot delete the user you are signed in as",
+            )));
+        }
+        let event = ctx
+            .event("user.delete")
+            .target("user", id, Some(user.container_id))
+            .details(json!({ "username": user.profile.username }));
+        self.store
+            .delete_user(id, if_match, event)
+            .await
+            .map_err(from_store("user"))?;
+        self.auth_cache.forget_user(id);
+        tracing::info!(user_id = %id, actor = %ctx.who.user_id, "user deleted");
+        Ok(())
+    }
+}

@@ -1,0 +1,88 @@
+//! The caller's own account, and credential operations on users.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use roster_core::Secret;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::dto::UserOut;
+use super::users::{parse_uuid, user_response};
+use crate::extract::{Caller, JsonBody};
+use crate::problem::{ApiResult, Problem};
+use crate::state::AppState;
+
+const PROBLEM: &str = "application/problem+json";
+
+#[utoipa::path(get, path = "/me", tag = "me",
+    responses((status = 200, body = UserOut), (status = 401, body = Problem, content_type = PROBLEM)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn me(State(state): State<Arc<AppState>>, Caller(ctx): Caller) -> ApiResult<Response> {
+    let user = state.roster.get_user(&ctx, ctx.who.user_id).await?;
+    Ok(user_response(StatusCode::OK, user))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    #[schema(value_type = String, write_only)]
+    pub current_password: Secret,
+    #[schema(value_type = String, write_only)]
+    pub new_password: Secret,
+}
+
+#[utoipa::path(post, path = "/me/password", tag = "me", request_body = PasswordChange,
+    responses((status = 204, description = "Changed"), (status = 400, body = Problem, content_type = PROBLEM),
+        (status = 401, body = Problem, content_type = PROBLEM)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn change_password(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx): Caller,
+    JsonBody(body): JsonBody<PasswordChange>,
+) -> ApiResult<StatusCode> {
+    state
+        .roster
+        .change_own_password(&ctx, &body.current_password, &body.new_password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordSet {
+    #[schema(value_type = String, write_only)]
+    pub password: Secret,
+}
+
+#[utoipa::path(post, path = "/users/{id}/password", tag = "users", params(("id" = uuid::Uuid, Path)), request_body = PasswordSet,
+    responses((status = 204, description = "Set"), (status = 400, body = Problem, content_type = PROBLEM),
+        (status = 403, body = Problem, content_type = PROBLEM), (status = 404, body = Problem, content_type = PROBLEM)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn set_password(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<PasswordSet>,
+) -> ApiResult<StatusCode> {
+    state
+        .roster
+        .set_password(&ctx, parse_uuid(&id, "user")?, &body.password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/users/{id}/unlock", tag = "users", params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = UserOut), (status = 403, body = Problem, content_type = PROBLEM),
+        (status = 404, body = Problem, content_type = PROBLEM)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn unlock(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let user = state.roster.unlock(&ctx, parse_uuid(&id, "user")?).await?;
+    Ok(user_response(StatusCode::OK, user))
+}

@@ -1,0 +1,152 @@
+//! SQL for groups and their members.
+
+use roster_core::access::{Group, name_key};
+use roster_core::store::{NewGroup, StoreError, StoreResult};
+use roster_core::user::User;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::tree::next_seq;
+use super::users::{USER_COLUMNS, from_micros, map_write_error, micros, user_from_row};
+
+const COLUMNS: &str = "id, seq, name, description, created_at, updated_at, version";
+
+fn group(r: &Row<'_>) -> rusqlite::Result<Group> {
+    Ok(Group {
+        id: r.get(0)?,
+        seq: r.get(1)?,
+        name: r.get(2)?,
+        description: r.get(3)?,
+        created_at: from_micros(r.get(4)?),
+        updated_at: from_micros(r.get(5)?),
+        version: r.get(6)?,
+    })
+}
+
+pub fn insert(conn: &Connection, g: &NewGroup) -> StoreResult<Group> {
+    let seq = match g.seq {
+        Some(s) => s,
+        None => next_seq(conn, "groups")?,
+    };
+    conn.execute(
+        "INSERT INTO groups (id, seq, name, name_key, description, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        params![
+            g.id,
+            seq,
+            g.name,
+            name_key(&g.name),
+            g.description,
+            micros(g.now)
+        ],
+    )
+    .map_err(map_write_error)?;
+    by_id(conn, g.id)
+        .map_err(map_write_error)?
+        .ok_or(StoreError::NotFound)
+}
+
+pub fn by_id(conn: &Connection, id: Uuid) -> rusqlite::Result<Option<Group>> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM groups WHERE id = ?1"))?
+        .query_row([id], group)
+        .optional()
+}
+
+pub fn page(conn: &Connection, after_seq: i64, limit: u32) -> rusqlite::Result<Vec<Group>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM groups WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+    ))?
+    .query_map(params![after_seq, limit], group)?
+    .collect()
+}
+
+pub fn update(
+    conn: &Connection,
+    id: Uuid,
+    expected_version: i64,
+    name: &str,
+    description: &str,
+    now: OffsetDateTime,
+) -> StoreResult<Group> {
+    let n = conn
+        .execute(
+            "UPDATE groups SET name = ?3, name_key = ?4, description = ?5, updated_at = ?6, version = version + 1
+             WHERE id = ?1 AND version = ?2",
+            params![id, expected_version, name, name_key(name), description, micros(now)],
+        )
+        .map_err(map_write_error)?;
+    if n == 0 {
+        return match by_id(conn, id).map_err(map_write_error)? {
+            Some(_) => Err(StoreError::VersionMismatch),
+            None => Err(StoreError::NotFound),
+        };
+    }
+    by_id(conn, id)
+        .map_err(map_write_error)?
+        .ok_or(StoreError::NotFound)
+}
+
+pub fn delete(conn: &Connection, id: Uuid) -> StoreResult<()> {
+    let n = conn
+        .execute("DELETE FROM groups WHERE id = ?1", [id])
+        .map_err(map_write_error)?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub fn add_member(conn: &Connection, group: Uuid, user: Uuid) -> StoreResult<bool> {
+    if by_id(conn, group).map_err(map_write_error)?.is_none() {
+        return Err(StoreError::NotFound);
+    }
+    let n = conn
+        .execute(
+            "INSERT OR IGNORE INTO group_members (group_id, user_id) VALUES (?1, ?2)",
+            params![group, user],
+        )
+        .map_err(|e| match map_write_error(e) {
+            StoreError::MissingReference { .. } => {
+                StoreError::MissingReference { field: "user_id" }
+            }
+            other => other,
+        })?;
+    Ok(n == 1)
+}
+
+pub fn remove_member(conn: &Connection, group: Uuid, user: Uuid) -> StoreResult<()> {
+    let n = conn
+        .execute(
+            "DELETE FROM group_members WHERE group_id = ?1 AND user_id = ?2",
+            params![group, user],
+        )
+        .map_err(map_write_error)?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub fn members(
+    conn: &Connection,
+    group: Uuid,
+    after_seq: i64,
+    limit: u32,
+) -> rusqlite::Result<Vec<User>> {
+    conn.prepare_cached(&format!(
+        "SELECT {USER_COLUMNS} FROM group_members m JOIN users u ON u.id = m.user_id
+         WHERE m.group_id = ?1 AND u.seq > ?2 ORDER BY u.seq LIMIT ?3"
+    ))?
+    .query_map(params![group, after_seq, limit], user_from_row)?
+    .collect()
+}
+
+pub fn of_user(conn: &Connection, user: Uuid) -> rusqlite::Result<Vec<Group>> {
+    conn.prepare_cached(&format!(
+        "SELECT {} FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = ?1 ORDER BY g.seq",
+        COLUMNS.split(", ").map(|c| format!("g.{c}")).collect::<Vec<_>>().join(", ")
+    ))?
+    .query_map([user], group)?
+    .collect()
+}
