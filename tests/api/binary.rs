@@ -283,3 +283,58 @@ fn import_bulk_loads_users() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("username"));
 }
+
+fn verify(db: &std::path::Path) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_roster"))
+        .args(["audit", "verify", "--database-url"])
+        .arg(format!("sqlite://{}", db.display()))
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    )
+}
+
+#[tokio::test]
+async fn audit_verify_reports_a_tampered_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.db");
+    let bin = Binary::start(dir.path(), &db, &[("ROSTER_ADMIN_API_KEY", ADMIN_KEY)]);
+    let client = reqwest::Client::new();
+    for name in ["one", "two", "three"] {
+        let r = client
+            .post(bin.url("/api/v1/users"))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({"username": name}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    drop(bin);
+    let (ok, out) = verify(&db);
+    assert!(ok, "{out}");
+    assert!(out.contains("intact: 4 events"), "{out}");
+
+    // Edit a row directly in the database.
+    let side = rusqlite::Connection::open(&db).unwrap();
+    side.execute(
+        "UPDATE audit_events SET actor = 'mallory' WHERE seq = 3",
+        [],
+    )
+    .unwrap();
+    let (ok, out) = verify(&db);
+    assert!(!ok);
+    assert!(out.contains("TAMPERED at event 3"), "{out}");
+    side.execute("UPDATE audit_events SET actor = 'admin' WHERE seq = 3", [])
+        .unwrap();
+    assert!(verify(&db).0, "restoring the row restores the chain");
+
+    // Delete a row.
+    side.execute("DELETE FROM audit_events WHERE seq = 2", [])
+        .unwrap();
+    let (ok, out) = verify(&db);
+    assert!(!ok);
+    assert!(out.contains("TAMPERED at event 3"), "{out}");
+}

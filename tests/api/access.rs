@@ -1,0 +1,755 @@
+//! The access model: containers, roles, scoped grants, groups, keys,
+//! tokens, lockout and the audit trail.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{ADMIN_KEY, TestApp, assert_problem, parts};
+
+async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
+    parts(app.post_json(path, &body).send().await.unwrap()).await
+}
+
+async fn created(app: &TestApp, path: &str, body: Value) -> Value {
+    let (s, b) = post(app, path, body).await;
+    assert_eq!(s, 201, "{path}: {b}");
+    b
+}
+
+fn id(v: &Value) -> &str {
+    v["id"].as_str().unwrap()
+}
+
+/// A tree Root > A > A1 and Root > B, and a manager scoped to A.
+struct Scoped {
+    a: Value,
+    a1: Value,
+    b: Value,
+    token: String,
+    manager: Value,
+}
+
+async fn scoped(app: &TestApp) -> Scoped {
+    let a = created(app, "/api/v1/containers", json!({"name": "A"})).await;
+    let a1 = created(
+        app,
+        "/api/v1/containers",
+        json!({"name": "A1", "parent_id": id(&a)}),
+    )
+    .await;
+    let b = created(app, "/api/v1/containers", json!({"name": "B"})).await;
+    let manager = created(
+        app,
+        "/api/v1/users",
+        json!({"username": "mgr", "password": "manager-password-1", "container_id": id(&a)}),
+    )
+    .await;
+    created(
+        app,
+        &format!("/api/v1/users/{}/roles", id(&manager)),
+        json!({"role": "Manager", "container_ids": [id(&a)]}),
+    )
+    .await;
+    let token = app.token("mgr", "manager-password-1").await;
+    Scoped {
+        a,
+        a1,
+        b,
+        token,
+        manager,
+    }
+}
+
+#[tokio::test]
+async fn scoped_manager_acts_in_its_subtree_only() {
+    let app = TestApp::spawn().await;
+    let s = scoped(&app).await;
+    let as_mgr = |req: reqwest::RequestBuilder| req.bearer_auth(&s.token);
+    let in_b = created(
+        &app,
+        "/api/v1/users",
+        json!({"username": "bob-in-b", "container_id": id(&s.b)}),
+    )
+    .await;
+    let in_a1 = created(
+        &app,
+        "/api/v1/users",
+        json!({"username": "al-in-a1", "container_id": id(&s.a1)}),
+    )
+    .await;
+
+    // Read: 200 in A's sub-container, 403 in B.
+    let (st, _) = parts(
+        as_mgr(
+            app.client
+                .get(app.url(&format!("/api/v1/users/{}", id(&in_a1)))),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(st, 200);
+    let (st, body) = parts(
+        as_mgr(
+            app.client
+                .get(app.url(&format!("/api/v1/users/{}", id(&in_b)))),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_problem(st, &body, 403, None);
+
+    // Create: lands in the caller's home container by default; B is refused.
+    let (st, body) = parts(
+        as_mgr(app.client.post(app.url("/api/v1/users")))
+            .json(&json!({"username": "new1"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, 201, "{body}");
+    assert_eq!(body["container_id"], s.a["id"]);
+    let (st, _) = parts(
+        as_mgr(app.client.post(app.url("/api/v1/users")))
+            .json(&json!({"username": "new2", "container_id": id(&s.a1)}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let (st, body) = parts(
+        as_mgr(app.client.post(app.url("/api/v1/users")))
+            .json(&json!({"username": "new3", "container_id": id(&s.b)}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(st, &body, 403, None);
+
+    // Update and move: within A only.
+    let (st, _) = parts(
+        as_mgr(
+            app.client
+                .patch(app.url(&format!("/api/v1/users/{}", id(&in_a1)))),
+        )
+        .json(&json!({"first_name": "Al"}))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(st, 200);
+    let (st, _) = parts(
+        as_mgr(
+            app.client
+                .patch(app.url(&format!("/api/v1/users/{}", id(&in_a1)))),
+        )
+        .json(&json!({"container_id": id(&s.b)}))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(st, 403);
+    // Manager holds no users.delete.
+    let (st, _) = parts(
+        as_mgr(
+            app.client
+                .delete(app.url(&format!("/api/v1/users/{}", id(&in_a1)))),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(st, 403);
+
+    // List: only A's subtree.
+    let (st, list) = parts(
+        as_mgr(app.client.get(app.url("/api/v1/users?limit=100")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, 200);
+    let mut names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["al-in-a1", "mgr", "new1", "new2"]);
+
+    // No escalation: the manager cannot hand out Administrator, nor assign at all without roles.assign.
+    let (st, body) = parts(
+        as_mgr(
+            app.client
+                .post(app.url(&format!("/api/v1/users/{}/roles", id(&in_a1)))),
+        )
+        .json(&json!({"role": "Administrator", "all_objects": true}))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_problem(st, &body, 403, None);
+}
+
+#[tokio::test]
+async fn effective_permissions_explain_direct_and_group_grants() {
+    let app = TestApp::spawn().await;
+    let s = scoped(&app).await;
+    let group = created(
+        &app,
+        "/api/v1/groups",
+        json!({"name": "Auditors", "description": "read the log"}),
+    )
+    .await;
+    let r = app
+        .post_json(
+            &format!("/api/v1/groups/{}/members", id(&group)),
+            &json!({"user_id": id(&s.manager)}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    created(
+        &app,
+        &format!("/api/v1/groups/{}/roles", id(&group)),
+        json!({"role": "ReadOnly", "all_objects": true}),
+    )
+    .await;
+    let (st, body) = parts(
+        app.get(&format!(
+            "/api/v1/users/{}/effective-permissions",
+            id(&s.manager)
+        ))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    let items = body["items"].as_array().unwrap();
+    let write = items
+        .iter()
+        .find(|g| g["privilege"] == "users.write")
+        .unwrap();
+    assert_eq!(write["role"], "Manager");
+    assert_eq!(write["via"], "direct");
+    assert_eq!(write["all_objects"], false);
+    assert_eq!(write["container_ids"], json!([s.a["id"]]));
+    let audit = items
+        .iter()
+        .find(|g| g["privilege"] == "audit.read")
+        .unwrap();
+    assert_eq!(audit["via"], "group:Auditors");
+    assert_eq!(audit["all_objects"], true);
+    // The group grant now works: the manager may read the audit log.
+    let token = app.token("mgr", "manager-password-1").await;
+    let r = app
+        .client
+        .get(app.url("/api/v1/audit-events"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Membership listing and removal.
+    let (_, members) = parts(
+        app.get(&format!("/api/v1/groups/{}/members", id(&group)))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(members["items"][0]["username"], "mgr");
+    let r = app
+        .delete(&format!(
+            "/api/v1/groups/{}/members/{}",
+            id(&group),
+            id(&s.manager)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = app
+        .client
+        .get(app.url("/api/v1/audit-events"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
+
+#[tokio::test]
+async fn builtin_roles_keep_vendor_ids_and_cannot_change() {
+    let app = TestApp::spawn().await;
+    let (st, roles) = parts(app.get("/api/v1/roles").send().await.unwrap()).await;
+    assert_eq!(st, 200);
+    let by_seq = |seq: i64| {
+        roles["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["seq"] == seq)
+            .unwrap()["name"]
+            .clone()
+    };
+    assert_eq!(by_seq(1), "Administrator");
+    assert_eq!(by_seq(2), "Limited User");
+    assert_eq!(by_seq(3), "Finance Manager");
+    assert_eq!(by_seq(4), "Manager");
+    assert_eq!(by_seq(5), "Standard User");
+    let names: Vec<&str> = roles["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    for n in [
+        "PowerUser",
+        "PowerUserMinusRemediation",
+        "ContentAdmin",
+        "GeneralUser-1",
+        "GeneralUser-4",
+        "ReadOnly",
+        "admin",
+        "librarymod",
+        "client",
+        "consultant",
+        "projectoperator",
+    ] {
+        assert!(names.contains(&n), "{n} missing");
+    }
+    let (st, role) = parts(app.get("/api/v1/roles/5").send().await.unwrap()).await;
+    assert_eq!(st, 200);
+    assert_eq!(role["system"], true);
+    let (st, body) = parts(
+        app.delete(&format!("/api/v1/roles/{}", id(&role)))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(st, &body, 409, None);
+    let (st, body) = parts(
+        app.client
+            .patch(app.url(&format!("/api/v1/roles/{}", id(&role))))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({"privileges": ["users.delete"]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(st, &body, 409, None);
+    let (st, privs) = parts(app.get("/api/v1/privileges").send().await.unwrap()).await;
+    assert_eq!(st, 200);
+    assert!(
+        privs["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "audit.read")
+    );
+}
+
+#[tokio::test]
+async fn custom_roles_and_preserved_ids() {
+    let app = TestApp::spawn().await;
+    let role = created(
+        &app,
+        "/api/v1/roles",
+        json!({"name": "Helpdesk", "privileges": ["users.read", "users.credentials"], "seq": 1000}),
+    )
+    .await;
+    assert_eq!(role["seq"], 1000);
+    assert_eq!(role["system"], false);
+    let (st, body) = post(&app, "/api/v1/roles", json!({"name": "helpdesk"})).await;
+    assert_problem(st, &body, 409, Some(("name", "unique")));
+    let (st, body) = post(&app, "/api/v1/roles", json!({"name": "Other", "seq": 1000})).await;
+    assert_problem(st, &body, 409, Some(("seq", "unique")));
+    let (st, body) = post(
+        &app,
+        "/api/v1/roles",
+        json!({"name": "Bad", "privileges": ["users.fly"]}),
+    )
+    .await;
+    assert_problem(st, &body, 400, Some(("privileges[0]", "privilege")));
+    let site = created(
+        &app,
+        "/api/v1/containers",
+        json!({"name": "Security Operations", "seq": 100018}),
+    )
+    .await;
+    assert_eq!(site["seq"], 100018);
+    let group = created(
+        &app,
+        "/api/v1/groups",
+        json!({"name": "Tier 1", "seq": 100013}),
+    )
+    .await;
+    assert_eq!(group["seq"], 100013);
+    let (st, body) = post(
+        &app,
+        "/api/v1/containers",
+        json!({"name": "Security Operations"}),
+    )
+    .await;
+    assert_problem(st, &body, 409, None);
+    let (st, body) = post(
+        &app,
+        "/api/v1/containers",
+        json!({"name": "X", "parent_id": "01a20840-05e0-7392-8faa-cad28771b460"}),
+    )
+    .await;
+    assert_problem(st, &body, 400, Some(("parent_id", "exists")));
+    // Role edits and deletion.
+    let r = app
+        .client
+        .patch(app.url(&format!("/api/v1/roles/{}", id(&role))))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"description": "first line"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        app.delete(&format!("/api/v1/roles/{}", id(&role)))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    // A container with users in it cannot go; an empty one can.
+    created(
+        &app,
+        "/api/v1/users",
+        json!({"username": "inside", "container_id": id(&site)}),
+    )
+    .await;
+    let (st, body) = parts(
+        app.delete(&format!("/api/v1/containers/{}", id(&site)))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(st, &body, 409, Some(("id", "in_use")));
+    let empty = created(&app, "/api/v1/containers", json!({"name": "Empty"})).await;
+    assert_eq!(
+        app.delete(&format!("/api/v1/containers/{}", id(&empty)))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+}
+
+#[tokio::test]
+async fn role_restricted_key_cannot_exceed_its_role_and_revoked_key_is_401() {
+    let app = TestApp::spawn().await;
+    let (_, ro) = parts(app.get("/api/v1/roles/13").send().await.unwrap()).await;
+    assert_eq!(ro["name"], "ReadOnly");
+    let key = created(
+        &app,
+        "/api/v1/api-keys",
+        json!({"name": "reporting", "role_id": id(&ro)}),
+    )
+    .await;
+    let secret = key["secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("rst_"));
+    assert_eq!(key["prefix"], secret[..8]);
+    let r = app
+        .client
+        .get(app.url("/api/v1/users"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (st, body) = parts(
+        app.client
+            .post(app.url("/api/v1/users"))
+            .bearer_auth(&secret)
+            .json(&json!({"username": "nope"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(st, &body, 403, None);
+    // The secret is never shown again.
+    let (_, listed) = parts(app.get("/api/v1/api-keys").send().await.unwrap()).await;
+    assert!(!listed.to_string().contains(&secret));
+    let (_, one) = parts(
+        app.get(&format!("/api/v1/api-keys/{}", id(&key)))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(one.get("secret").is_none());
+    assert!(one["last_used_at"].is_string(), "use is recorded: {one}");
+    // Revoked: 401 at once.
+    assert_eq!(
+        app.delete(&format!("/api/v1/api-keys/{}", id(&key)))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    let (st, body) = parts(
+        app.client
+            .get(app.url("/api/v1/users"))
+            .bearer_auth(&secret)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(st, &body, 401, None);
+}
+
+#[tokio::test]
+async fn service_account_keys_and_expiry() {
+    let app = TestApp::spawn().await;
+    let svc = created(&app, "/api/v1/users", json!({"username": "svc-sync"})).await;
+    created(
+        &app,
+        &format!("/api/v1/users/{}/roles", id(&svc)),
+        json!({"role": "ReadOnly", "all_objects": true}),
+    )
+    .await;
+    let key = created(
+        &app,
+        "/api/v1/api-keys",
+        json!({"name": "sync", "user_id": id(&svc)}),
+    )
+    .await;
+    assert_eq!(key["user_id"], svc["id"]);
+    let r = app
+        .client
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(key["secret"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["username"], "svc-sync");
+    let (st, body) = post(
+        &app,
+        "/api/v1/api-keys",
+        json!({"name": "old", "expires_at": "2001-01-01T00:00:00Z"}),
+    )
+    .await;
+    assert_problem(st, &body, 400, Some(("expires_at", "future")));
+}
+
+#[tokio::test]
+async fn revoked_token_is_401() {
+    let app = TestApp::spawn().await;
+    created(
+        &app,
+        "/api/v1/users",
+        json!({"username": "tok", "password": "token-user-pass"}),
+    )
+    .await;
+    let token = app.token("tok", "token-user-pass").await;
+    assert_eq!(
+        app.client
+            .get(app.url("/api/v1/me"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let r = app
+        .client
+        .post(app.url("/api/v1/auth/token/revoke"))
+        .json(&json!({"token": token}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (st, body) = parts(
+        app.client
+            .get(app.url("/api/v1/me"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(st, &body, 401, None);
+}
+
+#[tokio::test]
+async fn ten_failures_lock_the_account_even_against_the_right_password() {
+    let app = TestApp::spawn().await;
+    let u = created(
+        &app,
+        "/api/v1/users",
+        json!({"username": "victim", "password": "victim-password-1"}),
+    )
+    .await;
+    let login = |pw: &'static str| {
+        app.client
+            .post(app.url("/api/v1/auth/token"))
+            .json(&json!({"username": "victim", "password": pw}))
+            .send()
+    };
+    for _ in 0..10 {
+        assert_eq!(login("wrong-guess-123").await.unwrap().status(), 401);
+    }
+    let (st, body) = parts(login("victim-password-1").await.unwrap()).await;
+    assert_problem(st, &body, 401, None);
+    let (_, user) = parts(
+        app.get(&format!("/api/v1/users/{}", id(&u)))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(user["locked"], true);
+    // The audit log shows every attempt.
+    let (_, log) = parts(
+        app.get(&format!(
+            "/api/v1/audit-events?action=login&target_id={}&limit=100",
+            id(&u)
+        ))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    let events = log["items"].as_array().unwrap();
+    assert_eq!(events.len(), 11, "{log}");
+    assert!(events.iter().all(|e| e["outcome"] == "failure"));
+    assert_eq!(events[0]["details"]["reason"], "account locked");
+    assert_eq!(events[10]["details"]["reason"], "wrong password");
+    assert!(
+        events[0]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1")
+    );
+    // An administrator unlocks; the right password works again.
+    let r = app
+        .client
+        .post(app.url(&format!("/api/v1/users/{}/unlock", id(&u))))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(login("victim-password-1").await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn passwords_set_by_admin_and_changed_by_owner() {
+    let app = TestApp::spawn().await;
+    let u = created(&app, "/api/v1/users", json!({"username": "pwuser"})).await;
+    let r = app
+        .post_json(
+            &format!("/api/v1/users/{}/password", id(&u)),
+            &json!({"password": "first-Passw0rd"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let token = app.token("pwuser", "first-Passw0rd").await;
+    let change = |current: &str, new: &str| {
+        app.client
+            .post(app.url("/api/v1/me/password"))
+            .bearer_auth(&token)
+            .json(&json!({"current_password": current, "new_password": new}))
+            .send()
+    };
+    let (st, body) = parts(change("not-the-password", "second-Passw0rd").await.unwrap()).await;
+    assert_problem(st, &body, 400, Some(("current_password", "matches")));
+    let (st, body) = parts(change("first-Passw0rd", "short").await.unwrap()).await;
+    assert_problem(st, &body, 400, Some(("password", "min_length")));
+    assert_eq!(
+        change("first-Passw0rd", "second-Passw0rd")
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    app.token("pwuser", "second-Passw0rd").await;
+    // A plain user may not set someone else's password.
+    let (st, _) = parts(
+        app.client
+            .post(app.url(&format!("/api/v1/users/{}/password", id(&u))))
+            .bearer_auth(&token)
+            .json(&json!({"password": "third-Passw0rd"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, 403);
+}
+
+#[tokio::test]
+async fn audit_log_records_changes_with_request_ids_and_filters() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .post_json(
+            "/api/v1/users",
+            &json!({"username": "audited", "password": "audited-Passw0rd"}),
+        )
+        .header("x-request-id", "req-audit-1")
+        .send()
+        .await
+        .unwrap();
+    let u: Value = r.json().await.unwrap();
+    let (st, log) = parts(
+        app.get("/api/v1/audit-events?action=user.create")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, 200);
+    let e = &log["items"][0];
+    assert_eq!(e["target_id"], u["id"]);
+    assert_eq!(e["actor"], "admin");
+    assert_eq!(e["request_id"], "req-audit-1");
+    assert_eq!(e["outcome"], "success");
+    assert!(!log.to_string().contains("audited-Passw0rd"));
+    let (_, all) = parts(
+        app.get("/api/v1/audit-events?limit=1")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(all["next_cursor"].is_string());
+    let (st, body) = parts(
+        app.get("/api/v1/audit-events?outcome=maybe")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(st, &body, 400, Some(("outcome", "one_of")));
+}
