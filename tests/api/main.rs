@@ -8,5 +8,6 @@ mod auth;
 mod binary;
 mod concurrency;
 mod errors;
+mod mfa;
 mod openapi;
 mod users;

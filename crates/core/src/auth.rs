@@ -93,11 +93,16 @@ struct Claims {
     iat: i64,
     exp: i64,
     iss: String,
+    /// A token that may only enrol a second factor.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    mfa_enroll: bool,
 }
 
 pub struct IssuedToken {
     pub token: Secret,
     pub expires_in_secs: u64,
+    /// The account must enrol a second factor; the token is good only for that.
+    pub enroll_only: bool,
 }
 
 /// Signs and checks roster's bearer tokens: HS256 with secrets kept in the
@@ -118,6 +123,7 @@ pub struct TokenClaims {
     pub user_id: Uuid,
     pub token_id: Uuid,
     pub expires_at: i64,
+    pub enroll_only: bool,
 }
 
 impl TokenSigner {
@@ -140,7 +146,7 @@ impl TokenSigner {
         })
     }
 
-    pub fn issue(&self, user_id: Uuid) -> Result<IssuedToken, CoreError> {
+    pub fn issue(&self, user_id: Uuid, enroll_only: bool) -> Result<IssuedToken, CoreError> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let claims = Claims {
             sub: user_id,
@@ -148,6 +154,7 @@ impl TokenSigner {
             iat: now,
             exp: now + self.ttl_secs as i64,
             iss: ISSUER.into(),
+            mfa_enroll: enroll_only,
         };
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(self.signing.0.clone());
@@ -156,6 +163,7 @@ impl TokenSigner {
         Ok(IssuedToken {
             token: Secret::new(token),
             expires_in_secs: self.ttl_secs,
+            enroll_only,
         })
     }
 
@@ -174,6 +182,7 @@ impl TokenSigner {
             user_id: data.claims.sub,
             token_id: data.claims.jti,
             expires_at: data.claims.exp,
+            enroll_only: data.claims.mfa_enroll,
         })
     }
 }
@@ -210,7 +219,7 @@ mod tests {
         );
         let s = TokenSigner::new(std::slice::from_ref(&k1), 60).unwrap();
         let uid = Uuid::now_v7();
-        let t = s.issue(uid).unwrap();
+        let t = s.issue(uid, false).unwrap();
         assert!(looks_like_token(t.token.expose()));
         assert_eq!(s.verify(t.token.expose()).unwrap().user_id, uid);
         let other = TokenSigner::new(std::slice::from_ref(&k2), 60).unwrap();

@@ -33,6 +33,9 @@ pub enum CoreError {
     Forbidden,
     #[error("unauthenticated")]
     Unauthenticated,
+    /// The password was right; the account also needs its TOTP code.
+    #[error("second factor required")]
+    MfaRequired,
     #[error("version mismatch")]
     PreconditionFailed,
     #[error("idempotency key reused with a different request")]

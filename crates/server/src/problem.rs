@@ -152,6 +152,19 @@ impl IntoResponse for ApiError {
                     ),
                 )
             }
+            ApiError::Core(CoreError::MfaRequired) => {
+                www_authenticate = true;
+                (
+                    StatusCode::UNAUTHORIZED,
+                    problem(
+                        StatusCode::UNAUTHORIZED,
+                        "urn:roster:problem:mfa-required",
+                        "Second factor required",
+                        "this account has a TOTP factor: send the current 6-digit code as `totp`"
+                            .into(),
+                    ),
+                )
+            }
             ApiError::Core(CoreError::PreconditionFailed) => (
                 StatusCode::PRECONDITION_FAILED,
                 problem(

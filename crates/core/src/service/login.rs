@@ -20,6 +20,8 @@ use crate::user::{User, username_key};
 pub struct LoginInput {
     pub username: String,
     pub password: Secret,
+    /// The current TOTP code, for accounts with a second factor.
+    pub totp: Option<String>,
 }
 
 impl Roster {
@@ -163,7 +165,14 @@ impl Roster {
             Some(r) if r.locked_until.is_some_and(|t| t > now) => Some("account locked"),
             Some(_) if !password_ok => Some("wrong password"),
             Some(r) if !r.user.profile.active => Some("account disabled"),
-            Some(_) => None,
+            Some(r) => match (&r.totp_secret, &input.totp) {
+                // Right password, code missing: ask for it; not a failure.
+                (Some(_), None) => return Err(CoreError::MfaRequired),
+                (Some(secret), Some(code)) if !crate::mfa::check(secret, code) => {
+                    Some("wrong TOTP code")
+                }
+                _ => None,
+            },
         };
         let event = AuditEvent::new("login", Outcome::Success, origin);
         let user_id = record.as_ref().map(|r| r.user.id);
@@ -188,7 +197,7 @@ impl Roster {
             tracing::info!(outcome = "failure", "login");
             return Err(CoreError::Unauthenticated);
         };
-        let user = record.user;
+        let user = record.user.clone();
         let event = event.actor(Some(user.id), &user.profile.username).target(
             "user",
             user.id,
@@ -199,7 +208,8 @@ impl Roster {
             .await
             .map_err(from_store("user"))?;
         tracing::info!(outcome = "success", user_id = %user.id, "login");
-        self.tokens.issue(user.id)
+        let enroll_only = user.profile.mfa_required && record.totp_secret.is_none();
+        self.tokens.issue(user.id, enroll_only)
     }
 
     /// Revokes the token presented, on every node.

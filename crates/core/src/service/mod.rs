@@ -6,6 +6,7 @@ mod access;
 mod audit;
 mod cache;
 mod login;
+mod mfa;
 mod users;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use uuid::Uuid;
 pub use self::access::{ContainerInput, EffectiveGrant, NewKey, RoleInput};
 pub use self::audit::Verification;
 pub use self::login::LoginInput;
+pub use self::mfa::Enrollment;
 pub use self::users::Created;
 
 use crate::Secret;

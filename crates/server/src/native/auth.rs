@@ -17,7 +17,7 @@ use crate::state::AppState;
     responses(
         (status = 200, description = "A bearer token", body = TokenResponse),
         (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Wrong username or password, or account disabled", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong username, password or TOTP code, account disabled or locked, or TOTP code required (type urn:roster:problem:mfa-required)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Password checking saturated", body = Problem, content_type = "application/problem+json"),
     ),
     security(())
@@ -30,12 +30,14 @@ pub async fn issue_token(
     let input = LoginInput {
         username: body.username,
         password: body.password,
+        totp: body.totp,
     };
     let issued = state.roster.issue_token(input, &origin).await?;
     Ok(axum::Json(TokenResponse {
         access_token: issued.token.expose().to_string(),
         token_type: "Bearer",
         expires_in: issued.expires_in_secs,
+        mfa_enrollment_required: issued.enroll_only,
     }))
 }
 

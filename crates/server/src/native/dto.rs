@@ -276,6 +276,8 @@ pub struct TokenRequest {
     pub username: String,
     #[schema(value_type = String, write_only)]
     pub password: Secret,
+    /// The current TOTP code, for accounts with a second factor.
+    pub totp: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -285,6 +287,9 @@ pub struct TokenResponse {
     pub token_type: &'static str,
     /// Seconds until the token expires.
     pub expires_in: u64,
+    /// The account must enrol a TOTP factor (POST /me/mfa/totp) before the
+    /// token grants anything else.
+    pub mfa_enrollment_required: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -71,6 +71,10 @@ pub fn router() -> (axum::Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(me::change_password))
         .routes(routes!(me::set_password))
         .routes(routes!(me::unlock))
+        .routes(routes!(me::begin_totp))
+        .routes(routes!(me::confirm_totp))
+        .routes(routes!(me::remove_totp))
+        .routes(routes!(me::reset_mfa))
         .routes(routes!(access::create_container, access::list_containers))
         .routes(routes!(
             access::get_container,

@@ -1,0 +1,116 @@
+//! Enrolling and removing a TOTP second factor.
+
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{Ctx, Roster, from_store};
+use crate::Secret;
+use crate::authz::Privilege;
+use crate::error::{CoreError, CoreResult};
+use crate::mfa;
+use crate::user::username_key;
+
+/// A started enrollment: shown to the user once, to load into an app.
+pub struct Enrollment {
+    pub secret: Secret,
+    pub otpauth_uri: Secret,
+}
+
+impl Roster {
+    /// Starts (or restarts) TOTP enrollment for the caller.
+    pub async fn begin_totp(&self, ctx: &Ctx) -> CoreResult<Enrollment> {
+        let user = self.load_user(ctx.who.user_id).await?;
+        if user.mfa_enrolled {
+            return Err(CoreError::Conflict(crate::FieldError::new(
+                "totp",
+                "enrolled",
+                "a TOTP factor is already enrolled; remove it first",
+            )));
+        }
+        let secret = mfa::new_secret();
+        let uri = mfa::uri(&secret, &user.profile.username)?;
+        let event = ctx
+            .event("mfa.totp.begin")
+            .target("user", user.id, Some(user.container_id));
+        self.store
+            .set_totp(user.id, Some(secret.clone()), false, event)
+            .await
+            .map_err(from_store("user"))?;
+        Ok(Enrollment {
+            secret: Secret::new(secret),
+            otpauth_uri: Secret::new(uri),
+        })
+    }
+
+    /// Completes enrollment with a code from the app.
+    pub async fn confirm_totp(&self, ctx: &Ctx, code: &str) -> CoreResult<()> {
+        let id = ctx.who.user_id;
+        let pending = self
+            .store
+            .pending_totp(id)
+            .await
+            .map_err(from_store("user"))?
+            .ok_or_else(|| {
+                CoreError::invalid(
+                    "code",
+                    "enrollment",
+                    "start enrollment with POST /me/mfa/totp first",
+                )
+            })?;
+        if !mfa::check(&pending, code) {
+            return Err(CoreError::invalid(
+                "code",
+                "totp",
+                "is not the current code of the enrolled secret",
+            ));
+        }
+        let event = ctx.event("mfa.totp.enroll").target("user", id, None);
+        self.store
+            .set_totp(id, Some(pending), true, event)
+            .await
+            .map_err(from_store("user"))?;
+        self.auth_cache.forget_user(id);
+        Ok(())
+    }
+
+    /// Removes the caller's factor, proven by a current code.
+    pub async fn remove_own_totp(&self, ctx: &Ctx, code: &str) -> CoreResult<()> {
+        let user = self.load_user(ctx.who.user_id).await?;
+        let record = self
+            .store
+            .user_for_login(&username_key(&user.profile.username))
+            .await
+            .map_err(from_store("user"))?;
+        let secret = record
+            .and_then(|r| r.totp_secret)
+            .ok_or(CoreError::NotFound("TOTP factor"))?;
+        if !mfa::check(&secret, code) {
+            return Err(CoreError::invalid(
+                "code",
+                "totp",
+                "is not the current code",
+            ));
+        }
+        self.clear_totp(ctx, user.id, "mfa.totp.remove").await
+    }
+
+    /// An administrator's reset, for a user who lost their device.
+    pub async fn reset_totp(&self, ctx: &Ctx, id: Uuid) -> CoreResult<()> {
+        self.user_in_reach(ctx, id, Privilege::UsersCredentials)
+            .await?;
+        self.clear_totp(ctx, id, "mfa.totp.reset").await
+    }
+
+    async fn clear_totp(&self, ctx: &Ctx, id: Uuid, action: &str) -> CoreResult<()> {
+        let event = ctx
+            .event(action)
+            .target("user", id, None)
+            .details(json!({}));
+        self.store
+            .set_totp(id, None, true, event)
+            .await
+            .map_err(from_store("user"))?;
+        self.auth_cache.forget_user(id);
+        Ok(())
+    }
+}
