@@ -56,11 +56,23 @@ enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Operator tools for tokens.
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
+    },
     /// Operator tools for the audit trail.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum TokensCommand {
+    /// Adds a new token signing secret. Running servers sign with it within
+    /// a minute; tokens signed by earlier secrets stay valid until they expire.
+    RotateKey,
 }
 
 #[derive(Subcommand)]
@@ -107,6 +119,16 @@ fn main() -> anyhow::Result<()> {
             Command::Audit {
                 command: AuditCommand::Verify,
             } => verify_audit(config).await,
+            Command::Tokens {
+                command: TokensCommand::RotateKey,
+            } => {
+                let roster = Roster::new(open_store(&config)?, config.core())
+                    .await
+                    .map_err(describe)?;
+                let kid = roster.rotate_signing_key().await.map_err(describe)?;
+                println!("new token signing key {kid} in force");
+                Ok(())
+            }
         }
     })
 }
@@ -175,6 +197,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     tracing::info!(address = %listener.local_addr()?, database = %config.database_url, "roster listening");
+    // Pick up signing keys rotated by other nodes or the CLI.
+    let refresher = roster.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = refresher.refresh_signing_keys().await {
+                tracing::warn!(error = %e, "could not refresh token signing keys");
+            }
+        }
+    });
     let app = roster_server::app(roster, config.http());
     roster_server::serve(listener, app, shutdown).await?;
     tracing::info!("roster stopped");

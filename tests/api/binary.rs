@@ -338,3 +338,74 @@ async fn audit_verify_reports_a_tampered_row() {
     assert!(!ok);
     assert!(out.contains("TAMPERED at event 3"), "{out}");
 }
+
+#[tokio::test]
+async fn rotated_signing_key_keeps_old_tokens_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("rotate.db");
+    let bin = Binary::start(
+        dir.path(),
+        &db,
+        &[
+            ("ROSTER_ADMIN_API_KEY", ADMIN_KEY),
+            ("ROSTER_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ],
+    );
+    let client = reqwest::Client::new();
+    let login = || async {
+        let r = client
+            .post(bin.url("/api/v1/auth/token"))
+            .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        r.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let old = login().await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_roster"))
+        .args(["tokens", "rotate-key", "--database-url"])
+        .arg(format!("sqlite://{}", db.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A second process (like another node) signs with the new key...
+    drop(bin);
+    let bin = Binary::start(dir.path(), &db, &[]);
+    let new = {
+        let r = client
+            .post(bin.url("/api/v1/auth/token"))
+            .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        r.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let kid = |t: &str| {
+        use base64::Engine as _;
+        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(t.split('.').next().unwrap())
+            .unwrap();
+        serde_json::from_slice::<Value>(&header).unwrap()["kid"].clone()
+    };
+    assert_ne!(kid(&old), kid(&new));
+    // ...and both tokens are accepted.
+    for t in [&old, &new] {
+        let r = client
+            .get(bin.url("/api/v1/me"))
+            .bearer_auth(t)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+}

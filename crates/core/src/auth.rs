@@ -118,6 +118,14 @@ pub struct TokenSigner {
 
 const ISSUER: &str = "roster";
 
+#[derive(Debug, PartialEq, Eq)]
+pub enum TokenError {
+    /// Signed with a key this signer does not know (yet).
+    UnknownKey,
+    /// Malformed, forged or expired.
+    Invalid,
+}
+
 /// What a valid token says.
 pub struct TokenClaims {
     pub user_id: Uuid,
@@ -167,17 +175,17 @@ impl TokenSigner {
         })
     }
 
-    pub fn verify(&self, token: &str) -> Result<TokenClaims, CoreError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| CoreError::Unauthenticated)?;
-        let kid = header.kid.ok_or(CoreError::Unauthenticated)?;
+    pub fn verify(&self, token: &str) -> Result<TokenClaims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        let kid = header.kid.ok_or(TokenError::Invalid)?;
         let key = self
             .verifying
             .iter()
             .find(|(k, _)| *k == kid)
             .map(|(_, key)| key)
-            .ok_or(CoreError::Unauthenticated)?;
+            .ok_or(TokenError::UnknownKey)?;
         let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
-            .map_err(|_| CoreError::Unauthenticated)?;
+            .map_err(|_| TokenError::Invalid)?;
         Ok(TokenClaims {
             user_id: data.claims.sub,
             token_id: data.claims.jti,

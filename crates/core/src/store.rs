@@ -164,7 +164,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores `candidate` as a token signing secret unless one exists;
     /// returns the secrets in force as (key id, secret), newest first.
+    /// An empty `candidate` only reads.
     async fn signing_secrets(&self, candidate: Vec<u8>) -> StoreResult<Vec<(String, Vec<u8>)>>;
+
+    async fn add_signing_secret(
+        &self,
+        kid: String,
+        secret: Vec<u8>,
+        audit: AuditEvent,
+    ) -> StoreResult<()>;
 
     // ---- users
 

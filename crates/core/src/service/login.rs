@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::{Ctx, Roster, from_store};
 use crate::Secret;
 use crate::audit::{AuditEvent, Origin, Outcome};
-use crate::auth::{self, CredentialKind, IssuedToken, Principal};
+use crate::auth::{self, CredentialKind, IssuedToken, Principal, TokenError};
 use crate::authz::{self, Privilege, Target};
 use crate::error::{CoreError, CoreResult};
 use crate::store::RoleRef;
@@ -117,7 +117,15 @@ impl Roster {
     }
 
     async fn principal_from_token(&self, token: &str) -> CoreResult<Principal> {
-        let claims = self.tokens.verify(token)?;
+        let claims = match self.signer().verify(token) {
+            Err(TokenError::UnknownKey) => {
+                // Perhaps signed with a key rotated in since this node loaded its keys.
+                self.refresh_signing_keys().await?;
+                self.signer().verify(token)
+            }
+            other => other,
+        }
+        .map_err(|_| CoreError::Unauthenticated)?;
         if self
             .store
             .token_revoked(claims.token_id)
@@ -209,12 +217,15 @@ impl Roster {
             .map_err(from_store("user"))?;
         tracing::info!(outcome = "success", user_id = %user.id, "login");
         let enroll_only = user.profile.mfa_required && record.totp_secret.is_none();
-        self.tokens.issue(user.id, enroll_only)
+        self.signer().issue(user.id, enroll_only)
     }
 
     /// Revokes the token presented, on every node.
     pub async fn revoke_token(&self, token: &str, origin: &Origin) -> CoreResult<()> {
-        let claims = self.tokens.verify(token)?;
+        let claims = self
+            .signer()
+            .verify(token)
+            .map_err(|_| CoreError::Unauthenticated)?;
         let expires =
             OffsetDateTime::from_unix_timestamp(claims.expires_at).map_err(CoreError::internal)?;
         let event = AuditEvent::new("token.revoke", Outcome::Success, origin)

@@ -85,7 +85,8 @@ pub struct Roster {
     hasher: PasswordHasher,
     policy: PasswordPolicy,
     lockout: LockoutPolicy,
-    tokens: TokenSigner,
+    tokens: std::sync::RwLock<Arc<TokenSigner>>,
+    token_ttl_secs: u64,
     auth_cache: AuthCache,
 }
 
@@ -125,9 +126,50 @@ impl Roster {
             hasher,
             policy: config.password_policy,
             lockout: config.lockout,
-            tokens: TokenSigner::new(&secrets, config.token_ttl_secs)?,
+            tokens: std::sync::RwLock::new(Arc::new(TokenSigner::new(
+                &secrets,
+                config.token_ttl_secs,
+            )?)),
+            token_ttl_secs: config.token_ttl_secs,
             auth_cache: AuthCache::new(config.auth_cache_ttl),
         })
+    }
+
+    fn signer(&self) -> Arc<TokenSigner> {
+        self.tokens
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Re-reads the signing secrets, so that a key rotated by another node or
+    /// by `roster tokens rotate-key` signs here too.
+    pub async fn refresh_signing_keys(&self) -> CoreResult<()> {
+        let secrets = self
+            .store
+            .signing_secrets(Vec::new())
+            .await
+            .map_err(from_store("signing key"))?;
+        let signer = Arc::new(TokenSigner::new(&secrets, self.token_ttl_secs)?);
+        *self.tokens.write().unwrap_or_else(|e| e.into_inner()) = signer;
+        Ok(())
+    }
+
+    /// Adds a new signing secret; it signs from now on, the old ones still
+    /// verify the tokens they signed. Returns the new key id.
+    pub async fn rotate_signing_key(&self) -> CoreResult<String> {
+        let mut secret = vec![0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        let kid = Uuid::now_v7().to_string();
+        let event = AuditEvent::new("token.key.rotate", Outcome::Success, &Origin::default())
+            .actor(None, "system")
+            .target("signing_key", &kid, None);
+        self.store
+            .add_signing_secret(kid.clone(), secret, event)
+            .await
+            .map_err(from_store("signing key"))?;
+        self.refresh_signing_keys().await?;
+        Ok(kid)
     }
 
     pub async fn health(&self) -> CoreResult<()> {

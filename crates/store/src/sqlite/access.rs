@@ -141,7 +141,7 @@ pub fn signing_secrets(conn: &Connection, candidate: &[u8]) -> StoreResult<Vec<(
             r.get(0)
         })
         .map_err(map_write_error)?;
-    if !any {
+    if !any && !candidate.is_empty() {
         conn.execute(
             "INSERT INTO signing_keys (kid, secret, created_at) VALUES (?1, ?2, ?3)",
             params![Uuid::now_v7().to_string(), candidate, now],
@@ -193,6 +193,15 @@ pub fn expire_idempotency(conn: &Connection) -> StoreResult<()> {
     conn.execute(
         "DELETE FROM idempotency_keys WHERE created_at <= ?1",
         [cutoff],
+    )
+    .map_err(map_write_error)?;
+    Ok(())
+}
+
+pub fn add_signing_secret(conn: &Connection, kid: &str, secret: &[u8]) -> StoreResult<()> {
+    conn.execute(
+        "INSERT INTO signing_keys (kid, secret, created_at) VALUES (?1, ?2, ?3)",
+        params![kid, secret, micros(OffsetDateTime::now_utc())],
     )
     .map_err(map_write_error)?;
     Ok(())

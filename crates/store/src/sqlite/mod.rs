@@ -264,6 +264,16 @@ mod store_impl {
                 .await
         }
 
+        async fn add_signing_secret(
+            &self,
+            kid: String,
+            secret: Vec<u8>,
+            event: AuditEvent,
+        ) -> StoreResult<()> {
+            self.audited(event, move |c| access::add_signing_secret(c, &kid, &secret))
+                .await
+        }
+
         async fn insert_user(
             &self,
             rec: NewUserRecord,
