@@ -57,8 +57,22 @@ ID=$(curl -sf -X POST "http://127.0.0.1:$PORT/api/v1/users" -H "Authorization: B
   -H 'Content-Type: application/json' -d '{"username":"bench-target","email":"t@example.com"}' | sed 's/.*"id":"\([^"]*\)".*/\1/')
 H=(-H "Authorization: Bearer $KEY")
 
+# A manager scoped to container A (with a sub-container A1), and a user in A1.
+api() { curl -sf -X POST "http://127.0.0.1:$PORT/api/v1/$1" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d "$2"; }
+field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+A=$(api containers '{"name":"A"}' | field id)
+A1=$(api containers "{\"name\":\"A1\",\"parent_id\":\"$A\"}" | field id)
+MGR=$(api users "{\"username\":\"scoped-mgr\",\"container_id\":\"$A\"}" | field id)
+api "users/$MGR/roles" "{\"role\":\"Manager\",\"container_ids\":[\"$A\"]}" >/dev/null
+MGR_KEY=$(api api-keys "{\"name\":\"bench\",\"user_id\":\"$MGR\"}" | field secret)
+IN_A1=$(api users "{\"username\":\"in-a1\",\"container_id\":\"$A1\"}" | field id)
+
 run bare "$CONNS" "http://127.0.0.1:$PORT/livez"
 run get_by_id "$CONNS" "http://127.0.0.1:$PORT/api/v1/users/$ID" "${H[@]}"
+run "get_by_id admin (user in A1)" "$CONNS" "http://127.0.0.1:$PORT/api/v1/users/$IN_A1" "${H[@]}"
+run "get_by_id scoped manager (A1)" "$CONNS" "http://127.0.0.1:$PORT/api/v1/users/$IN_A1" -H "Authorization: Bearer $MGR_KEY"
+awk -v a="${RPS[get_by_id scoped manager (A1)]}" -v b="${RPS[get_by_id admin (user in A1)]}" \
+  'BEGIN {printf "  a scoped caller runs at %.0f%% of the admin rate (authorization walks the container tree)\n", 100*a/b}' 
 export BENCH_KEY=$KEY
 run create_no_password "$CONNS" "http://127.0.0.1:$PORT/api/v1/users" -s scripts/bench/create.lua
 run list_page_50 "$CONNS" "http://127.0.0.1:$PORT/api/v1/users?limit=50" "${H[@]}"
