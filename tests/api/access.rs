@@ -753,3 +753,32 @@ async fn audit_log_records_changes_with_request_ids_and_filters() {
     .await;
     assert_problem(st, &body, 400, Some(("outcome", "one_of")));
 }
+
+#[tokio::test]
+async fn groups_page_with_cursor() {
+    let app = TestApp::spawn().await;
+    for i in 0..5 {
+        created(&app, "/api/v1/groups", json!({"name": format!("g{i}")})).await;
+    }
+    let (st, first) = parts(app.get("/api/v1/groups?limit=3").send().await.unwrap()).await;
+    assert_eq!(st, 200);
+    assert_eq!(first["items"].as_array().unwrap().len(), 3);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let (_, second) = parts(
+        app.get(&format!("/api/v1/groups?limit=3&cursor={cursor}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let names: Vec<&str> = second["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["g3", "g4"]);
+    assert!(second["next_cursor"].is_null());
+    let (st, body) = parts(app.get("/api/v1/groups?limit=0").send().await.unwrap()).await;
+    assert_problem(st, &body, 400, Some(("limit", "range")));
+}

@@ -337,10 +337,25 @@ pub struct UserQuery {
 pub const LIST_DEFAULT_LIMIT: u32 = 50;
 pub const LIST_MAX_LIMIT: u32 = 1000;
 
-pub struct UserPage {
-    pub items: Vec<User>,
-    /// The `seq` to continue after, when more items may follow.
-    pub next_after_seq: Option<i64>,
+/// One page of a keyset-paginated list.
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// The `seq` to continue from, when more items follow.
+    pub next: Option<i64>,
+}
+
+impl<T> Page<T> {
+    /// Stores fetch one row more than asked: its presence says another page
+    /// follows, and it is dropped here.
+    pub fn from_overfetch(mut items: Vec<T>, limit: usize, seq: impl Fn(&T) -> i64) -> Self {
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(seq)
+        } else {
+            None
+        };
+        Page { items, next }
+    }
 }
 
 #[cfg(test)]

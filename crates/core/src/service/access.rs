@@ -12,7 +12,7 @@ use crate::auth;
 use crate::authz::{self, Grant, Privilege, Scope, Target};
 use crate::error::{CoreError, CoreResult, FieldError};
 use crate::store::{NewContainer, NewGroup, NewRole, ROOT_CONTAINER_ID, RoleRef};
-use crate::user::User;
+use crate::user::{Page, User};
 
 pub struct ContainerInput {
     pub name: String,
@@ -376,12 +376,14 @@ impl Roster {
         ctx: &Ctx,
         after_seq: i64,
         limit: u32,
-    ) -> CoreResult<Vec<Group>> {
+    ) -> CoreResult<Page<Group>> {
         authz::authorize(&ctx.who, Privilege::GroupsRead, Target::Global)?;
-        self.store
-            .list_groups(after_seq, limit)
+        let items = self
+            .store
+            .list_groups(after_seq, limit + 1)
             .await
-            .map_err(from_store("group"))
+            .map_err(from_store("group"))?;
+        Ok(Page::from_overfetch(items, limit as usize, |g| g.seq))
     }
 
     pub async fn update_group(
@@ -459,12 +461,14 @@ impl Roster {
         group: Uuid,
         after_seq: i64,
         limit: u32,
-    ) -> CoreResult<Vec<User>> {
+    ) -> CoreResult<Page<User>> {
         self.get_group(ctx, group).await?;
-        self.store
-            .members(group, after_seq, limit)
+        let items = self
+            .store
+            .members(group, after_seq, limit + 1)
             .await
-            .map_err(from_store("group"))
+            .map_err(from_store("group"))?;
+        Ok(Page::from_overfetch(items, limit as usize, |u| u.seq))
     }
 
     pub async fn groups_of(&self, ctx: &Ctx, user: Uuid) -> CoreResult<Vec<Group>> {

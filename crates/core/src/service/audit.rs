@@ -5,6 +5,7 @@ use crate::audit::{AuditRecord, Broken, GENESIS, verify_chain};
 use crate::authz::{self, Privilege, Target};
 use crate::error::{CoreError, CoreResult};
 use crate::store::AuditQuery;
+use crate::user::Page;
 
 /// Outcome of checking the whole chain.
 pub enum Verification {
@@ -13,11 +14,7 @@ pub enum Verification {
 }
 
 impl Roster {
-    pub async fn list_audit(
-        &self,
-        ctx: &Ctx,
-        mut q: AuditQuery,
-    ) -> CoreResult<(Vec<AuditRecord>, Option<i64>)> {
+    pub async fn list_audit(&self, ctx: &Ctx, mut q: AuditQuery) -> CoreResult<Page<AuditRecord>> {
         authz::authorize(&ctx.who, Privilege::AuditRead, Target::Global)?;
         if q.limit == 0 {
             q.limit = 50;
@@ -31,18 +28,12 @@ impl Roster {
         }
         let limit = q.limit as usize;
         q.limit += 1;
-        let mut items = self
+        let items = self
             .store
             .list_audit(&q)
             .await
             .map_err(from_store("audit event"))?;
-        let next = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(|r| r.seq)
-        } else {
-            None
-        };
-        Ok((items, next))
+        Ok(Page::from_overfetch(items, limit, |r| r.seq))
     }
 
     /// Walks the whole chain (operator command).

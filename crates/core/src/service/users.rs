@@ -10,7 +10,7 @@ use crate::authz::{self, Privilege, Target};
 use crate::error::{CoreError, CoreResult, FieldError};
 use crate::store::{IdempotencyWrite, Inserted, NewUserRecord, ROOT_CONTAINER_ID, StoreError};
 use crate::user::{
-    CreateUser, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, Patch, User, UserDraft, UserPage, UserPatch,
+    CreateUser, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, Page, Patch, User, UserDraft, UserPatch,
     UserQuery, username_key,
 };
 
@@ -143,7 +143,7 @@ impl Roster {
     }
 
     /// Lists the users the caller may read.
-    pub async fn list_users(&self, ctx: &Ctx, mut query: UserQuery) -> CoreResult<UserPage> {
+    pub async fn list_users(&self, ctx: &Ctx, mut query: UserQuery) -> CoreResult<Page<User>> {
         let within = authz::scope_of(&ctx.who, Privilege::UsersRead);
         if within.as_ref().is_some_and(Vec::is_empty) {
             return Err(CoreError::Forbidden);
@@ -164,21 +164,12 @@ impl Roster {
         let limit = query.limit as usize;
         // One extra row tells whether another page follows.
         query.limit += 1;
-        let mut items = self
+        let items = self
             .store
             .list_users(&query, within.as_deref())
             .await
             .map_err(from_store("user"))?;
-        let next_after_seq = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(|u| u.seq)
-        } else {
-            None
-        };
-        Ok(UserPage {
-            items,
-            next_after_seq,
-        })
+        Ok(Page::from_overfetch(items, limit, |u| u.seq))
     }
 
     /// Applies a merge patch (and a move to another container, if asked).

@@ -435,14 +435,10 @@ pub async fn list_groups(
     Query(params): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<GroupList>> {
     let (after, limit) = page_params(&params)?;
-    let mut items = state.roster.list_groups(&ctx, after, limit + 1).await?;
-    let next = (items.len() > limit as usize).then(|| {
-        items.truncate(limit as usize);
-        encode_cursor(items.last().map_or(0, |g| g.seq))
-    });
+    let page = state.roster.list_groups(&ctx, after, limit).await?;
     Ok(Json(GroupList {
-        items: items.into_iter().map(Into::into).collect(),
-        next_cursor: next,
+        items: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next.map(encode_cursor),
     }))
 }
 
@@ -527,17 +523,13 @@ pub async fn list_members(
     Query(params): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<UserList>> {
     let (after, limit) = page_params(&params)?;
-    let mut items = state
+    let page = state
         .roster
-        .members(&ctx, parse_uuid(&id, "group")?, after, limit + 1)
+        .members(&ctx, parse_uuid(&id, "group")?, after, limit)
         .await?;
-    let next = (items.len() > limit as usize).then(|| {
-        items.truncate(limit as usize);
-        encode_cursor(items.last().map_or(0, |u| u.seq))
-    });
     Ok(Json(UserList {
-        items: items.into_iter().map(UserOut::from).collect(),
-        next_cursor: next,
+        items: page.items.into_iter().map(UserOut::from).collect(),
+        next_cursor: page.next.map(encode_cursor),
     }))
 }
 

@@ -116,9 +116,9 @@ pub async fn list_audit(
             _ => {}
         }
     }
-    let (items, next) = state.roster.list_audit(&ctx, q).await?;
+    let page = state.roster.list_audit(&ctx, q).await?;
     Ok(axum::Json(AuditList {
-        items: items.into_iter().map(Into::into).collect(),
-        next_cursor: next.map(encode_cursor),
+        items: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next.map(encode_cursor),
     }))
 }

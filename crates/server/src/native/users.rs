@@ -227,7 +227,7 @@ pub async fn list_users(
     let page = state.roster.list_users(&ctx, q).await?;
     Ok(axum::Json(UserList {
         items: page.items.into_iter().map(UserOut::from).collect(),
-        next_cursor: page.next_after_seq.map(encode_cursor),
+        next_cursor: page.next.map(encode_cursor),
     }))
 }
 
