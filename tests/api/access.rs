@@ -782,3 +782,68 @@ async fn groups_page_with_cursor() {
     let (st, body) = parts(app.get("/api/v1/groups?limit=0").send().await.unwrap()).await;
     assert_problem(st, &body, 400, Some(("limit", "range")));
 }
+
+#[tokio::test]
+async fn containers_rename_move_and_refuse_cycles() {
+    let app = TestApp::spawn().await;
+    let a = created(&app, "/api/v1/containers", json!({"name": "A"})).await;
+    let a1 = created(
+        &app,
+        "/api/v1/containers",
+        json!({"name": "A1", "parent_id": id(&a)}),
+    )
+    .await;
+    let b = created(&app, "/api/v1/containers", json!({"name": "B"})).await;
+    let patch = |cid: &str, body: Value| {
+        app.client
+            .patch(app.url(&format!("/api/v1/containers/{cid}")))
+            .bearer_auth(ADMIN_KEY)
+            .json(&body)
+            .send()
+    };
+    let (st, body) = parts(
+        patch(id(&a1), json!({"name": "A-one", "parent_id": id(&b)}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["name"], "A-one");
+    assert_eq!(body["parent_id"], b["id"]);
+    assert_eq!(body["version"], 2);
+    // Under its own descendant: refused, nothing changes.
+    let (st, body) = parts(patch(id(&b), json!({"parent_id": id(&a1)})).await.unwrap()).await;
+    assert_problem(st, &body, 409, Some(("id", "in_use")));
+    let (st, body) = parts(
+        patch(
+            "00000000-0000-7000-8000-000000000001",
+            json!({"parent_id": id(&a)}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_problem(st, &body, 400, Some(("parent_id", "root")));
+    let (st, body) = parts(
+        app.client
+            .patch(app.url(&format!("/api/v1/containers/{}", id(&a))))
+            .bearer_auth(ADMIN_KEY)
+            .header("if-match", "\"7\"")
+            .json(&json!({"name": "stale"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(st, &body, 412, None);
+    let (_, list) = parts(app.get("/api/v1/containers").send().await.unwrap()).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 4);
+    let (st, body) = parts(
+        app.delete("/api/v1/containers/00000000-0000-7000-8000-000000000001")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(st, &body, 409, Some(("id", "root")));
+}
