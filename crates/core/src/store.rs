@@ -128,6 +128,21 @@ pub struct NewGroup {
     pub now: OffsetDateTime,
 }
 
+/// How a group is named by a caller.
+#[derive(Debug, Clone, Copy)]
+pub enum GroupRef {
+    Id(Uuid),
+    Seq(i64),
+}
+
+/// Memberships and grants written with a new user, in its transaction.
+#[derive(Debug, Clone, Default)]
+pub struct NewUserAccess {
+    pub groups: Vec<Uuid>,
+    /// (role, all objects, containers)
+    pub assignments: Vec<(Uuid, bool, Vec<Uuid>)>,
+}
+
 /// How a role is named by a caller.
 #[derive(Debug, Clone)]
 pub enum RoleRef {
@@ -179,6 +194,7 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_user(
         &self,
         rec: NewUserRecord,
+        access: NewUserAccess,
         idempotency: Option<IdempotencyWrite>,
         audit: AuditEvent,
     ) -> StoreResult<Inserted>;
@@ -262,6 +278,8 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_container(&self, c: NewContainer, audit: AuditEvent) -> StoreResult<Container>;
     async fn container(&self, id: Uuid) -> StoreResult<Option<Container>>;
     async fn container_by_seq(&self, seq: i64) -> StoreResult<Option<Container>>;
+    /// Containers with this name (case-insensitive), oldest first.
+    async fn containers_named(&self, name: &str) -> StoreResult<Vec<Container>>;
     /// The container and its ancestors, nearest first, the root last.
     async fn container_chain(&self, id: Uuid) -> StoreResult<Vec<Uuid>>;
     async fn list_containers(&self) -> StoreResult<Vec<Container>>;
@@ -299,6 +317,7 @@ pub trait Store: Send + Sync + 'static {
 
     async fn insert_group(&self, g: NewGroup, audit: AuditEvent) -> StoreResult<Group>;
     async fn group(&self, id: Uuid) -> StoreResult<Option<Group>>;
+    async fn group_by_seq(&self, seq: i64) -> StoreResult<Option<Group>>;
     async fn list_groups(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<Group>>;
     #[allow(clippy::too_many_arguments)]
     async fn update_group(

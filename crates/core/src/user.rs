@@ -184,6 +184,18 @@ pub struct CreateUser {
     pub idempotency: Option<IdempotencyKey>,
     /// Home container; the caller's own when absent.
     pub container_id: Option<uuid::Uuid>,
+    /// Groups the user joins, in the same transaction.
+    pub groups: Vec<crate::store::GroupRef>,
+    /// Roles granted to the user, in the same transaction.
+    pub roles: Vec<RoleGrant>,
+}
+
+/// A role to grant, over every object or some containers.
+#[derive(Debug, Clone)]
+pub struct RoleGrant {
+    pub role: crate::store::RoleRef,
+    pub all_objects: bool,
+    pub containers: Vec<uuid::Uuid>,
 }
 
 #[derive(Debug, Clone)]
@@ -332,6 +344,12 @@ pub struct UserQuery {
     /// Return users whose `seq` is greater than this (keyset pagination).
     pub after_seq: Option<i64>,
     pub limit: u32,
+    /// Only users homed in this container or below it.
+    pub container: Option<uuid::Uuid>,
+    /// Only users holding this role directly.
+    pub role: Option<uuid::Uuid>,
+    /// Only the user with this integer id.
+    pub seq: Option<i64>,
 }
 
 pub const LIST_DEFAULT_LIMIT: u32 = 50;

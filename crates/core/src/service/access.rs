@@ -11,7 +11,7 @@ use crate::access::{self, ApiKeyInfo, Assignment, Container, Group, Holder, Role
 use crate::auth;
 use crate::authz::{self, Grant, Privilege, Scope, Target};
 use crate::error::{CoreError, CoreResult, FieldError};
-use crate::store::{NewContainer, NewGroup, NewRole, ROOT_CONTAINER_ID, RoleRef};
+use crate::store::{GroupRef, NewContainer, NewGroup, NewRole, ROOT_CONTAINER_ID, RoleRef};
 use crate::user::{Page, User};
 
 pub struct ContainerInput {
@@ -489,6 +489,46 @@ impl Roster {
         all_objects: bool,
         containers: Vec<Uuid>,
     ) -> CoreResult<Assignment> {
+        match holder {
+            Holder::User(u) => {
+                self.user_in_reach(ctx, u, Privilege::UsersRead).await?;
+            }
+            Holder::Group(g) => {
+                self.get_group(ctx, g).await?;
+            }
+        }
+        let role = self
+            .assignable_role(ctx, role, all_objects, &containers)
+            .await?;
+        let (kind, id) = match holder {
+            Holder::User(u) => ("user", u),
+            Holder::Group(g) => ("group", g),
+        };
+        let event = ctx
+            .event("role.assign")
+            .target(kind, id, None)
+            .details(json!({
+                "role": role.name, "all_objects": all_objects, "container_ids": containers
+            }));
+        let a = self
+            .store
+            .assign(holder, role.id, all_objects, containers, event)
+            .await
+            .map_err(from_store("assignment"))?;
+        self.forget_holder(holder);
+        Ok(a)
+    }
+
+    /// Resolves a role and checks that the caller may grant it over this
+    /// scope: `roles.assign` there, and every privilege of the role there,
+    /// so nobody can hand out more than they hold.
+    pub(super) async fn assignable_role(
+        &self,
+        ctx: &Ctx,
+        role: RoleRef,
+        all_objects: bool,
+        containers: &[Uuid],
+    ) -> CoreResult<Role> {
         let role = match self.find_role(role).await {
             Err(CoreError::NotFound(_)) => {
                 return Err(CoreError::invalid("role", "exists", "no such role"));
@@ -502,19 +542,11 @@ impl Roster {
                 "name the containers the role applies to, or set all_objects",
             ));
         }
-        match holder {
-            Holder::User(u) => {
-                self.user_in_reach(ctx, u, Privilege::UsersRead).await?;
-            }
-            Holder::Group(g) => {
-                self.get_group(ctx, g).await?;
-            }
-        }
         let mut chains = Vec::new();
         if all_objects {
             chains.push(None);
         } else {
-            for c in &containers {
+            for c in containers {
                 match self.chain(*c).await {
                     Err(CoreError::NotFound(_)) => {
                         return Err(CoreError::invalid(
@@ -537,23 +569,34 @@ impl Roster {
                 authz::authorize(&ctx.who, *p, target)?;
             }
         }
-        let (kind, id) = match holder {
-            Holder::User(u) => ("user", u),
-            Holder::Group(g) => ("group", g),
+        Ok(role)
+    }
+
+    /// Resolves a group named by id or integer id.
+    pub(super) async fn find_group(&self, group: GroupRef) -> CoreResult<Group> {
+        let found = match group {
+            GroupRef::Id(id) => self.store.group(id).await,
+            GroupRef::Seq(seq) => self.store.group_by_seq(seq).await,
         };
-        let event = ctx
-            .event("role.assign")
-            .target(kind, id, None)
-            .details(json!({
-                "role": role.name, "all_objects": all_objects, "container_ids": containers
-            }));
-        let a = self
+        found
+            .map_err(from_store("group"))?
+            .ok_or(CoreError::NotFound("group"))
+    }
+
+    /// Containers with this name that the caller may read.
+    pub async fn containers_named(&self, ctx: &Ctx, name: &str) -> CoreResult<Vec<Container>> {
+        let found = self
             .store
-            .assign(holder, role.id, all_objects, containers, event)
+            .containers_named(name)
             .await
-            .map_err(from_store("assignment"))?;
-        self.forget_holder(holder);
-        Ok(a)
+            .map_err(from_store("container"))?;
+        let mut out = Vec::new();
+        for c in found {
+            if self.get_container(ctx, c.id).await.is_ok() {
+                out.push(c);
+            }
+        }
+        Ok(out)
     }
 
     fn forget_holder(&self, holder: Holder) {

@@ -8,7 +8,9 @@ use super::{Ctx, Roster, from_store};
 use crate::Secret;
 use crate::authz::{self, Privilege, Target};
 use crate::error::{CoreError, CoreResult, FieldError};
-use crate::store::{IdempotencyWrite, Inserted, NewUserRecord, ROOT_CONTAINER_ID, StoreError};
+use crate::store::{
+    IdempotencyWrite, Inserted, NewUserAccess, NewUserRecord, ROOT_CONTAINER_ID, StoreError,
+};
 use crate::user::{
     CreateUser, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, Page, Patch, User, UserDraft, UserPatch,
     UserQuery, username_key,
@@ -52,6 +54,35 @@ impl Roster {
             };
         }
         self.check_new_user(&input.profile, input.password.as_ref())?;
+        let mut with = NewUserAccess::default();
+        if !input.groups.is_empty() {
+            authz::authorize(&ctx.who, Privilege::GroupsWrite, Target::Global)?;
+        }
+        for (i, g) in input.groups.iter().enumerate() {
+            match self.find_group(*g).await {
+                Ok(group) => with.groups.push(group.id),
+                Err(CoreError::NotFound(_)) => {
+                    return Err(CoreError::invalid(
+                        format!("groups[{i}]"),
+                        "exists",
+                        "no such group",
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        for grant in &input.roles {
+            let role = self
+                .assignable_role(
+                    ctx,
+                    grant.role.clone(),
+                    grant.all_objects,
+                    &grant.containers,
+                )
+                .await?;
+            with.assignments
+                .push((role.id, grant.all_objects, grant.containers.clone()));
+        }
         let password_hash = match &input.password {
             Some(p) => Some(self.hasher.hash(p).await?),
             None => None,
@@ -74,7 +105,7 @@ impl Roster {
         });
         match self
             .store
-            .insert_user(rec, idempotency, event)
+            .insert_user(rec, with, idempotency, event)
             .await
             .map_err(from_store("user"))?
         {

@@ -141,6 +141,8 @@ impl CreateUserIn {
             password: self.password,
             idempotency: None,
             container_id: self.container_id,
+            groups: Vec::new(),
+            roles: Vec::new(),
         }
     }
 }

@@ -53,6 +53,12 @@ pub fn by_id(conn: &Connection, id: Uuid) -> rusqlite::Result<Option<Group>> {
         .optional()
 }
 
+pub fn by_seq(conn: &Connection, seq: i64) -> rusqlite::Result<Option<Group>> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM groups WHERE seq = ?1"))?
+        .query_row([seq], group)
+        .optional()
+}
+
 pub fn page(conn: &Connection, after_seq: i64, limit: u32) -> rusqlite::Result<Vec<Group>> {
     conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM groups WHERE seq > ?1 ORDER BY seq LIMIT ?2"

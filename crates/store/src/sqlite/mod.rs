@@ -277,6 +277,7 @@ mod store_impl {
         async fn insert_user(
             &self,
             rec: NewUserRecord,
+            with: NewUserAccess,
             idempotency: Option<IdempotencyWrite>,
             event: AuditEvent,
         ) -> StoreResult<Inserted> {
@@ -301,6 +302,12 @@ mod store_impl {
                         },
                         other => other,
                     })?;
+                    for g in &with.groups {
+                        groups::add_member(c, *g, user.id)?;
+                    }
+                    for (role, all, containers) in &with.assignments {
+                        roles::assign(c, Holder::User(user.id), *role, *all, containers, rec.now)?;
+                    }
                     if let Some(w) = &idempotency {
                         access::save_idempotency(c, w, &user)?;
                     }
@@ -470,6 +477,10 @@ mod store_impl {
             self.read(|c| tree::by_seq(c, seq)).await
         }
 
+        async fn containers_named(&self, name: &str) -> StoreResult<Vec<Container>> {
+            self.read(|c| tree::named(c, name)).await
+        }
+
         async fn container_chain(&self, id: Uuid) -> StoreResult<Vec<Uuid>> {
             self.read(|c| tree::chain(c, id)).await
         }
@@ -543,6 +554,10 @@ mod store_impl {
 
         async fn group(&self, id: Uuid) -> StoreResult<Option<Group>> {
             self.read(|c| groups::by_id(c, id)).await
+        }
+
+        async fn group_by_seq(&self, seq: i64) -> StoreResult<Option<Group>> {
+            self.read(|c| groups::by_seq(c, seq)).await
         }
 
         async fn list_groups(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<Group>> {

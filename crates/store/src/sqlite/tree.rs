@@ -162,3 +162,11 @@ pub fn delete(conn: &Connection, id: Uuid) -> StoreResult<()> {
     }
     Ok(())
 }
+
+pub fn named(conn: &Connection, name: &str) -> rusqlite::Result<Vec<Container>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM containers WHERE name_key = ?1 ORDER BY seq"
+    ))?
+    .query_map([name_key(name)], container)?
+    .collect()
+}

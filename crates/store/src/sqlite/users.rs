@@ -204,6 +204,21 @@ pub fn list(
         sql.push_str(" AND u.email_key = ?");
         args.push(SqlValue::Text(e.clone()));
     }
+    if let Some(c) = q.container {
+        sql.push_str(
+            " AND u.container_id IN (WITH RECURSIVE sub(id) AS (SELECT ? \
+             UNION SELECT c.id FROM containers c JOIN sub ON c.parent_id = sub.id) SELECT id FROM sub)",
+        );
+        args.push(SqlValue::Blob(c.as_bytes().to_vec()));
+    }
+    if let Some(r) = q.role {
+        sql.push_str(" AND u.id IN (SELECT user_id FROM role_assignments WHERE role_id = ? AND user_id IS NOT NULL)");
+        args.push(SqlValue::Blob(r.as_bytes().to_vec()));
+    }
+    if let Some(seq) = q.seq {
+        sql.push_str(" AND u.seq = ?");
+        args.push(SqlValue::Integer(seq));
+    }
     if let Some(a) = q.active {
         sql.push_str(" AND u.active = ?");
         args.push(SqlValue::Integer(a as i64));
