@@ -7,6 +7,7 @@ mod access;
 mod auth;
 mod binary;
 mod concurrency;
+mod d3;
 mod errors;
 mod mfa;
 mod openapi;

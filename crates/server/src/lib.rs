@@ -1,7 +1,9 @@
 //! roster's HTTP server: the native REST API, health and OpenAPI, with the
 //! middleware every face shares (request ids, rate limits, body limits).
 
+pub mod dialects;
 pub mod extract;
+pub mod face;
 pub mod native;
 pub mod problem;
 pub mod rate_limit;
@@ -32,6 +34,7 @@ pub fn app(roster: Arc<Roster>, http: HttpConfig) -> Router {
     let openapi = Arc::new(openapi);
     let mut router = Router::new()
         .nest("/api/v1", api)
+        .merge(dialects::d3::router())
         .route("/healthz", get(healthz))
         .route("/livez", get(livez))
         .route(
@@ -53,14 +56,22 @@ pub fn app(roster: Arc<Roster>, http: HttpConfig) -> Router {
         ));
     }
     router
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
+        .layer(axum::middleware::from_fn(catch_panic))
         .layer(axum::middleware::from_fn(request_id::layer))
 }
 
 /// A panic in a handler is a bug: log it with the request id and answer
-/// with the generic 500 instead of dropping the connection.
-fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    ApiError::Core(roster_core::CoreError::Internal("handler panicked".into())).into_response()
+/// with the face's generic 500 instead of dropping the connection.
+async fn catch_panic(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use futures_util::FutureExt as _;
+    let face = face::Face::of(req.uri().path());
+    match std::panic::AssertUnwindSafe(next.run(req))
+        .catch_unwind()
+        .await
+    {
+        Ok(resp) => resp,
+        Err(_) => face.error(roster_core::CoreError::Internal("handler panicked".into())),
+    }
 }
 
 /// Liveness: answers without touching the database (also the bench's bare route).

@@ -9,13 +9,13 @@ use std::time::Duration;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use roster_core::CoreError;
 use sha2::{Digest, Sha256};
 
-use crate::problem::ApiError;
+use crate::face::Face;
 
 pub struct Limits {
     by_address: DefaultKeyedRateLimiter<IpAddr>,
@@ -86,7 +86,7 @@ pub async fn layer(State(limits): State<Arc<Limits>>, req: Request, next: Next) 
     match limits.check(ip, credential_key(&req)) {
         Ok(()) => next.run(req).await,
         Err(retry_after_secs) => {
-            ApiError::Core(CoreError::RateLimited { retry_after_secs }).into_response()
+            Face::of(req.uri().path()).error(CoreError::RateLimited { retry_after_secs })
         }
     }
 }

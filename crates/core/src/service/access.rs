@@ -572,6 +572,12 @@ impl Roster {
         Ok(role)
     }
 
+    /// A group by its integer id, if the caller may read groups.
+    pub async fn group_by_seq(&self, ctx: &Ctx, seq: i64) -> CoreResult<Group> {
+        authz::authorize(&ctx.who, Privilege::GroupsRead, Target::Global)?;
+        self.find_group(GroupRef::Seq(seq)).await
+    }
+
     /// Resolves a group named by id or integer id.
     pub(super) async fn find_group(&self, group: GroupRef) -> CoreResult<Group> {
         let found = match group {

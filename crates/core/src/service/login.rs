@@ -319,6 +319,17 @@ impl Roster {
         Ok(user)
     }
 
+    /// Checks that the caller holds `privilege` over a user (faces use this
+    /// for vendor rules such as D3's "act on behalf of").
+    pub async fn check_user_privilege(
+        &self,
+        ctx: &Ctx,
+        id: Uuid,
+        privilege: Privilege,
+    ) -> CoreResult<()> {
+        self.user_in_reach(ctx, id, privilege).await.map(|_| ())
+    }
+
     /// Loads a user and checks `privilege` on its container.
     pub(super) async fn user_in_reach(
         &self,

@@ -1,0 +1,31 @@
+//! Which face a request speaks to, so that errors raised outside a face's
+//! handlers (rate limits, panics) still come in that face's envelope.
+
+use axum::response::{IntoResponse, Response};
+use roster_core::CoreError;
+
+use crate::dialects::d3;
+use crate::problem::ApiError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Face {
+    Native,
+    D3,
+}
+
+impl Face {
+    pub fn of(path: &str) -> Face {
+        if d3::owns(path) {
+            Face::D3
+        } else {
+            Face::Native
+        }
+    }
+
+    pub fn error(self, e: CoreError) -> Response {
+        match self {
+            Face::Native => ApiError::Core(e).into_response(),
+            Face::D3 => d3::error_response(e),
+        }
+    }
+}
