@@ -44,9 +44,19 @@ pub struct Group {
     pub seq: i64,
     pub name: String,
     pub description: String,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
     pub version: i64,
+}
+
+/// A user's membership of a group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Membership {
+    pub group: Group,
+    pub access_level: Option<String>,
+    pub since: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
 }
 
 /// Who holds an assignment.

@@ -34,6 +34,15 @@ impl Default for PasswordPolicy {
 }
 
 impl PasswordPolicy {
+    /// This policy with a minimum length at least `min`.
+    pub fn at_least(&self, min: Option<usize>) -> PasswordPolicy {
+        let mut p = self.clone();
+        if let Some(m) = min {
+            p.min_length = p.min_length.max(m);
+        }
+        p
+    }
+
     /// `field` names the input in the error, since faces call it differently.
     pub fn check(&self, field: &str, password: &Secret, username: &str) -> Result<(), FieldError> {
         let pw = password.expose();

@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::access::{ApiKeyInfo, Assignment, BuiltinRole, Container, Group, Holder, Role};
+use crate::access::{
+    ApiKeyInfo, Assignment, BuiltinRole, Container, Group, Holder, Membership, Role,
+};
 use crate::audit::{AuditEvent, AuditRecord, Outcome};
 use crate::auth::KeyRecord;
 use crate::authz::{Grant, Privilege};
@@ -125,6 +127,7 @@ pub struct NewGroup {
     pub seq: Option<i64>,
     pub name: String,
     pub description: String,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
     pub now: OffsetDateTime,
 }
 
@@ -326,15 +329,22 @@ pub trait Store: Send + Sync + 'static {
         expected_version: i64,
         name: String,
         description: String,
+        attributes: serde_json::Map<String, serde_json::Value>,
         now: OffsetDateTime,
         audit: AuditEvent,
     ) -> StoreResult<Group>;
     async fn delete_group(&self, id: Uuid, audit: AuditEvent) -> StoreResult<()>;
     /// Returns false when the user was a member already.
-    async fn add_member(&self, group: Uuid, user: Uuid, audit: AuditEvent) -> StoreResult<bool>;
+    async fn add_member(
+        &self,
+        group: Uuid,
+        user: Uuid,
+        access_level: Option<String>,
+        audit: AuditEvent,
+    ) -> StoreResult<bool>;
     async fn remove_member(&self, group: Uuid, user: Uuid, audit: AuditEvent) -> StoreResult<()>;
     async fn members(&self, group: Uuid, after_seq: i64, limit: u32) -> StoreResult<Vec<User>>;
-    async fn groups_of(&self, user: Uuid) -> StoreResult<Vec<Group>>;
+    async fn groups_of(&self, user: Uuid) -> StoreResult<Vec<Membership>>;
 
     // ---- role assignments
 

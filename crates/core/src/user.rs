@@ -101,33 +101,7 @@ impl UserDraft {
                 format!("must be between 0 and {}", i32::MAX),
             );
         }
-        if self.attributes.len() > ATTRIBUTES_MAX_KEYS {
-            e.push(
-                "attributes",
-                "max_keys",
-                format!("must have at most {ATTRIBUTES_MAX_KEYS} keys"),
-            );
-        }
-        for key in self.attributes.keys() {
-            if key.is_empty() || key.chars().count() > 128 || key.chars().any(char::is_control) {
-                e.push(
-                    &format!("attributes.{key}"),
-                    "key",
-                    "attribute names must be 1-128 characters without control characters",
-                );
-            }
-        }
-        if serde_json::to_vec(&self.attributes)
-            .map(|v| v.len())
-            .unwrap_or(usize::MAX)
-            > ATTRIBUTES_MAX_BYTES
-        {
-            e.push(
-                "attributes",
-                "max_size",
-                format!("must serialise to at most {ATTRIBUTES_MAX_BYTES} bytes"),
-            );
-        }
+        e.attributes("attributes", &self.attributes);
         e.into_result()
     }
 }
@@ -188,6 +162,8 @@ pub struct CreateUser {
     pub groups: Vec<crate::store::GroupRef>,
     /// Roles granted to the user, in the same transaction.
     pub roles: Vec<RoleGrant>,
+    /// A face's stricter minimum password length (AttackForge: 15).
+    pub min_password_length: Option<usize>,
 }
 
 /// A role to grant, over every object or some containers.
@@ -350,6 +326,10 @@ pub struct UserQuery {
     pub role: Option<uuid::Uuid>,
     /// Only the user with this integer id.
     pub seq: Option<i64>,
+    /// Exact first name, case-insensitive.
+    pub first_name: Option<String>,
+    /// Exact last name, case-insensitive.
+    pub last_name: Option<String>,
 }
 
 pub const LIST_DEFAULT_LIMIT: u32 = 50;

@@ -41,6 +41,38 @@ impl Errors {
         }
     }
 
+    /// A map of custom values: bounded in keys, key length and size.
+    pub fn attributes(&mut self, field: &str, map: &serde_json::Map<String, serde_json::Value>) {
+        use crate::user::{ATTRIBUTES_MAX_BYTES, ATTRIBUTES_MAX_KEYS};
+        if map.len() > ATTRIBUTES_MAX_KEYS {
+            self.push(
+                field,
+                "max_keys",
+                format!("must have at most {ATTRIBUTES_MAX_KEYS} keys"),
+            );
+        }
+        for key in map.keys() {
+            if key.is_empty() || key.chars().count() > 128 || key.chars().any(char::is_control) {
+                self.push(
+                    &format!("{field}.{key}"),
+                    "key",
+                    "attribute names must be 1-128 characters without control characters",
+                );
+            }
+        }
+        if serde_json::to_vec(map)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX)
+            > ATTRIBUTES_MAX_BYTES
+        {
+            self.push(
+                field,
+                "max_size",
+                format!("must serialise to at most {ATTRIBUTES_MAX_BYTES} bytes"),
+            );
+        }
+    }
+
     /// Text field that may not be empty when present.
     pub fn required_text(&mut self, field: &str, value: &str, max: usize) {
         if value.is_empty() {

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{Ctx, Roster, from_store};
 use crate::Secret;
-use crate::access::{self, ApiKeyInfo, Assignment, Container, Group, Holder, Role};
+use crate::access::{self, ApiKeyInfo, Assignment, Container, Group, Holder, Membership, Role};
 use crate::auth;
 use crate::authz::{self, Grant, Privilege, Scope, Target};
 use crate::error::{CoreError, CoreResult, FieldError};
@@ -26,6 +26,33 @@ pub struct RoleInput {
     pub description: String,
     pub privileges: Vec<String>,
     pub seq: Option<i64>,
+}
+
+pub struct GroupInput {
+    pub name: String,
+    pub description: String,
+    pub seq: Option<i64>,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A partial group update; attributes merge key by key (null removes).
+#[derive(Default)]
+pub struct GroupChange {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+fn validate_group(
+    name: &str,
+    description: &str,
+    attributes: &serde_json::Map<String, serde_json::Value>,
+) -> CoreResult<()> {
+    let mut e = crate::validation::Errors::default();
+    access::validate_name(&mut e, "name", name);
+    e.text("description", Some(description), access::DESCRIPTION_MAX);
+    e.attributes("attributes", attributes);
+    e.into_result().map_err(invalid)
 }
 
 pub struct NewKey {
@@ -332,15 +359,15 @@ impl Roster {
 
     // ---- groups
 
-    pub async fn create_group(
-        &self,
-        ctx: &Ctx,
-        name: String,
-        description: String,
-        seq: Option<i64>,
-    ) -> CoreResult<Group> {
+    pub async fn create_group(&self, ctx: &Ctx, input: GroupInput) -> CoreResult<Group> {
+        let GroupInput {
+            name,
+            description,
+            seq,
+            attributes,
+        } = input;
         authz::authorize(&ctx.who, Privilege::GroupsWrite, Target::Global)?;
-        access::validate_named(&name, &description).map_err(invalid)?;
+        validate_group(&name, &description, &attributes)?;
         access::validate_seq(seq).map_err(|e| invalid(vec![e]))?;
         let id = Uuid::now_v7();
         let event = ctx
@@ -354,6 +381,7 @@ impl Roster {
                     seq,
                     name,
                     description,
+                    attributes,
                     now: OffsetDateTime::now_utc(),
                 },
                 event,
@@ -390,15 +418,22 @@ impl Roster {
         &self,
         ctx: &Ctx,
         id: Uuid,
-        name: Option<String>,
-        description: Option<String>,
+        change: GroupChange,
         if_match: Option<i64>,
     ) -> CoreResult<Group> {
         let current = self.get_group(ctx, id).await?;
         authz::authorize(&ctx.who, Privilege::GroupsWrite, Target::Global)?;
-        let name = name.unwrap_or(current.name);
-        let description = description.unwrap_or(current.description);
-        access::validate_named(&name, &description).map_err(invalid)?;
+        let name = change.name.unwrap_or(current.name);
+        let description = change.description.unwrap_or(current.description);
+        let mut attributes = current.attributes;
+        for (k, v) in change.attributes {
+            if v.is_null() {
+                attributes.remove(&k);
+            } else {
+                attributes.insert(k, v);
+            }
+        }
+        validate_group(&name, &description, &attributes)?;
         let event = ctx.event("group.update").target("group", id, None);
         self.store
             .update_group(
@@ -406,6 +441,7 @@ impl Roster {
                 if_match.unwrap_or(current.version),
                 name,
                 description,
+                attributes,
                 OffsetDateTime::now_utc(),
                 event,
             )
@@ -424,17 +460,26 @@ impl Roster {
         Ok(())
     }
 
-    pub async fn add_member(&self, ctx: &Ctx, group: Uuid, user: Uuid) -> CoreResult<bool> {
+    /// Adds a member (or changes the access level a face keeps for it).
+    pub async fn add_member(
+        &self,
+        ctx: &Ctx,
+        group: Uuid,
+        user: Uuid,
+        access_level: Option<String>,
+    ) -> CoreResult<bool> {
         self.get_group(ctx, group).await?;
         authz::authorize(&ctx.who, Privilege::GroupsWrite, Target::Global)?;
         let member = self.user_in_reach(ctx, user, Privilege::UsersRead).await?;
         let event = ctx
             .event("group.member.add")
             .target("group", group, None)
-            .details(json!({ "user_id": user, "username": member.profile.username }));
+            .details(json!({
+                "user_id": user, "username": member.profile.username, "access_level": access_level
+            }));
         let added = self
             .store
-            .add_member(group, user, event)
+            .add_member(group, user, access_level, event)
             .await
             .map_err(from_store("group"))?;
         self.auth_cache.forget_user(user);
@@ -471,7 +516,7 @@ impl Roster {
         Ok(Page::from_overfetch(items, limit as usize, |u| u.seq))
     }
 
-    pub async fn groups_of(&self, ctx: &Ctx, user: Uuid) -> CoreResult<Vec<Group>> {
+    pub async fn groups_of(&self, ctx: &Ctx, user: Uuid) -> CoreResult<Vec<Membership>> {
         self.get_user(ctx, user).await?;
         self.store.groups_of(user).await.map_err(from_store("user"))
     }
@@ -779,6 +824,32 @@ impl Roster {
                 .await?;
         }
         Ok(key)
+    }
+
+    /// Replaces the API key the caller authenticated with: a new key with
+    /// the same name and restriction, and the old one revoked.
+    pub async fn regenerate_own_key(&self, ctx: &Ctx) -> CoreResult<(ApiKeyInfo, Secret)> {
+        let crate::auth::CredentialKind::ApiKey { key_id } = ctx.who.credential else {
+            return Err(CoreError::invalid(
+                "credential",
+                "api_key",
+                "authenticate with the API key to regenerate",
+            ));
+        };
+        let old = self.get_key(ctx, key_id).await?;
+        let created = self
+            .create_key(
+                ctx,
+                NewKey {
+                    name: old.name.clone(),
+                    user_id: None,
+                    role_id: old.role_id,
+                    expires_at: old.expires_at,
+                },
+            )
+            .await?;
+        self.revoke_key(ctx, key_id).await?;
+        Ok(created)
     }
 
     pub async fn revoke_key(&self, ctx: &Ctx, id: Uuid) -> CoreResult<()> {

@@ -16,7 +16,9 @@ use rand::RngCore as _;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub use self::access::{ContainerInput, EffectiveGrant, NewKey, RoleInput};
+pub use self::access::{
+    ContainerInput, EffectiveGrant, GroupChange, GroupInput, NewKey, RoleInput,
+};
 pub use self::audit::Verification;
 pub use self::login::LoginInput;
 pub use self::mfa::Enrollment;

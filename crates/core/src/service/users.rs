@@ -53,7 +53,11 @@ impl Roster {
                 Err(CoreError::IdempotencyMismatch)
             };
         }
-        self.check_new_user(&input.profile, input.password.as_ref())?;
+        self.check_new_user(
+            &input.profile,
+            input.password.as_ref(),
+            input.min_password_length,
+        )?;
         let mut with = NewUserAccess::default();
         if !input.groups.is_empty() {
             authz::authorize(&ctx.who, Privilege::GroupsWrite, Target::Global)?;
@@ -124,10 +128,18 @@ impl Roster {
         }
     }
 
-    fn check_new_user(&self, profile: &UserDraft, password: Option<&Secret>) -> CoreResult<()> {
+    fn check_new_user(
+        &self,
+        profile: &UserDraft,
+        password: Option<&Secret>,
+        min_password_length: Option<usize>,
+    ) -> CoreResult<()> {
         let mut errors = profile.validate().err().unwrap_or_default();
         if let Some(p) = password
-            && let Err(e) = self.policy.check("password", p, &profile.username)
+            && let Err(e) =
+                self.policy
+                    .at_least(min_password_length)
+                    .check("password", p, &profile.username)
         {
             errors.push(e);
         }
@@ -192,6 +204,8 @@ impl Roster {
         query.username = query.username.map(|u| username_key(&u));
         query.email = query.email.map(|e| e.to_lowercase());
         query.q = query.q.map(|q| q.to_lowercase()).filter(|q| !q.is_empty());
+        query.first_name = query.first_name.map(|n| n.to_lowercase());
+        query.last_name = query.last_name.map(|n| n.to_lowercase());
         let limit = query.limit as usize;
         // One extra row tells whether another page follows.
         query.limit += 1;

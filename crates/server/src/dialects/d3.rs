@@ -427,7 +427,10 @@ async fn update_user(state: &AppState, ctx: &Ctx, params: &Map<String, Value>) -
     }
     for g in ints(&info, "groupIds")? {
         let group = state.roster.group_by_seq(ctx, g).await?;
-        state.roster.add_member(ctx, group.id, user.id).await?;
+        state
+            .roster
+            .add_member(ctx, group.id, user.id, None)
+            .await?;
         changed.push(json!({ "FieldName": "GroupId", "UpdateValue": g }));
     }
     Ok(json!({ "error": "", "returnData": { "Status": "Successful", "Data": changed } }))

@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use roster_core::access::{Assignment, Container, Group, Holder, Role};
 use roster_core::authz::Privilege;
-use roster_core::service::{ContainerInput, EffectiveGrant, RoleInput};
+use roster_core::service::{ContainerInput, EffectiveGrant, GroupChange, GroupInput, RoleInput};
 use roster_core::store::RoleRef;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -360,6 +360,8 @@ pub struct GroupOut {
     pub seq: i64,
     pub name: String,
     pub description: String,
+    #[schema(value_type = Object)]
+    pub attributes: serde_json::Map<String, serde_json::Value>,
     pub version: i64,
 }
 
@@ -370,6 +372,7 @@ impl From<Group> for GroupOut {
             seq: g.seq,
             name: g.name,
             description: g.description,
+            attributes: g.attributes,
             version: g.version,
         }
     }
@@ -383,6 +386,9 @@ pub struct GroupIn {
     pub description: String,
     /// A preserved integer id.
     pub seq: Option<i64>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -390,6 +396,10 @@ pub struct GroupIn {
 pub struct GroupPatch {
     pub name: Option<String>,
     pub description: Option<String>,
+    /// Merged key by key; null removes a key.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -453,7 +463,15 @@ pub async fn create_group(
 ) -> ApiResult<(StatusCode, Json<GroupOut>)> {
     let g = state
         .roster
-        .create_group(&ctx, body.name, body.description, body.seq)
+        .create_group(
+            &ctx,
+            GroupInput {
+                name: body.name,
+                description: body.description,
+                seq: body.seq,
+                attributes: body.attributes,
+            },
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(g.into())))
 }
@@ -491,7 +509,16 @@ pub async fn patch_group(
     let id = parse_uuid(&id, "group")?;
     let g = state
         .roster
-        .update_group(&ctx, id, body.name, body.description, if_match(&headers)?)
+        .update_group(
+            &ctx,
+            id,
+            GroupChange {
+                name: body.name,
+                description: body.description,
+                attributes: body.attributes,
+            },
+            if_match(&headers)?,
+        )
         .await?;
     Ok(Json(g.into()))
 }
@@ -545,7 +572,7 @@ pub async fn add_member(
 ) -> ApiResult<StatusCode> {
     state
         .roster
-        .add_member(&ctx, parse_uuid(&id, "group")?, body.user_id)
+        .add_member(&ctx, parse_uuid(&id, "group")?, body.user_id, None)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -584,7 +611,7 @@ pub async fn groups_of_user(
         .groups_of(&ctx, parse_uuid(&id, "user")?)
         .await?;
     Ok(Json(Items {
-        items: items.into_iter().map(Into::into).collect(),
+        items: items.into_iter().map(|m| m.group.into()).collect(),
     }))
 }
 

@@ -143,6 +143,7 @@ impl CreateUserIn {
             container_id: self.container_id,
             groups: Vec::new(),
             roles: Vec::new(),
+            min_password_length: None,
         }
     }
 }

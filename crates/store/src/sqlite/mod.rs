@@ -181,7 +181,8 @@ fn configure(conn: &Connection, sync: Synchronous) -> rusqlite::Result<()> {
 mod store_impl {
     use async_trait::async_trait;
     use roster_core::access::{
-        ADMINISTRATOR_ROLE_ID, ApiKeyInfo, Assignment, BuiltinRole, Container, Group, Holder, Role,
+        ADMINISTRATOR_ROLE_ID, ApiKeyInfo, Assignment, BuiltinRole, Container, Group, Holder,
+        Membership, Role,
     };
     use roster_core::audit::{AuditEvent, AuditRecord};
     use roster_core::auth::KeyRecord;
@@ -303,7 +304,7 @@ mod store_impl {
                         other => other,
                     })?;
                     for g in &with.groups {
-                        groups::add_member(c, *g, user.id)?;
+                        groups::add_member(c, *g, user.id, None)?;
                     }
                     for (role, all, containers) in &with.assignments {
                         roles::assign(c, Holder::User(user.id), *role, *all, containers, rec.now)?;
@@ -359,7 +360,8 @@ mod store_impl {
             within: Option<&[Uuid]>,
         ) -> StoreResult<Vec<User>> {
             // A text search or a subtree filter may scan; the rest are index ranges.
-            if q.q.is_some() || within.is_some() {
+            if q.q.is_some() || within.is_some() || q.first_name.is_some() || q.last_name.is_some()
+            {
                 let q = q.clone();
                 let within = within.map(<[Uuid]>::to_vec);
                 self.read_blocking(move |c| users::list(c, &q, within.as_deref()))
@@ -570,11 +572,20 @@ mod store_impl {
             expected_version: i64,
             name: String,
             description: String,
+            attributes: serde_json::Map<String, serde_json::Value>,
             now: OffsetDateTime,
             event: AuditEvent,
         ) -> StoreResult<Group> {
             self.audited(event, move |c| {
-                groups::update(c, id, expected_version, &name, &description, now)
+                groups::update(
+                    c,
+                    id,
+                    expected_version,
+                    &name,
+                    &description,
+                    &attributes,
+                    now,
+                )
             })
             .await
         }
@@ -587,10 +598,13 @@ mod store_impl {
             &self,
             group: Uuid,
             user: Uuid,
+            access_level: Option<String>,
             event: AuditEvent,
         ) -> StoreResult<bool> {
-            self.audited(event, move |c| groups::add_member(c, group, user))
-                .await
+            self.audited(event, move |c| {
+                groups::add_member(c, group, user, access_level.as_deref())
+            })
+            .await
         }
 
         async fn remove_member(
@@ -608,7 +622,7 @@ mod store_impl {
                 .await
         }
 
-        async fn groups_of(&self, user: Uuid) -> StoreResult<Vec<Group>> {
+        async fn groups_of(&self, user: Uuid) -> StoreResult<Vec<Membership>> {
             self.read(|c| groups::of_user(c, user)).await
         }
 

@@ -215,6 +215,14 @@ pub fn list(
         sql.push_str(" AND u.id IN (SELECT user_id FROM role_assignments WHERE role_id = ? AND user_id IS NOT NULL)");
         args.push(SqlValue::Blob(r.as_bytes().to_vec()));
     }
+    if let Some(n) = &q.first_name {
+        sql.push_str(" AND lower(u.first_name) = ?");
+        args.push(SqlValue::Text(n.clone()));
+    }
+    if let Some(n) = &q.last_name {
+        sql.push_str(" AND lower(u.last_name) = ?");
+        args.push(SqlValue::Text(n.clone()));
+    }
     if let Some(seq) = q.seq {
         sql.push_str(" AND u.seq = ?");
         args.push(SqlValue::Integer(seq));

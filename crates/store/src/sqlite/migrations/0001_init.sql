@@ -72,6 +72,8 @@ CREATE TABLE groups (
     name TEXT NOT NULL,
     name_key TEXT NOT NULL UNIQUE,
     description TEXT NOT NULL DEFAULT '',
+    -- Typed custom values (JSON object), e.g. a dialect's group fields.
+    attributes TEXT NOT NULL DEFAULT '{}',
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     version INTEGER NOT NULL DEFAULT 1
@@ -80,6 +82,10 @@ CREATE TABLE groups (
 CREATE TABLE group_members (
     group_id BLOB NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
     user_id BLOB NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    -- A face's access level for the membership (e.g. AttackForge View/Upload/Edit).
+    access_level TEXT,
+    created_at INTEGER NOT NULL DEFAULT 0,
+    updated_at INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (group_id, user_id)
 ) WITHOUT ROWID;
 CREATE INDEX group_members_user ON group_members (user_id);
