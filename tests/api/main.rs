@@ -4,6 +4,7 @@
 mod helpers;
 
 mod access;
+mod attackforge;
 mod auth;
 mod binary;
 mod concurrency;

@@ -4,21 +4,32 @@
 use axum::response::{IntoResponse, Response};
 use roster_core::CoreError;
 
-use crate::dialects::d3;
+use crate::dialects::{attackforge, d3};
 use crate::problem::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Face {
     Native,
     D3,
+    AttackForge,
 }
 
 impl Face {
     pub fn of(path: &str) -> Face {
         if d3::owns(path) {
             Face::D3
+        } else if attackforge::owns(path) {
+            Face::AttackForge
         } else {
             Face::Native
+        }
+    }
+
+    /// No route here: the face's own "not found".
+    pub fn not_found(self) -> Response {
+        match self {
+            Face::Native => ApiError::NotFound.into_response(),
+            other => other.error(CoreError::NotFound("method")),
         }
     }
 
@@ -26,6 +37,7 @@ impl Face {
         match self {
             Face::Native => ApiError::Core(e).into_response(),
             Face::D3 => d3::error_response(e),
+            Face::AttackForge => attackforge::error_response(e),
         }
     }
 }

@@ -35,6 +35,7 @@ pub fn app(roster: Arc<Roster>, http: HttpConfig) -> Router {
     let mut router = Router::new()
         .nest("/api/v1", api)
         .merge(dialects::d3::router())
+        .merge(dialects::attackforge::router())
         .route("/healthz", get(healthz))
         .route("/livez", get(livez))
         .route(
@@ -44,7 +45,7 @@ pub fn app(roster: Arc<Roster>, http: HttpConfig) -> Router {
                 async move { axum::Json(doc.as_ref().clone()) }
             }),
         )
-        .fallback(|| async { ApiError::NotFound })
+        .fallback(|uri: axum::http::Uri| async move { face::Face::of(uri.path()).not_found() })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(http.body_limit))
         .with_state(state);

@@ -2,4 +2,5 @@
 //! between its vendor's JSON and the core: no SQL, no permission check and
 //! no validation rule of its own.
 
+pub mod attackforge;
 pub mod d3;
