@@ -220,6 +220,9 @@ pub trait Store: Send + Sync + 'static {
     /// `within` limits them to these containers' subtrees.
     async fn list_users(&self, q: &UserQuery, within: Option<&[Uuid]>) -> StoreResult<Vec<User>>;
 
+    /// How many users match `q` (ignoring paging).
+    async fn count_users(&self, q: &UserQuery, within: Option<&[Uuid]>) -> StoreResult<u64>;
+
     /// Writes `draft` if the stored version is still `expected_version`.
     #[allow(clippy::too_many_arguments)]
     async fn update_user(
@@ -359,6 +362,17 @@ pub trait Store: Send + Sync + 'static {
         audit: AuditEvent,
     ) -> StoreResult<Assignment>;
     async fn unassign(&self, assignment: Uuid, audit: AuditEvent) -> StoreResult<()>;
+    /// Replaces all of a holder's assignments with these, in one transaction.
+    async fn replace_assignments(
+        &self,
+        holder: Holder,
+        assignments: Vec<(Uuid, bool, Vec<Uuid>)>,
+        audit: AuditEvent,
+    ) -> StoreResult<Vec<Assignment>>;
+    /// Makes `users` exactly the users whose scoped assignments include
+    /// `container`: adds it to their container-scoped assignments, and
+    /// removes it from everyone else's.
+    async fn set_container_users(&self, container: Uuid, users: Vec<Uuid>, audit: AuditEvent) -> StoreResult<()>;
     async fn assignments_of(&self, holder: Holder) -> StoreResult<Vec<Assignment>>;
     async fn assignment(&self, id: Uuid) -> StoreResult<Option<Assignment>>;
     /// Every grant a user holds, directly and through groups.

@@ -66,24 +66,52 @@ pub struct UserDraft {
 impl UserDraft {
     /// The one place the user field rules live.
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        self.validate_with(&UserRules::default())
+    }
+
+    /// Validates under a face's tighter limits (see [`UserRules`]).
+    pub fn validate_with(&self, rules: &UserRules) -> Result<(), Vec<FieldError>> {
         let mut e = Errors::default();
         validate_username(&mut e, &self.username);
+        if let Some(extra) = rules.username_extra_chars
+            && let Some(bad) = self
+                .username
+                .chars()
+                .find(|c| !c.is_ascii_alphanumeric() && !extra.contains(*c))
+        {
+            e.push(
+                "username",
+                "charset",
+                format!("may use letters, digits and {extra} only (found {bad:?})"),
+            );
+        }
+        for field in rules.required {
+            let value = match *field {
+                "email" => self.email.as_deref(),
+                "first_name" => self.first_name.as_deref(),
+                "last_name" => self.last_name.as_deref(),
+                _ => Some("-"),
+            };
+            if value.is_none_or(str::is_empty) {
+                e.push(field, "required", "is required");
+            }
+        }
         if let Some(email) = &self.email {
-            if email.chars().count() > EMAIL_MAX {
+            if email.chars().count() > rules.email_max {
                 e.push(
                     "email",
                     "max_length",
-                    format!("must be at most {EMAIL_MAX} characters"),
+                    format!("must be at most {} characters", rules.email_max),
                 );
             } else if !email.is_empty() && !is_valid_email(email) {
                 e.push("email", "email", "must be a valid email address");
             }
         }
-        e.text("first_name", self.first_name.as_deref(), NAME_MAX);
-        e.text("last_name", self.last_name.as_deref(), NAME_MAX);
+        e.text("first_name", self.first_name.as_deref(), rules.name_max);
+        e.text("last_name", self.last_name.as_deref(), rules.name_max);
         e.text("display_name", self.display_name.as_deref(), NAME_MAX);
-        e.text("phone", self.phone.as_deref(), PHONE_MAX);
-        e.text("job_title", self.job_title.as_deref(), NAME_MAX);
+        e.text("phone", self.phone.as_deref(), rules.phone_max);
+        e.text("job_title", self.job_title.as_deref(), rules.job_title_max);
         e.text("timezone", self.timezone.as_deref(), TIMEZONE_MAX);
         e.text("locale", self.locale.as_deref(), LOCALE_MAX);
         e.text(
@@ -135,6 +163,35 @@ fn validate_username(e: &mut Errors, username: &str) {
     }
 }
 
+/// Field limits a face may tighten, passed to the core as data (DigiCert:
+/// names of at most 128 characters, job title and telephone of 64, a
+/// username alphabet, required names and email).
+#[derive(Debug, Clone)]
+pub struct UserRules {
+    pub name_max: usize,
+    pub email_max: usize,
+    pub phone_max: usize,
+    pub job_title_max: usize,
+    /// Characters a username may use besides ASCII letters and digits;
+    /// `None` allows any (control characters aside).
+    pub username_extra_chars: Option<&'static str>,
+    /// Fields that must be present and non-empty.
+    pub required: &'static [&'static str],
+}
+
+impl Default for UserRules {
+    fn default() -> Self {
+        Self {
+            name_max: NAME_MAX,
+            email_max: EMAIL_MAX,
+            phone_max: PHONE_MAX,
+            job_title_max: NAME_MAX,
+            username_extra_chars: None,
+            required: &[],
+        }
+    }
+}
+
 pub fn is_valid_email(email: &str) -> bool {
     email_address::EmailAddress::parse_with_options(
         email,
@@ -164,6 +221,8 @@ pub struct CreateUser {
     pub roles: Vec<RoleGrant>,
     /// A face's stricter minimum password length (AttackForge: 15).
     pub min_password_length: Option<usize>,
+    /// A face's field limits; the general ones when absent.
+    pub rules: Option<UserRules>,
 }
 
 /// A role to grant, over every object or some containers.
@@ -330,6 +389,23 @@ pub struct UserQuery {
     pub first_name: Option<String>,
     /// Exact last name, case-insensitive.
     pub last_name: Option<String>,
+    /// `q` matches anywhere in the text, not only at the start.
+    pub q_contains: bool,
+    /// Offset paging (for faces that need it) instead of `after_seq`.
+    pub offset: Option<u64>,
+    /// Order for offset paging; `seq` breaks ties. `true` = descending.
+    pub sort: Vec<(UserSort, bool)>,
+}
+
+/// Sort keys for offset-paged lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserSort {
+    Seq,
+    Username,
+    FirstName,
+    LastName,
+    Email,
+    CreatedAt,
 }
 
 pub const LIST_DEFAULT_LIMIT: u32 = 50;

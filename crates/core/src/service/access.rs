@@ -657,6 +657,62 @@ impl Roster {
         }
     }
 
+    /// Replaces all of a user's role assignments (faces whose users carry a
+    /// role list, such as DigiCert's access roles). The caller must be able
+    /// to revoke each current one and grant each new one.
+    pub async fn set_user_roles(&self, ctx: &Ctx, user: Uuid, grants: Vec<crate::user::RoleGrant>) -> CoreResult<Vec<Assignment>> {
+        self.user_in_reach(ctx, user, Privilege::UsersRead).await?;
+        let holder = Holder::User(user);
+        for a in self.store.assignments_of(holder).await.map_err(from_store("assignment"))? {
+            self.check_revocable(ctx, &a).await?;
+        }
+        let mut resolved = Vec::new();
+        let mut names = Vec::new();
+        for g in grants {
+            let role = self.assignable_role(ctx, g.role, g.all_objects, &g.containers).await?;
+            names.push(role.name.clone());
+            resolved.push((role.id, g.all_objects, g.containers));
+        }
+        let event = ctx.event("role.replace").target("user", user, None).details(json!({ "roles": names }));
+        let out = self
+            .store
+            .replace_assignments(holder, resolved, event)
+            .await
+            .map_err(from_store("assignment"))?;
+        self.auth_cache.forget_user(user);
+        Ok(out)
+    }
+
+    /// Makes `users` the users whose container-scoped roles reach `container`.
+    pub async fn set_container_users(&self, ctx: &Ctx, container: Uuid, users: Vec<Uuid>) -> CoreResult<()> {
+        let chain = self.chain(container).await?;
+        authz::authorize(&ctx.who, Privilege::RolesAssign, Target::In(&chain))?;
+        for u in &users {
+            self.user_in_reach(ctx, *u, Privilege::UsersRead).await?;
+        }
+        let event = ctx
+            .event("container.users.set")
+            .target("container", container, Some(container))
+            .details(json!({ "user_ids": users }));
+        self.store
+            .set_container_users(container, users, event)
+            .await
+            .map_err(from_store("container"))?;
+        self.auth_cache.clear();
+        Ok(())
+    }
+
+    async fn check_revocable(&self, ctx: &Ctx, a: &Assignment) -> CoreResult<()> {
+        if a.all_objects {
+            authz::authorize(&ctx.who, Privilege::RolesAssign, Target::Global)?;
+        }
+        for c in &a.container_ids {
+            let chain = self.chain(*c).await?;
+            authz::authorize(&ctx.who, Privilege::RolesAssign, Target::In(&chain))?;
+        }
+        Ok(())
+    }
+
     pub async fn unassign_role(
         &self,
         ctx: &Ctx,
@@ -670,13 +726,7 @@ impl Roster {
             .map_err(from_store("assignment"))?
             .filter(|a| a.holder == holder)
             .ok_or(CoreError::NotFound("assignment"))?;
-        if a.all_objects {
-            authz::authorize(&ctx.who, Privilege::RolesAssign, Target::Global)?;
-        }
-        for c in &a.container_ids {
-            let chain = self.chain(*c).await?;
-            authz::authorize(&ctx.who, Privilege::RolesAssign, Target::In(&chain))?;
-        }
+        self.check_revocable(ctx, &a).await?;
         let event = ctx
             .event("role.unassign")
             .target("assignment", assignment, None)

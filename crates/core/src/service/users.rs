@@ -13,7 +13,7 @@ use crate::store::{
 };
 use crate::user::{
     CreateUser, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, Page, Patch, User, UserDraft, UserPatch,
-    UserQuery, username_key,
+    UserQuery, UserRules, username_key,
 };
 
 /// Result of a create: the user, and whether it is a replay of an earlier
@@ -57,6 +57,7 @@ impl Roster {
             &input.profile,
             input.password.as_ref(),
             input.min_password_length,
+            input.rules.as_ref(),
         )?;
         let mut with = NewUserAccess::default();
         if !input.groups.is_empty() {
@@ -133,8 +134,12 @@ impl Roster {
         profile: &UserDraft,
         password: Option<&Secret>,
         min_password_length: Option<usize>,
+        rules: Option<&UserRules>,
     ) -> CoreResult<()> {
-        let mut errors = profile.validate().err().unwrap_or_default();
+        let mut errors = profile
+            .validate_with(rules.unwrap_or(&UserRules::default()))
+            .err()
+            .unwrap_or_default();
         if let Some(p) = password
             && let Err(e) =
                 self.policy
@@ -186,7 +191,38 @@ impl Roster {
     }
 
     /// Lists the users the caller may read.
-    pub async fn list_users(&self, ctx: &Ctx, mut query: UserQuery) -> CoreResult<Page<User>> {
+    pub async fn list_users(&self, ctx: &Ctx, query: UserQuery) -> CoreResult<Page<User>> {
+        let (mut query, within) = self.prepare_query(ctx, query)?;
+        let limit = query.limit as usize;
+        // One extra row tells whether another page follows.
+        query.limit += 1;
+        let items = self
+            .store
+            .list_users(&query, within.as_deref())
+            .await
+            .map_err(from_store("user"))?;
+        Ok(Page::from_overfetch(items, limit, |u| u.seq))
+    }
+
+    /// Offset paging with an exact total, for faces whose clients need it.
+    pub async fn list_users_counted(&self, ctx: &Ctx, query: UserQuery) -> CoreResult<(Vec<User>, u64)> {
+        let (mut query, within) = self.prepare_query(ctx, query)?;
+        query.offset = Some(query.offset.unwrap_or(0));
+        let total = self
+            .store
+            .count_users(&query, within.as_deref())
+            .await
+            .map_err(from_store("user"))?;
+        let items = self
+            .store
+            .list_users(&query, within.as_deref())
+            .await
+            .map_err(from_store("user"))?;
+        Ok((items, total))
+    }
+
+    /// The caller's readable subtrees, and the query's limits and keys normalised.
+    fn prepare_query(&self, ctx: &Ctx, mut query: UserQuery) -> CoreResult<(UserQuery, Option<Vec<Uuid>>)> {
         let within = authz::scope_of(&ctx.who, Privilege::UsersRead);
         if within.as_ref().is_some_and(Vec::is_empty) {
             return Err(CoreError::Forbidden);
@@ -206,15 +242,7 @@ impl Roster {
         query.q = query.q.map(|q| q.to_lowercase()).filter(|q| !q.is_empty());
         query.first_name = query.first_name.map(|n| n.to_lowercase());
         query.last_name = query.last_name.map(|n| n.to_lowercase());
-        let limit = query.limit as usize;
-        // One extra row tells whether another page follows.
-        query.limit += 1;
-        let items = self
-            .store
-            .list_users(&query, within.as_deref())
-            .await
-            .map_err(from_store("user"))?;
-        Ok(Page::from_overfetch(items, limit, |u| u.seq))
+        Ok((query, within))
     }
 
     /// Applies a merge patch (and a move to another container, if asked).
@@ -228,6 +256,20 @@ impl Roster {
         patch: UserPatch,
         move_to: Option<Uuid>,
         if_match: Option<i64>,
+    ) -> CoreResult<User> {
+        self.update_user_with(ctx, id, patch, move_to, if_match, &UserRules::default())
+            .await
+    }
+
+    /// [`Self::update_user`] under a face's field limits.
+    pub async fn update_user_with(
+        &self,
+        ctx: &Ctx,
+        id: Uuid,
+        patch: UserPatch,
+        move_to: Option<Uuid>,
+        if_match: Option<i64>,
+        rules: &UserRules,
     ) -> CoreResult<User> {
         let current = self.user_in_reach(ctx, id, Privilege::UsersWrite).await?;
         if let Some(target) = move_to {
@@ -267,7 +309,7 @@ impl Roster {
                 .clone()
                 .apply(&mut draft)
                 .map_err(CoreError::Invalid)?;
-            draft.validate().map_err(CoreError::Invalid)?;
+            draft.validate_with(rules).map_err(CoreError::Invalid)?;
             let container = move_to.unwrap_or(current.container_id);
             let event = ctx
                 .event("user.update")

@@ -371,6 +371,12 @@ mod store_impl {
             }
         }
 
+        async fn count_users(&self, q: &UserQuery, within: Option<&[Uuid]>) -> StoreResult<u64> {
+            let q = q.clone();
+            let within = within.map(<[Uuid]>::to_vec);
+            self.read_blocking(move |c| users::count(c, &q, within.as_deref())).await
+        }
+
         async fn update_user(
             &self,
             id: Uuid,
@@ -639,6 +645,27 @@ mod store_impl {
                 roles::assign(c, holder, role, all_objects, &containers, now)
             })
             .await
+        }
+
+        async fn replace_assignments(
+            &self,
+            holder: Holder,
+            assignments: Vec<(Uuid, bool, Vec<Uuid>)>,
+            event: AuditEvent,
+        ) -> StoreResult<Vec<Assignment>> {
+            let now = event.at;
+            self.audited(event, move |c| {
+                roles::clear(c, holder)?;
+                for (role, all, containers) in &assignments {
+                    roles::assign(c, holder, *role, *all, containers, now)?;
+                }
+                roles::of(c, holder).map_err(backend)
+            })
+            .await
+        }
+
+        async fn set_container_users(&self, container: Uuid, users: Vec<Uuid>, event: AuditEvent) -> StoreResult<()> {
+            self.audited(event, move |c| roles::set_container_users(c, container, &users)).await
         }
 
         async fn unassign(&self, assignment: Uuid, event: AuditEvent) -> StoreResult<()> {

@@ -305,3 +305,38 @@ pub fn grants_of(conn: &Connection, user: Uuid) -> rusqlite::Result<Vec<Grant>> 
     let grants: Vec<Grant> = rows.collect::<rusqlite::Result<_>>()?;
     Ok(grants)
 }
+
+/// Removes every assignment of a holder.
+pub fn clear(conn: &Connection, holder: Holder) -> StoreResult<()> {
+    let (user_id, group_id) = holder_ids(holder);
+    conn.execute(
+        "DELETE FROM role_assignments WHERE user_id IS ?1 AND group_id IS ?2",
+        params![user_id, group_id],
+    )
+    .map_err(map_write_error)?;
+    Ok(())
+}
+
+pub fn set_container_users(conn: &Connection, container: Uuid, users: &[Uuid]) -> StoreResult<()> {
+    let listed = serde_json::to_string(&users.iter().map(|u| u.simple().to_string()).collect::<Vec<_>>())
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    // Users are compared as lower-case hex, as json_each hands them back.
+    conn.execute(
+        "DELETE FROM role_assignment_scopes WHERE container_id = ?1 AND assignment_id IN (
+             SELECT id FROM role_assignments WHERE user_id IS NOT NULL
+                AND lower(hex(user_id)) NOT IN (SELECT value FROM json_each(?2)))",
+        params![container, listed],
+    )
+    .map_err(map_write_error)?;
+    conn.execute(
+        "INSERT OR IGNORE INTO role_assignment_scopes (assignment_id, container_id)
+         SELECT id, ?1 FROM role_assignments
+         WHERE all_objects = 0 AND lower(hex(user_id)) IN (SELECT value FROM json_each(?2))",
+        params![container, listed],
+    )
+    .map_err(|e| match map_write_error(e) {
+        StoreError::MissingReference { .. } => StoreError::MissingReference { field: "container_id" },
+        other => other,
+    })?;
+    Ok(())
+}

@@ -2,7 +2,7 @@
 //! the writer (inside its batch) and the read pool.
 
 use roster_core::store::{LoginRecord, NewUserRecord, StoreError, StoreResult};
-use roster_core::user::{Patch, User, UserDraft, UserQuery, username_key};
+use roster_core::user::{Patch, User, UserDraft, UserQuery, UserSort, username_key};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use time::OffsetDateTime;
@@ -186,8 +186,24 @@ pub fn list(
     q: &UserQuery,
     within: Option<&[Uuid]>,
 ) -> rusqlite::Result<Vec<User>> {
-    let mut sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.seq > ?");
-    let mut args: Vec<SqlValue> = vec![SqlValue::Integer(q.after_seq.unwrap_or(0))];
+    list_or_count(conn, q, within, false).map(|(users, _)| users)
+}
+
+pub fn count(conn: &Connection, q: &UserQuery, within: Option<&[Uuid]>) -> rusqlite::Result<u64> {
+    list_or_count(conn, q, within, true).map(|(_, n)| n)
+}
+
+/// One filter builder for both the page and its total.
+fn list_or_count(
+    conn: &Connection,
+    q: &UserQuery,
+    within: Option<&[Uuid]>,
+    counting: bool,
+) -> rusqlite::Result<(Vec<User>, u64)> {
+    let columns = if counting { "count(*)" } else { USER_COLUMNS };
+    let after = if q.offset.is_some() { None } else { q.after_seq };
+    let mut sql = format!("SELECT {columns} FROM users u WHERE u.seq > ?");
+    let mut args: Vec<SqlValue> = vec![SqlValue::Integer(after.unwrap_or(0))];
     if let Some(roots) = within {
         let marks = vec!["?"; roots.len()].join(", ");
         sql.push_str(&format!(
@@ -232,6 +248,7 @@ pub fn list(
         args.push(SqlValue::Integer(a as i64));
     }
     if let Some(text) = &q.q {
+        let pattern = if q.q_contains { format!("%{}", like_prefix(text)) } else { like_prefix(text) };
         // Names are matched case-insensitively by LIKE (ASCII folding);
         // username and email keys are already lower case.
         sql.push_str(
@@ -241,12 +258,39 @@ pub fn list(
         );
         let n = args.len() + 1;
         sql = sql.replace("?1q", &format!("?{n}"));
-        args.push(SqlValue::Text(like_prefix(text)));
+        args.push(SqlValue::Text(pattern));
     }
-    sql.push_str(&format!(" ORDER BY u.seq LIMIT {}", q.limit));
+    if counting {
+        let n: i64 = conn
+            .prepare_cached(&sql)?
+            .query_row(params_from_iter(args), |r| r.get(0))?;
+        return Ok((Vec::new(), n as u64));
+    }
+    match q.offset {
+        None => sql.push_str(&format!(" ORDER BY u.seq LIMIT {}", q.limit)),
+        Some(offset) => {
+            let mut order: Vec<String> = q
+                .sort
+                .iter()
+                .map(|(key, desc)| {
+                    let col = match key {
+                        UserSort::Seq => "u.seq",
+                        UserSort::Username => "u.username_key",
+                        UserSort::FirstName => "lower(u.first_name)",
+                        UserSort::LastName => "lower(u.last_name)",
+                        UserSort::Email => "u.email_key",
+                        UserSort::CreatedAt => "u.created_at",
+                    };
+                    format!("{col} {}", if *desc { "DESC" } else { "ASC" })
+                })
+                .collect();
+            order.push("u.seq ASC".into());
+            sql.push_str(&format!(" ORDER BY {} LIMIT {} OFFSET {offset}", order.join(", "), q.limit));
+        }
+    }
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(args), user_from_row)?;
-    rows.collect()
+    Ok((rows.collect::<rusqlite::Result<_>>()?, 0))
 }
 
 pub fn update(
