@@ -144,6 +144,7 @@ impl CreateUserIn {
             groups: Vec::new(),
             roles: Vec::new(),
             min_password_length: None,
+            rules: None,
         }
     }
 }
