@@ -9,6 +9,7 @@ mod auth;
 mod binary;
 mod concurrency;
 mod d3;
+mod digicert;
 mod errors;
 mod mfa;
 mod openapi;

@@ -372,7 +372,12 @@ pub trait Store: Send + Sync + 'static {
     /// Makes `users` exactly the users whose scoped assignments include
     /// `container`: adds it to their container-scoped assignments, and
     /// removes it from everyone else's.
-    async fn set_container_users(&self, container: Uuid, users: Vec<Uuid>, audit: AuditEvent) -> StoreResult<()>;
+    async fn set_container_users(
+        &self,
+        container: Uuid,
+        users: Vec<Uuid>,
+        audit: AuditEvent,
+    ) -> StoreResult<()>;
     async fn assignments_of(&self, holder: Holder) -> StoreResult<Vec<Assignment>>;
     async fn assignment(&self, id: Uuid) -> StoreResult<Option<Assignment>>;
     /// Every grant a user holds, directly and through groups.

@@ -4,7 +4,7 @@
 use axum::response::{IntoResponse, Response};
 use roster_core::CoreError;
 
-use crate::dialects::{attackforge, d3};
+use crate::dialects::{attackforge, d3, digicert};
 use crate::problem::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,6 +12,7 @@ pub enum Face {
     Native,
     D3,
     AttackForge,
+    DigiCert,
 }
 
 impl Face {
@@ -20,6 +21,8 @@ impl Face {
             Face::D3
         } else if attackforge::owns(path) {
             Face::AttackForge
+        } else if digicert::owns(path) {
+            Face::DigiCert
         } else {
             Face::Native
         }
@@ -29,6 +32,7 @@ impl Face {
     pub fn not_found(self) -> Response {
         match self {
             Face::Native => ApiError::NotFound.into_response(),
+            Face::DigiCert => digicert::not_found_response(),
             other => other.error(CoreError::NotFound("method")),
         }
     }
@@ -38,6 +42,7 @@ impl Face {
             Face::Native => ApiError::Core(e).into_response(),
             Face::D3 => d3::error_response(e),
             Face::AttackForge => attackforge::error_response(e),
+            Face::DigiCert => digicert::error_response(e),
         }
     }
 }

@@ -36,6 +36,7 @@ pub fn app(roster: Arc<Roster>, http: HttpConfig) -> Router {
         .nest("/api/v1", api)
         .merge(dialects::d3::router())
         .merge(dialects::attackforge::router())
+        .merge(dialects::digicert::router())
         .route("/healthz", get(healthz))
         .route("/livez", get(livez))
         .route(
@@ -46,7 +47,12 @@ pub fn app(roster: Arc<Roster>, http: HttpConfig) -> Router {
             }),
         )
         .fallback(|uri: axum::http::Uri| async move { face::Face::of(uri.path()).not_found() })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .method_not_allowed_fallback(|uri: axum::http::Uri| async move {
+            match face::Face::of(uri.path()) {
+                face::Face::Native => ApiError::MethodNotAllowed.into_response(),
+                other => other.not_found(),
+            }
+        })
         .layer(DefaultBodyLimit::max(http.body_limit))
         .with_state(state);
     if let Some(limits) = rate_limit::Limits::new(http.rate_limit_per_second, http.rate_limit_burst)

@@ -660,20 +660,35 @@ impl Roster {
     /// Replaces all of a user's role assignments (faces whose users carry a
     /// role list, such as DigiCert's access roles). The caller must be able
     /// to revoke each current one and grant each new one.
-    pub async fn set_user_roles(&self, ctx: &Ctx, user: Uuid, grants: Vec<crate::user::RoleGrant>) -> CoreResult<Vec<Assignment>> {
+    pub async fn set_user_roles(
+        &self,
+        ctx: &Ctx,
+        user: Uuid,
+        grants: Vec<crate::user::RoleGrant>,
+    ) -> CoreResult<Vec<Assignment>> {
         self.user_in_reach(ctx, user, Privilege::UsersRead).await?;
         let holder = Holder::User(user);
-        for a in self.store.assignments_of(holder).await.map_err(from_store("assignment"))? {
+        for a in self
+            .store
+            .assignments_of(holder)
+            .await
+            .map_err(from_store("assignment"))?
+        {
             self.check_revocable(ctx, &a).await?;
         }
         let mut resolved = Vec::new();
         let mut names = Vec::new();
         for g in grants {
-            let role = self.assignable_role(ctx, g.role, g.all_objects, &g.containers).await?;
+            let role = self
+                .assignable_role(ctx, g.role, g.all_objects, &g.containers)
+                .await?;
             names.push(role.name.clone());
             resolved.push((role.id, g.all_objects, g.containers));
         }
-        let event = ctx.event("role.replace").target("user", user, None).details(json!({ "roles": names }));
+        let event = ctx
+            .event("role.replace")
+            .target("user", user, None)
+            .details(json!({ "roles": names }));
         let out = self
             .store
             .replace_assignments(holder, resolved, event)
@@ -684,7 +699,12 @@ impl Roster {
     }
 
     /// Makes `users` the users whose container-scoped roles reach `container`.
-    pub async fn set_container_users(&self, ctx: &Ctx, container: Uuid, users: Vec<Uuid>) -> CoreResult<()> {
+    pub async fn set_container_users(
+        &self,
+        ctx: &Ctx,
+        container: Uuid,
+        users: Vec<Uuid>,
+    ) -> CoreResult<()> {
         let chain = self.chain(container).await?;
         authz::authorize(&ctx.who, Privilege::RolesAssign, Target::In(&chain))?;
         for u in &users {

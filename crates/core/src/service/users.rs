@@ -205,7 +205,11 @@ impl Roster {
     }
 
     /// Offset paging with an exact total, for faces whose clients need it.
-    pub async fn list_users_counted(&self, ctx: &Ctx, query: UserQuery) -> CoreResult<(Vec<User>, u64)> {
+    pub async fn list_users_counted(
+        &self,
+        ctx: &Ctx,
+        query: UserQuery,
+    ) -> CoreResult<(Vec<User>, u64)> {
         let (mut query, within) = self.prepare_query(ctx, query)?;
         query.offset = Some(query.offset.unwrap_or(0));
         let total = self
@@ -222,7 +226,11 @@ impl Roster {
     }
 
     /// The caller's readable subtrees, and the query's limits and keys normalised.
-    fn prepare_query(&self, ctx: &Ctx, mut query: UserQuery) -> CoreResult<(UserQuery, Option<Vec<Uuid>>)> {
+    fn prepare_query(
+        &self,
+        ctx: &Ctx,
+        mut query: UserQuery,
+    ) -> CoreResult<(UserQuery, Option<Vec<Uuid>>)> {
         let within = authz::scope_of(&ctx.who, Privilege::UsersRead);
         if within.as_ref().is_some_and(Vec::is_empty) {
             return Err(CoreError::Forbidden);

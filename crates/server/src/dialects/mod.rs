@@ -4,3 +4,4 @@
 
 pub mod attackforge;
 pub mod d3;
+pub mod digicert;

@@ -374,7 +374,8 @@ mod store_impl {
         async fn count_users(&self, q: &UserQuery, within: Option<&[Uuid]>) -> StoreResult<u64> {
             let q = q.clone();
             let within = within.map(<[Uuid]>::to_vec);
-            self.read_blocking(move |c| users::count(c, &q, within.as_deref())).await
+            self.read_blocking(move |c| users::count(c, &q, within.as_deref()))
+                .await
         }
 
         async fn update_user(
@@ -664,8 +665,16 @@ mod store_impl {
             .await
         }
 
-        async fn set_container_users(&self, container: Uuid, users: Vec<Uuid>, event: AuditEvent) -> StoreResult<()> {
-            self.audited(event, move |c| roles::set_container_users(c, container, &users)).await
+        async fn set_container_users(
+            &self,
+            container: Uuid,
+            users: Vec<Uuid>,
+            event: AuditEvent,
+        ) -> StoreResult<()> {
+            self.audited(event, move |c| {
+                roles::set_container_users(c, container, &users)
+            })
+            .await
         }
 
         async fn unassign(&self, assignment: Uuid, event: AuditEvent) -> StoreResult<()> {

@@ -318,8 +318,13 @@ pub fn clear(conn: &Connection, holder: Holder) -> StoreResult<()> {
 }
 
 pub fn set_container_users(conn: &Connection, container: Uuid, users: &[Uuid]) -> StoreResult<()> {
-    let listed = serde_json::to_string(&users.iter().map(|u| u.simple().to_string()).collect::<Vec<_>>())
-        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    let listed = serde_json::to_string(
+        &users
+            .iter()
+            .map(|u| u.simple().to_string())
+            .collect::<Vec<_>>(),
+    )
+    .map_err(|e| StoreError::Backend(e.to_string()))?;
     // Users are compared as lower-case hex, as json_each hands them back.
     conn.execute(
         "DELETE FROM role_assignment_scopes WHERE container_id = ?1 AND assignment_id IN (
@@ -335,7 +340,9 @@ pub fn set_container_users(conn: &Connection, container: Uuid, users: &[Uuid]) -
         params![container, listed],
     )
     .map_err(|e| match map_write_error(e) {
-        StoreError::MissingReference { .. } => StoreError::MissingReference { field: "container_id" },
+        StoreError::MissingReference { .. } => StoreError::MissingReference {
+            field: "container_id",
+        },
         other => other,
     })?;
     Ok(())

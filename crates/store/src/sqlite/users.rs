@@ -201,7 +201,11 @@ fn list_or_count(
     counting: bool,
 ) -> rusqlite::Result<(Vec<User>, u64)> {
     let columns = if counting { "count(*)" } else { USER_COLUMNS };
-    let after = if q.offset.is_some() { None } else { q.after_seq };
+    let after = if q.offset.is_some() {
+        None
+    } else {
+        q.after_seq
+    };
     let mut sql = format!("SELECT {columns} FROM users u WHERE u.seq > ?");
     let mut args: Vec<SqlValue> = vec![SqlValue::Integer(after.unwrap_or(0))];
     if let Some(roots) = within {
@@ -248,7 +252,11 @@ fn list_or_count(
         args.push(SqlValue::Integer(a as i64));
     }
     if let Some(text) = &q.q {
-        let pattern = if q.q_contains { format!("%{}", like_prefix(text)) } else { like_prefix(text) };
+        let pattern = if q.q_contains {
+            format!("%{}", like_prefix(text))
+        } else {
+            like_prefix(text)
+        };
         // Names are matched case-insensitively by LIKE (ASCII folding);
         // username and email keys are already lower case.
         sql.push_str(
@@ -285,7 +293,11 @@ fn list_or_count(
                 })
                 .collect();
             order.push("u.seq ASC".into());
-            sql.push_str(&format!(" ORDER BY {} LIMIT {} OFFSET {offset}", order.join(", "), q.limit));
+            sql.push_str(&format!(
+                " ORDER BY {} LIMIT {} OFFSET {offset}",
+                order.join(", "),
+                q.limit
+            ));
         }
     }
     let mut stmt = conn.prepare_cached(&sql)?;
