@@ -11,6 +11,7 @@ mod concurrency;
 mod d3;
 mod digicert;
 mod errors;
+mod faces;
 mod mfa;
 mod openapi;
 mod users;
