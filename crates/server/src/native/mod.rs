@@ -58,6 +58,68 @@ impl Modify for Security {
 
 /// The routes under `/api/v1` and the OpenAPI document describing them.
 pub fn router() -> (axum::Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
+    let (router, mut doc) = routes();
+    add_standard_responses(&mut doc);
+    (router, doc)
+}
+
+/// Responses every operation can give (bad parameters, credentials, rate
+/// limits, internal errors, body limits), added once here rather than on
+/// each handler, so that the document lists every status the server sends.
+fn add_standard_responses(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let problem = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build()
+    };
+    let public = serde_json::json!({});
+    for item in doc.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let authenticated = op.security.as_ref().is_none_or(|reqs| {
+                reqs.iter()
+                    .any(|r| serde_json::to_value(r).ok().as_ref() != Some(&public))
+            });
+            let mut standard = vec![
+                ("400", "Invalid parameters or body"),
+                ("404", "Something named in the request does not exist"),
+                ("429", "Rate limited; see Retry-After"),
+                ("500", "Internal error; quote the request id"),
+            ];
+            if authenticated {
+                standard.push(("401", "No valid credential"));
+                standard.push(("403", "The credential lacks the privilege"));
+            }
+            if op.request_body.is_some() {
+                standard.push(("413", "Body too large"));
+                standard.push(("415", "Body is not JSON"));
+            }
+            for (code, description) in standard {
+                op.responses
+                    .responses
+                    .entry(code.to_string())
+                    .or_insert_with(|| problem(description).into());
+            }
+        }
+    }
+}
+
+fn routes() -> (axum::Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(users::create_user, users::list_users))
         .routes(routes!(
