@@ -4,6 +4,7 @@
 mod helpers;
 
 mod access;
+mod aria;
 mod attackforge;
 mod auth;
 mod binary;

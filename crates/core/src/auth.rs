@@ -155,12 +155,23 @@ impl TokenSigner {
     }
 
     pub fn issue(&self, user_id: Uuid, enroll_only: bool) -> Result<IssuedToken, CoreError> {
+        self.issue_for(user_id, enroll_only, None)
+    }
+
+    /// Issues a token with its own lifetime (for faces whose clients expect one).
+    pub fn issue_for(
+        &self,
+        user_id: Uuid,
+        enroll_only: bool,
+        ttl_secs: Option<u64>,
+    ) -> Result<IssuedToken, CoreError> {
+        let ttl = ttl_secs.unwrap_or(self.ttl_secs);
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let claims = Claims {
             sub: user_id,
             jti: Uuid::now_v7(),
             iat: now,
-            exp: now + self.ttl_secs as i64,
+            exp: now + ttl as i64,
             iss: ISSUER.into(),
             mfa_enroll: enroll_only,
         };
@@ -170,7 +181,7 @@ impl TokenSigner {
             jsonwebtoken::encode(&header, &claims, &self.signing.1).map_err(CoreError::internal)?;
         Ok(IssuedToken {
             token: Secret::new(token),
-            expires_in_secs: self.ttl_secs,
+            expires_in_secs: ttl,
             enroll_only,
         })
     }

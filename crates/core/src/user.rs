@@ -85,6 +85,18 @@ impl UserDraft {
                 format!("may use letters, digits and {extra} only (found {bad:?})"),
             );
         }
+        if let Some(forbidden) = rules.username_forbidden_chars
+            && let Some(bad) = self
+                .username
+                .chars()
+                .find(|c| c.is_whitespace() || forbidden.contains(*c))
+        {
+            e.push(
+                "username",
+                "pattern",
+                format!("must not contain whitespace or any of {forbidden} (found {bad:?})"),
+            );
+        }
         for field in rules.required {
             let value = match *field {
                 "email" => self.email.as_deref(),
@@ -175,6 +187,9 @@ pub struct UserRules {
     /// Characters a username may use besides ASCII letters and digits;
     /// `None` allows any (control characters aside).
     pub username_extra_chars: Option<&'static str>,
+    /// Characters a username may not contain, besides whitespace when set
+    /// (Aria: `, < & " ' ? + % = > ; / #`).
+    pub username_forbidden_chars: Option<&'static str>,
     /// Fields that must be present and non-empty.
     pub required: &'static [&'static str],
 }
@@ -187,6 +202,7 @@ impl Default for UserRules {
             phone_max: PHONE_MAX,
             job_title_max: NAME_MAX,
             username_extra_chars: None,
+            username_forbidden_chars: None,
             required: &[],
         }
     }

@@ -4,7 +4,7 @@
 use axum::response::{IntoResponse, Response};
 use roster_core::CoreError;
 
-use crate::dialects::{attackforge, d3, digicert};
+use crate::dialects::{aria, attackforge, d3, digicert};
 use crate::problem::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,6 +13,7 @@ pub enum Face {
     D3,
     AttackForge,
     DigiCert,
+    Aria,
 }
 
 impl Face {
@@ -23,6 +24,8 @@ impl Face {
             Face::AttackForge
         } else if digicert::owns(path) {
             Face::DigiCert
+        } else if aria::owns(path) {
+            Face::Aria
         } else {
             Face::Native
         }
@@ -43,6 +46,7 @@ impl Face {
             Face::D3 => d3::error_response(e),
             Face::AttackForge => attackforge::error_response(e),
             Face::DigiCert => digicert::error_response(e),
+            Face::Aria => aria::error_response(e),
         }
     }
 }

@@ -37,6 +37,7 @@ pub fn app(roster: Arc<Roster>, http: HttpConfig) -> Router {
         .merge(dialects::d3::router())
         .merge(dialects::attackforge::router())
         .merge(dialects::digicert::router())
+        .merge(dialects::aria::router())
         .route("/healthz", get(healthz))
         .route("/livez", get(livez))
         .route(

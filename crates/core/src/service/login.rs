@@ -22,6 +22,8 @@ pub struct LoginInput {
     pub password: Secret,
     /// The current TOTP code, for accounts with a second factor.
     pub totp: Option<String>,
+    /// A face's own token lifetime (Aria: six hours); the configured one when absent.
+    pub ttl_secs: Option<u64>,
 }
 
 impl Roster {
@@ -217,7 +219,8 @@ impl Roster {
             .map_err(from_store("user"))?;
         tracing::info!(outcome = "success", user_id = %user.id, "login");
         let enroll_only = user.profile.mfa_required && record.totp_secret.is_none();
-        self.signer().issue(user.id, enroll_only)
+        self.signer()
+            .issue_for(user.id, enroll_only, input.ttl_secs)
     }
 
     /// Revokes the token presented, on every node.

@@ -39,6 +39,7 @@ const RULES: UserRules = UserRules {
     phone_max: 64,
     job_title_max: 64,
     username_extra_chars: Some("@-_+."),
+    username_forbidden_chars: None,
     required: &["email", "first_name", "last_name"],
 };
 

@@ -2,6 +2,7 @@
 //! between its vendor's JSON and the core: no SQL, no permission check and
 //! no validation rule of its own.
 
+pub mod aria;
 pub mod attackforge;
 pub mod d3;
 pub mod digicert;

@@ -31,6 +31,7 @@ pub async fn issue_token(
         username: body.username,
         password: body.password,
         totp: body.totp,
+        ttl_secs: None,
     };
     let issued = state.roster.issue_token(input, &origin).await?;
     Ok(axum::Json(TokenResponse {

@@ -1,0 +1,233 @@
+//! VMware Aria Operations `/suite-api/api/auth` — the parts built so far.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{ADMIN_KEY, TestApp, parts};
+
+fn seed() -> Value {
+    json!({
+        "username": "test",
+        "firstName": "test",
+        "lastName": "test",
+        "password": "Test@123",
+        "enabled": true,
+        "role-permissions": [{"roleName": "PowerUser", "allowAllObjects": true}],
+        "lastLoginTime": 0
+    })
+}
+
+async fn aria(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    auth: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = app
+        .client
+        .request(method, app.url(&format!("/suite-api/api/auth{path}")))
+        .header("authorization", auth);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    parts(req.send().await.unwrap()).await
+}
+
+#[tokio::test]
+async fn seed_create_then_acquire_a_token_with_that_password() {
+    let app = TestApp::spawn().await;
+    let admin = format!("Bearer {ADMIN_KEY}");
+    let (s, u) = aria(&app, reqwest::Method::POST, "/users", &admin, Some(seed())).await;
+    assert_eq!(s, 201, "{u}");
+    assert_eq!(u["username"], "test");
+    assert_eq!(u["enabled"], true);
+    assert_eq!(
+        u["role-permissions"],
+        json!([{"roleName": "PowerUser", "allowAllObjects": true}])
+    );
+    assert_eq!(u["lastLoginTime"], 0);
+    assert!(
+        u.get("password").is_none(),
+        "never echoed, unlike the vendor's sample"
+    );
+    assert_eq!(u["links"][0]["rel"], "SELF");
+    let id = u["id"].as_str().unwrap().to_string();
+
+    let r = app
+        .client
+        .post(app.url("/suite-api/api/auth/token/acquire"))
+        .json(&json!({"username": "test", "password": "Test@123", "authSource": "LOCAL"}))
+        .send()
+        .await
+        .unwrap();
+    let (s, t) = parts(r).await;
+    assert_eq!(s, 200, "{t}");
+    let token = t["token"].as_str().unwrap().to_string();
+    assert!(t["validity"].as_i64().unwrap() > 0);
+    assert!(t["expiresAt"].as_str().unwrap().ends_with(" UTC"));
+
+    for scheme in ["OpsToken", "vRealizeOpsToken"] {
+        let (s, me) = aria(
+            &app,
+            reqwest::Method::GET,
+            "/currentuser?_no_links=true",
+            &format!("{scheme} {token}"),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{me}");
+        assert_eq!(me["id"], id.as_str());
+        assert!(me.get("links").is_none());
+        assert!(me["lastLoginTime"].as_i64().unwrap() > 0);
+    }
+    let (s, _) = aria(
+        &app,
+        reqwest::Method::POST,
+        "/token/release",
+        &format!("OpsToken {token}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, e) = aria(
+        &app,
+        reqwest::Method::GET,
+        "/currentuser",
+        &format!("OpsToken {token}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 401);
+    assert_eq!(e["httpStatusCode"], 401);
+    assert!(e["message"].is_string());
+}
+
+#[tokio::test]
+async fn errors_use_the_vendor_envelope() {
+    let app = TestApp::spawn().await;
+    let admin = format!("Bearer {ADMIN_KEY}");
+    let mut bad = seed();
+    bad["username"] = json!("bad name");
+    let (s, e) = aria(&app, reqwest::Method::POST, "/users", &admin, Some(bad)).await;
+    assert_eq!(s, 400);
+    assert_eq!(e["httpStatusCode"], 400);
+    assert_eq!(e["validationFailures"][0]["violationPath"], "username");
+    let r = app
+        .client
+        .post(app.url("/suite-api/api/auth/token/acquire"))
+        .json(&json!({"username": "admin", "password": "nope-nope-nope"}))
+        .send()
+        .await
+        .unwrap();
+    let (s, e) = parts(r).await;
+    assert_eq!((s, &e["message"]), (401, &json!("Authentication failed")));
+    let r = app
+        .client
+        .post(app.url("/suite-api/api/auth/token/acquire"))
+        .json(&json!({"username": "admin", "password": "x", "authSource": "Corp AD"}))
+        .send()
+        .await
+        .unwrap();
+    let (s, e) = parts(r).await;
+    assert_eq!(s, 400);
+    assert!(e["message"].as_str().unwrap().contains("not supported"));
+    let (s, e) = aria(
+        &app,
+        reqwest::Method::GET,
+        "/users/not-a-uuid",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!((s, e["httpStatusCode"].as_i64()), (404, Some(404)));
+}
+
+#[tokio::test]
+async fn users_list_modify_permissions_and_delete() {
+    let app = TestApp::spawn().await;
+    let admin = format!("Bearer {ADMIN_KEY}");
+    let (_, u) = aria(&app, reqwest::Method::POST, "/users", &admin, Some(seed())).await;
+    let id = u["id"].as_str().unwrap().to_string();
+    let (_, list) = aria(
+        &app,
+        reqwest::Method::GET,
+        "/users?username=tes&_no_links=true",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(list["users"].as_array().unwrap().len(), 1);
+    let (_, list) = aria(
+        &app,
+        reqwest::Method::GET,
+        "/users?roleName=PowerUser",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(list["users"][0]["id"], id.as_str());
+    let (s, m) = aria(
+        &app,
+        reqwest::Method::PUT,
+        "/users",
+        &admin,
+        Some(json!({"id": id, "firstName": "Tess", "enabled": false})),
+    )
+    .await;
+    assert_eq!(s, 200, "{m}");
+    assert_eq!(
+        (m["firstName"].as_str(), m["enabled"].as_bool()),
+        (Some("Tess"), Some(false))
+    );
+    let (s, p) = aria(
+        &app,
+        reqwest::Method::PUT,
+        &format!("/users/{id}/permissions"),
+        &admin,
+        Some(json!({"roleName": "ReadOnly", "allowAllObjects": true})),
+    )
+    .await;
+    assert_eq!(s, 200, "{p}");
+    assert_eq!(p["permissions"].as_array().unwrap().len(), 2);
+    let (s, _) = aria(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/users/{id}/permissions/PowerUser"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(s, 204);
+    let (_, p) = aria(
+        &app,
+        reqwest::Method::GET,
+        &format!("/users/{id}/permissions"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(
+        p["permissions"],
+        json!([{"roleName": "ReadOnly", "allowAllObjects": true}])
+    );
+    let (_, types) = aria(&app, reqwest::Method::GET, "/sourcetypes", &admin, None).await;
+    assert_eq!(types["sourceTypes"][0]["id"], "LOCAL");
+    let (s, _) = aria(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/users?id={id}"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(s, 204);
+    let (s, _) = aria(
+        &app,
+        reqwest::Method::GET,
+        &format!("/users/{id}"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+}
