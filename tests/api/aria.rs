@@ -231,3 +231,208 @@ async fn users_list_modify_permissions_and_delete() {
     .await;
     assert_eq!(s, 404);
 }
+
+#[tokio::test]
+async fn groups_roles_privileges_and_scopes() {
+    let app = TestApp::spawn().await;
+    let admin = format!("Bearer {ADMIN_KEY}");
+    let (_, u) = aria(&app, reqwest::Method::POST, "/users", &admin, Some(seed())).await;
+    let uid = u["id"].as_str().unwrap().to_string();
+
+    // Scopes are containers.
+    let (s, scope) = aria(
+        &app,
+        reqwest::Method::POST,
+        "/scopes",
+        &admin,
+        Some(json!({"name": "Prod"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{scope}");
+    let sid = scope["id"].as_str().unwrap().to_string();
+    let (_, all) = aria(&app, reqwest::Method::GET, "/scopes", &admin, None).await;
+    assert!(
+        all["scopesDetails"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == sid.as_str())
+    );
+    let (s, renamed) = aria(
+        &app,
+        reqwest::Method::PUT,
+        "/scopes",
+        &admin,
+        Some(json!({"id": sid, "name": "Production"})),
+    )
+    .await;
+    assert_eq!((s, renamed["name"].as_str()), (200, Some("Production")));
+
+    // Groups with members and a scoped role permission.
+    let (s, g) = aria(
+        &app,
+        reqwest::Method::POST,
+        "/usergroups",
+        &admin,
+        Some(json!({
+            "name": "ops-admins", "description": "admins", "userIds": [uid],
+            "role-permissions": [{"roleName": "ReadOnly", "scopeId": sid, "allowAllObjects": false}]
+        })),
+    )
+    .await;
+    assert_eq!(s, 201, "{g}");
+    assert_eq!(g["userIds"], json!([uid]));
+    assert_eq!(g["role-permissions"][0]["scopeId"], sid.as_str());
+    let gid = g["id"].as_str().unwrap().to_string();
+    let (_, found) = aria(
+        &app,
+        reqwest::Method::GET,
+        "/usergroups?name=admin",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(found["userGroups"][0]["id"], gid.as_str());
+    let (s, body) = aria(
+        &app,
+        reqwest::Method::PUT,
+        "/usergroups",
+        &admin,
+        Some(json!({"id": gid, "name": "ops-admins", "userIds": []})),
+    )
+    .await;
+    assert_eq!((s, body), (200, Value::Null));
+    let (_, g) = aria(
+        &app,
+        reqwest::Method::GET,
+        &format!("/usergroups/{gid}"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(g["userIds"], json!([]));
+    let (s, _) = aria(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/usergroups/{gid}/permissions/ReadOnly"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(s, 204);
+    let (s, _) = aria(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/usergroups?id={gid}"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(s, 204);
+
+    // Roles, by name, with roster's privilege keys.
+    let (_, roles) = aria(
+        &app,
+        reqwest::Method::GET,
+        "/roles?roleName=PowerUser",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(roles["userRoles"][0]["system-created"], true);
+    let (s, r) = aria(&app, reqwest::Method::POST, "/roles", &admin, Some(json!({
+        "name": "API Administrator", "description": "api", "privilege-keys": ["users.read"], "system-created": false
+    }))).await;
+    assert_eq!(s, 201, "{r}");
+    let (_, keys) = aria(
+        &app,
+        reqwest::Method::POST,
+        "/roles/API%20Administrator/privileges",
+        &admin,
+        Some(json!({"privilege-key": ["users.write"]})),
+    )
+    .await;
+    assert_eq!(keys["privilege-key"], json!(["users.read", "users.write"]));
+    let (_, keys) = aria(
+        &app,
+        reqwest::Method::DELETE,
+        "/roles/API%20Administrator/privileges",
+        &admin,
+        Some(json!({"privilege-key": ["users.read"]})),
+    )
+    .await;
+    assert_eq!(keys["privilege-key"], json!(["users.write"]));
+    let (_, privs) = aria(
+        &app,
+        reqwest::Method::GET,
+        "/roles/API%20Administrator/privileges",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(privs["privileges"][0]["key"], "users.write");
+    let (s, e) = aria(
+        &app,
+        reqwest::Method::POST,
+        "/roles",
+        &admin,
+        Some(json!({"name": "Bad", "privilege-keys": ["ManageAlerts"]})),
+    )
+    .await;
+    assert_eq!((s, e["httpStatusCode"].as_i64()), (400, Some(400)));
+    let (s, _) = aria(
+        &app,
+        reqwest::Method::DELETE,
+        "/roles/API%20Administrator",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(s, 204);
+    let (s, e) = aria(
+        &app,
+        reqwest::Method::DELETE,
+        "/roles/Administrator",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!((s, e["httpStatusCode"].as_i64()), (409, Some(409)));
+    let (_, p) = aria(
+        &app,
+        reqwest::Method::GET,
+        "/privileges?key=audit.read",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(p["privileges"].as_array().unwrap().len(), 1);
+    let (_, pg) = aria(&app, reqwest::Method::GET, "/privilegegroups", &admin, None).await;
+    assert!(
+        pg["privilegeGroups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["key"] == "users")
+    );
+    let (s, mine) = aria(
+        &app,
+        reqwest::Method::GET,
+        "/currentuser/roles/Administrator/privileges",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(mine["privileges"].as_array().unwrap().len(), 13);
+
+    let (s, _) = aria(
+        &app,
+        reqwest::Method::DELETE,
+        "/scopes",
+        &admin,
+        Some(json!({"uuids": [sid]})),
+    )
+    .await;
+    assert_eq!(s, 200);
+}

@@ -77,6 +77,54 @@ pub fn router() -> Router<Arc<AppState>> {
             get(current_permissions),
         )
         .route("/suite-api/api/auth/sourcetypes", get(source_types))
+        .route(
+            "/suite-api/api/auth/usergroups",
+            get(list_groups)
+                .post(create_group)
+                .put(modify_group)
+                .delete(delete_groups),
+        )
+        .route(
+            "/suite-api/api/auth/usergroups/{id}",
+            get(get_group).delete(delete_group),
+        )
+        .route(
+            "/suite-api/api/auth/usergroups/{id}/permissions",
+            get(group_permissions).put(put_group_permission),
+        )
+        .route(
+            "/suite-api/api/auth/usergroups/{id}/permissions/{role}",
+            axum::routing::delete(delete_group_permission),
+        )
+        .route(
+            "/suite-api/api/auth/roles",
+            get(list_roles).post(create_role).put(modify_role),
+        )
+        .route(
+            "/suite-api/api/auth/roles/{name}",
+            get(get_role).delete(delete_role),
+        )
+        .route(
+            "/suite-api/api/auth/roles/{name}/privileges",
+            get(role_privileges)
+                .post(add_role_privileges)
+                .put(set_role_privileges)
+                .delete(remove_role_privileges),
+        )
+        .route("/suite-api/api/auth/privileges", get(privileges))
+        .route("/suite-api/api/auth/privilegegroups", get(privilege_groups))
+        .route(
+            "/suite-api/api/auth/currentuser/roles/{name}/privileges",
+            get(current_role_privileges),
+        )
+        .route(
+            "/suite-api/api/auth/scopes",
+            get(list_scopes)
+                .post(create_scope)
+                .put(modify_scope)
+                .delete(delete_scopes),
+        )
+        .route("/suite-api/api/auth/scopes/{id}", get(get_scope))
 }
 
 // ---- errors
@@ -708,4 +756,640 @@ async fn source_types(Caller(_, _): Caller) -> AriaResult {
         .map(|(id, d)| json!({ "id": id, "name": id, "description": d }))
         .collect();
     Ok(axum::Json(json!({ "sourceTypes": types })).into_response())
+}
+
+// ---- user groups
+
+fn group_id(raw: &str) -> Result<Uuid, AriaError> {
+    Uuid::parse_str(raw).map_err(|_| AriaError::from(CoreError::NotFound("user group")))
+}
+
+async fn group_json(
+    state: &AppState,
+    ctx: &Ctx,
+    g: &roster_core::access::Group,
+    links: bool,
+) -> Result<Value, AriaError> {
+    let mut members = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = state.roster.members(ctx, g.id, after, 1000).await?;
+        members.extend(page.items.iter().map(|u| u.id.to_string()));
+        match page.next {
+            Some(n) => after = n,
+            None => break,
+        }
+    }
+    let permissions = state
+        .roster
+        .assignments_of(ctx, Holder::Group(g.id))
+        .await?;
+    let mut out = json!({
+        "id": g.id.to_string(),
+        "name": g.name,
+        "displayName": g.attributes.get("displayName").cloned().unwrap_or_else(|| json!(g.name)),
+        "description": g.description,
+        "userIds": members,
+        "roleNames": permissions.iter().map(|a| a.role_name.clone()).collect::<Vec<_>>(),
+        "role-permissions": permissions.iter().map(permission_json).collect::<Vec<_>>(),
+    });
+    if links {
+        out["links"] = json!([{ "href": format!("{BASE}/usergroups/{}", g.id), "rel": "SELF", "name": "linkToSelf" }]);
+    }
+    Ok(out)
+}
+
+async fn all_groups(
+    state: &AppState,
+    ctx: &Ctx,
+) -> Result<Vec<roster_core::access::Group>, AriaError> {
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = state.roster.list_groups(ctx, after, 1000).await?;
+        out.extend(page.items);
+        match page.next {
+            Some(n) => after = n,
+            None => return Ok(out),
+        }
+    }
+}
+
+async fn list_groups(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx, _): Caller,
+    Query(params): Query<Vec<(String, String)>>,
+) -> AriaResult {
+    let ids: Vec<&str> = params
+        .iter()
+        .filter(|(k, _)| k == "id")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let names: Vec<String> = params
+        .iter()
+        .filter(|(k, _)| k == "name")
+        .map(|(_, v)| v.to_lowercase())
+        .collect();
+    let links = links_wanted(&params);
+    let mut out = Vec::new();
+    for g in all_groups(&state, &ctx).await? {
+        if !ids.is_empty() && !ids.contains(&g.id.to_string().as_str()) {
+            continue;
+        }
+        if !names.is_empty() && !names.iter().any(|n| g.name.to_lowercase().contains(n)) {
+            continue;
+        }
+        out.push(group_json(&state, &ctx, &g, links).await?);
+    }
+    Ok(axum::Json(json!({ "userGroups": out })).into_response())
+}
+
+async fn get_group(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx, _): Caller,
+    Path(raw): Path<String>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> AriaResult {
+    let g = state.roster.get_group(&ctx, group_id(&raw)?).await?;
+    Ok(axum::Json(group_json(&state, &ctx, &g, links_wanted(&params)).await?).into_response())
+}
+
+async fn create_group(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx, _): Caller,
+    Query(params): Query<Vec<(String, String)>>,
+    bytes: Bytes,
+) -> AriaResult {
+    let m: Map<String, Value> = body(&bytes)?;
+    if m.get("authSourceId").is_some_and(|v| !v.is_null()) {
+        return Err(AriaError::new(
+            StatusCode::BAD_REQUEST,
+            "Importing groups from an auth source is not supported; only LOCAL groups are",
+        ));
+    }
+    let mut attributes = Map::new();
+    if let Some(d) = opt_text(&m, "displayName") {
+        attributes.insert("displayName".into(), json!(d));
+    }
+    let g = state
+        .roster
+        .create_group(
+            &ctx,
+            roster_core::service::GroupInput {
+                name: opt_text(&m, "name").unwrap_or_default(),
+                description: opt_text(&m, "description").unwrap_or_default(),
+                seq: None,
+                attributes,
+            },
+        )
+        .await?;
+    for u in uuids(m.get("userIds"), "userIds")? {
+        state.roster.add_member(&ctx, g.id, u, None).await?;
+    }
+    for grant in grants(m.get("role-permissions"))? {
+        state
+            .roster
+            .assign_role(
+                &ctx,
+                Holder::Group(g.id),
+                grant.role,
+                grant.all_objects,
+                grant.containers,
+            )
+            .await?;
+    }
+    let out = group_json(&state, &ctx, &g, links_wanted(&params)).await?;
+    Ok((StatusCode::CREATED, axum::Json(out)).into_response())
+}
+
+/// `id` and `name` are fixed; `userIds` becomes the member list.
+async fn modify_group(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx, _): Caller,
+    bytes: Bytes,
+) -> AriaResult {
+    let m: Map<String, Value> = body(&bytes)?;
+    let id = group_id(m.get("id").and_then(Value::as_str).unwrap_or_default())?;
+    let current = state.roster.get_group(&ctx, id).await?;
+    if opt_text(&m, "name").is_some_and(|n| n != current.name) {
+        return Err(AriaError::new(
+            StatusCode::BAD_REQUEST,
+            "A user group's name cannot change",
+        ));
+    }
+    let mut attributes = Map::new();
+    if let Some(d) = m.get("displayName") {
+        attributes.insert("displayName".into(), d.clone());
+    }
+    state
+        .roster
+        .update_group(
+            &ctx,
+            id,
+            roster_core::service::GroupChange {
+                name: None,
+                description: opt_text(&m, "description"),
+                attributes,
+            },
+            None,
+        )
+        .await?;
+    if m.contains_key("userIds") {
+        let wanted = uuids(m.get("userIds"), "userIds")?;
+        let now = group_json(&state, &ctx, &current, false).await?;
+        let members: Vec<Uuid> = now["userIds"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().and_then(|s| Uuid::parse_str(s).ok()))
+            .collect();
+        for u in wanted.iter().filter(|u| !members.contains(u)) {
+            state.roster.add_member(&ctx, id, *u, None).await?;
+        }
+        for u in members.iter().filter(|u| !wanted.contains(u)) {
+            state.roster.remove_member(&ctx, id, *u).await?;
+        }
+    }
+    if m.contains_key("role-permissions") {
+        for grant in grants(m.get("role-permissions"))? {
+            state
+                .roster
+                .assign_role(
+                    &ctx,
+                    Holder::Group(id),
+                    grant.role,
+                    grant.all_objects,
+                    grant.containers,
+                )
+                .await?;
+        }
+    }
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn delete_groups(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx, _): Caller,
+    Query(params): Query<Vec<(String, String)>>,
+) -> AriaResult {
+    let ids: Vec<Uuid> = params
+        .iter()
+        .filter(|(k, _)| k == "id")
+        .map(|(_, v)| group_id(v))
+        .collect::<Result<_, _>>()?;
+    if ids.is_empty() {
+        return Err(AriaError::new(
+            StatusCode::BAD_REQUEST,
+            "Give the user groups to delete as id parameters",
+        ));
+    }
+    for id in ids {
+        state.roster.delete_group(&ctx, id).await?;
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn delete_group(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx, _): Caller,
+    Path(raw): Path<String>,
+) -> AriaResult {
+    state.roster.delete_group(&ctx, group_id(&raw)?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn holder_permissions(state: &AppState, ctx: &Ctx, holder: Holder) -> AriaResult {
+    let list = state.roster.assignments_of(ctx, holder).await?;
+    Ok(
+        axum::Json(json!({ "permissions": list.iter().map(permission_json).collect::<Vec<_>>() }))
+            .into_response(),
+    )
+}
+
+async fn group_permissions(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx, _): Caller,
+    Path(raw): Path<String>,
+) -> AriaResult {
+    holder_permissions(&state, &ctx, Holder::Group(group_id(&raw)?)).await
+}
+
+async fn put_group_permission(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx, _): Caller,
+    Path(raw): Path<String>,
+    bytes: Bytes,
+) -> AriaResult {
+    let holder = Holder::Group(group_id(&raw)?);
+    let g = grant(&body::<Value>(&bytes)?)?;
+    state
+        .roster
+        .assign_role(&ctx, holder, g.role, g.all_objects, g.containers)
+        .await?;
+    holder_permissions(&state, &ctx, holder).await
+}
+
+async fn delete_group_permission(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx, _): Caller,
+    Path((raw, role)): Path<(String, String)>,
+) -> AriaResult {
+    let holder = Holder::Group(group_id(&raw)?);
+    let a = state
+        .roster
+        .assignments_of(&ctx, holder)
+        .await?
+        .into_iter()
+        .find(|a| a.role_name.eq_ignore_ascii_case(&role))
+        .ok_or_else(|| AriaError::from(CoreError::NotFound("role permission")))?;
+    state.roster.unassign_role(&ctx, holder, a.id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ---- roles and privileges (roster's privilege catalogue; keys are its names)
+
+fn role_json(r: &roster_core::access::Role, links: bool) -> Value {
+    let mut out = json!({
+        "name": r.name,
+        "displayName": r.name,
+        "description": r.description,
+        "privilege-keys": r.privileges.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+        "system-created": r.system,
+    });
+    if links {
+        out["links"] = json!([{ "href": format!("{BASE}/roles/{}", r.name), "rel": "SELF", "name": "linkToSelf" }]);
+    }
+    out
+}
+
+fn privilege_json(p: roster_core::authz::Privilege) -> Value {
+    json!({ "key": p.as_str(), "name": p.as_str(), "description": p.description() })
+}
+
+async fn list_roles(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx, _): Caller,
+    Query(params): Query<Vec<(String, String)>>,
+) -> AriaResult {
+    let names: Vec<&str> = params
+        .iter()
+        .filter(|(k, _)| k == "roleName")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let links = links_wanted(&params);
+    let roles: Vec<Value> = state
+        .roster
+        .list_roles(&ctx)
+        .await?
+        .iter()
+        .filter(|r| names.is_empty() || names.iter().any(|n| n.eq_ignore_ascii_case(&r.name)))
+        .map(|r| role_json(r, links))
+        .collect();
+    Ok(axum::Json(json!({ "userRoles": roles })).into_response())
+}
+
+async fn role_by_name(
+    state: &AppState,
+    ctx: &Ctx,
+    name: &str,
+) -> Result<roster_core::access::Role, AriaError> {
+    Ok(state
+        .roster
+        .get_role(ctx, RoleRef::Name(name.to_string()))
+        .await?)
+}
+
+fn keys(m: &Map<String, Value>, field: &str) -> Result<Vec<String>, AriaError> {
+    match m.get(field) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| {
+                v.as_str().map(str::to_owned).ok_or_else(|| {
+                    AriaError::new(
+                        StatusCode::BAD_REQUEST,
+                        format!("{field} must hold strings"),
+                    )
+                })
+            })
+            .collect(),
+        Some(_) => Err(AriaError::new(
+            StatusCode::BAD_REQUEST,
+            format!("{field} must be an array"),
+        )),
+    }
+}
+
+async fn create_role(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx, _): Caller,
+    bytes: Bytes,
+) -> AriaResult {
+    let m: Map<String, Value> = body(&bytes)?;
+    let input = roster_core::service::RoleInput {
+        name: opt_text(&m, "name").unwrap_or_default(),
+        description: opt_text(&m, "description").unwrap_or_default(),
+        privileges: keys(&m, "privilege-keys")?,
+        seq: None,
+    };
+    let r = state.roster.create_role(&ctx, input).await?;
+    Ok((StatusCode::CREATED, axum::Json(role_json(&r, true))).into_response())
+}
+
+async fn modify_role(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx, _): Caller,
+    bytes: Bytes,
+) -> AriaResult {
+    let m: Map<String, Value> = body(&bytes)?;
+    let current = role_by_name(&state, &ctx, &opt_text(&m, "name").unwrap_or_default()).await?;
+    let privileges = if m.contains_key("privilege-keys") {
+        keys(&m, "privilege-keys")?
+    } else {
+        current
+            .privileges
+            .iter()
+            .map(|p| p.as_str().to_string())
+            .collect()
+    };
+    let input = roster_core::service::RoleInput {
+        name: current.name.clone(),
+        description: opt_text(&m, "description").unwrap_or(current.description.clone()),
+        privileges,
+        seq: None,
+    };
+    let r = state
+        .roster
+        .update_role(&ctx, current.id, input, None)
+        .await?;
+    Ok(axum::Json(role_json(&r, true)).into_response())
+}
+
+async fn get_role(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx, _): Caller,
+    Path(name): Path<String>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> AriaResult {
+    let r = role_by_name(&state, &ctx, &name).await?;
+    Ok(axum::Json(role_json(&r, links_wanted(&params))).into_response())
+}
+
+async fn delete_role(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx, _): Caller,
+    Path(name): Path<String>,
+) -> AriaResult {
+    let r = role_by_name(&state, &ctx, &name).await?;
+    state.roster.delete_role(&ctx, r.id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn role_privileges(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx, _): Caller,
+    Path(name): Path<String>,
+) -> AriaResult {
+    let r = role_by_name(&state, &ctx, &name).await?;
+    Ok(axum::Json(json!({ "privileges": r.privileges.iter().map(|p| privilege_json(*p)).collect::<Vec<_>>() })).into_response())
+}
+
+/// Adds, replaces or removes privilege keys, answering with the result.
+async fn change_privileges(
+    state: &AppState,
+    ctx: &Ctx,
+    name: &str,
+    bytes: &[u8],
+    how: fn(&mut Vec<String>, Vec<String>),
+) -> AriaResult {
+    let r = role_by_name(state, ctx, name).await?;
+    let m: Map<String, Value> = body(bytes)?;
+    let mut current: Vec<String> = r
+        .privileges
+        .iter()
+        .map(|p| p.as_str().to_string())
+        .collect();
+    how(&mut current, keys(&m, "privilege-key")?);
+    let input = roster_core::service::RoleInput {
+        name: r.name.clone(),
+        description: r.description.clone(),
+        privileges: current,
+        seq: None,
+    };
+    let updated = state.roster.update_role(ctx, r.id, input, None).await?;
+    Ok(axum::Json(json!({ "privilege-key": updated.privileges.iter().map(|p| p.as_str()).collect::<Vec<_>>() })).into_response())
+}
+
+async fn add_role_privileges(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx, _): Caller,
+    Path(name): Path<String>,
+    bytes: Bytes,
+) -> AriaResult {
+    change_privileges(&state, &ctx, &name, &bytes, |cur, new| cur.extend(new)).await
+}
+
+async fn set_role_privileges(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx, _): Caller,
+    Path(name): Path<String>,
+    bytes: Bytes,
+) -> AriaResult {
+    change_privileges(&state, &ctx, &name, &bytes, |cur, new| *cur = new).await
+}
+
+async fn remove_role_privileges(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx, _): Caller,
+    Path(name): Path<String>,
+    bytes: Bytes,
+) -> AriaResult {
+    change_privileges(&state, &ctx, &name, &bytes, |cur, gone| {
+        cur.retain(|k| !gone.contains(k))
+    })
+    .await
+}
+
+async fn privileges(
+    Caller(_, _): Caller,
+    Query(params): Query<Vec<(String, String)>>,
+) -> AriaResult {
+    let wanted: Vec<&str> = params
+        .iter()
+        .filter(|(k, _)| k == "key")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let list: Vec<Value> = roster_core::authz::Privilege::ALL
+        .iter()
+        .filter(|p| wanted.is_empty() || wanted.contains(&p.as_str()))
+        .map(|p| privilege_json(*p))
+        .collect();
+    Ok(axum::Json(json!({ "privileges": list })).into_response())
+}
+
+/// Privileges grouped by what they act on (`users.*`, `groups.*`, …).
+async fn privilege_groups(
+    Caller(_, _): Caller,
+    Query(params): Query<Vec<(String, String)>>,
+) -> AriaResult {
+    let wanted: Vec<&str> = params
+        .iter()
+        .filter(|(k, _)| k == "key")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let mut areas: Vec<&str> = roster_core::authz::Privilege::ALL
+        .iter()
+        .map(|p| p.as_str().split('.').next().unwrap_or_default())
+        .collect();
+    areas.dedup();
+    let list: Vec<Value> = areas
+        .into_iter()
+        .filter(|a| wanted.is_empty() || wanted.contains(a))
+        .map(|a| json!({ "key": a, "name": a, "description": format!("Privileges on {a}") }))
+        .collect();
+    Ok(axum::Json(json!({ "privilegeGroups": list })).into_response())
+}
+
+async fn current_role_privileges(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx, _): Caller,
+    Path(name): Path<String>,
+) -> AriaResult {
+    let held = ctx
+        .who
+        .grants
+        .iter()
+        .any(|g| g.role_name.eq_ignore_ascii_case(&name));
+    if !held {
+        return Err(AriaError::from(CoreError::NotFound(
+            "role of the current user",
+        )));
+    }
+    let r = role_by_name(&state, &ctx, &name).await?;
+    Ok(axum::Json(json!({ "privileges": r.privileges.iter().map(|p| privilege_json(*p)).collect::<Vec<_>>() })).into_response())
+}
+
+// ---- scopes: roster containers
+
+fn scope_json(c: &roster_core::access::Container) -> Value {
+    let ms = |t: OffsetDateTime| (t.unix_timestamp_nanos() / 1_000_000) as i64;
+    json!({
+        "id": c.id.to_string(),
+        "name": c.name,
+        "description": "",
+        "traversalSpecInstances": [],
+        "creationTime": ms(c.created_at),
+        "lastModifiedTime": ms(c.updated_at),
+    })
+}
+
+fn scope_id(raw: &str) -> Result<Uuid, AriaError> {
+    Uuid::parse_str(raw).map_err(|_| AriaError::from(CoreError::NotFound("scope")))
+}
+
+async fn list_scopes(State(state): State<Arc<AppState>>, Caller(ctx, _): Caller) -> AriaResult {
+    let list = state.roster.list_containers(&ctx).await?;
+    Ok(
+        axum::Json(json!({ "scopesDetails": list.iter().map(scope_json).collect::<Vec<_>>() }))
+            .into_response(),
+    )
+}
+
+async fn get_scope(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx, _): Caller,
+    Path(raw): Path<String>,
+) -> AriaResult {
+    let c = state.roster.get_container(&ctx, scope_id(&raw)?).await?;
+    Ok(axum::Json(scope_json(&c)).into_response())
+}
+
+async fn create_scope(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx, _): Caller,
+    bytes: Bytes,
+) -> AriaResult {
+    let m: Map<String, Value> = body(&bytes)?;
+    let c = state
+        .roster
+        .create_container(
+            &ctx,
+            roster_core::service::ContainerInput {
+                name: opt_text(&m, "name").unwrap_or_default(),
+                parent_id: None,
+                seq: None,
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(scope_json(&c))).into_response())
+}
+
+async fn modify_scope(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx, _): Caller,
+    bytes: Bytes,
+) -> AriaResult {
+    let m: Map<String, Value> = body(&bytes)?;
+    let id = scope_id(m.get("id").and_then(Value::as_str).unwrap_or_default())?;
+    let c = state
+        .roster
+        .update_container(&ctx, id, opt_text(&m, "name"), None, None)
+        .await?;
+    Ok(axum::Json(scope_json(&c)).into_response())
+}
+
+async fn delete_scopes(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx, _): Caller,
+    bytes: Bytes,
+) -> AriaResult {
+    let m: Map<String, Value> = body(&bytes)?;
+    let ids = uuids(m.get("uuids"), "uuids")?;
+    if ids.is_empty() {
+        return Err(AriaError::new(StatusCode::BAD_REQUEST, "uuids is required"));
+    }
+    for id in ids {
+        state.roster.delete_container(&ctx, id).await?;
+    }
+    Ok(StatusCode::OK.into_response())
 }
