@@ -436,3 +436,79 @@ async fn groups_roles_privileges_and_scopes() {
     .await;
     assert_eq!(s, 200);
 }
+
+#[tokio::test]
+async fn local_source_searches_imports_and_unsupported_sources() {
+    let app = TestApp::spawn().await;
+    let admin = format!("Bearer {ADMIN_KEY}");
+    // Listing sources needs no credential, as in Aria.
+    let r = app
+        .client
+        .get(app.url("/suite-api/api/auth/sources"))
+        .send()
+        .await
+        .unwrap();
+    let (s, sources) = parts(r).await;
+    assert_eq!(s, 200);
+    let local = sources["sources"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(sources["sources"][0]["sourceType"]["id"], "LOCAL");
+    let (s, imported) = aria(&app, reqwest::Method::POST, &format!("/sources/{local}/users"), &admin, Some(json!({"users": [
+        {"username": "vcadmin1", "firstName": "Vc", "enabled": true, "role-permissions": [{"roleName": "ReadOnly", "allowAllObjects": true}]}
+    ]}))).await;
+    assert_eq!(s, 201, "{imported}");
+    assert_eq!(imported["users"][0]["username"], "vcadmin1");
+    let (_, hits) = aria(
+        &app,
+        reqwest::Method::POST,
+        &format!("/sources/{local}/users/search"),
+        &admin,
+        Some(json!({"name": "vcadmin*"})),
+    )
+    .await;
+    assert_eq!(hits["user-search-response"][0]["name"], "vcadmin1");
+    let (_, hits) = aria(
+        &app,
+        reqwest::Method::POST,
+        &format!("/sources/{local}/usergroups/search"),
+        &admin,
+        Some(json!({"name": "*"})),
+    )
+    .await;
+    assert_eq!(hits["usergroup-search-response"], json!([]));
+    let (s, e) = aria(
+        &app,
+        reqwest::Method::POST,
+        "/sources",
+        &admin,
+        Some(json!({"name": "Corp", "sourceType": {"id": "ACTIVE_DIRECTORY"}})),
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("ACTIVE_DIRECTORY is not supported"),
+        "{e}"
+    );
+    let (s, _) = aria(
+        &app,
+        reqwest::Method::GET,
+        "/sources/01a20840-05e0-7392-8faa-cad28771b460",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+    let (_, t) = aria(
+        &app,
+        reqwest::Method::GET,
+        "/sourcetypes/active_directory",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(t["id"], "ACTIVE_DIRECTORY");
+    let (_, specs) = aria(&app, reqwest::Method::GET, "/traversalspecs", &admin, None).await;
+    assert_eq!(specs, json!({"specs": []}));
+}

@@ -125,6 +125,49 @@ pub fn router() -> Router<Arc<AppState>> {
                 .delete(delete_scopes),
         )
         .route("/suite-api/api/auth/scopes/{id}", get(get_scope))
+        .route("/suite-api/api/auth/sourcetypes/{id}", get(source_type))
+        .route(
+            "/suite-api/api/auth/sources",
+            get(list_sources)
+                .post(unsupported_source)
+                .put(unsupported_source)
+                .patch(unsupported_source),
+        )
+        .route(
+            "/suite-api/api/auth/sources/test",
+            post(unsupported_source).patch(unsupported_source),
+        )
+        .route(
+            "/suite-api/api/auth/sources/vidb/well-known-url",
+            get(vidb_url),
+        )
+        .route(
+            "/suite-api/api/auth/sources/{id}",
+            get(get_source).delete(delete_source),
+        )
+        .route("/suite-api/api/auth/sources/{id}/users", post(import_users))
+        .route(
+            "/suite-api/api/auth/sources/{id}/users/search",
+            post(search_users),
+        )
+        .route(
+            "/suite-api/api/auth/sources/{id}/usergroups/search",
+            post(search_groups),
+        )
+        .route(
+            "/suite-api/api/auth/sources/{id}/usergroups/synchronize",
+            put(synchronize_groups),
+        )
+        .route("/suite-api/api/auth/traversalspecs", get(traversal_specs))
+        .route(
+            "/suite-api/api/auth/users/{id}/traversalspecs",
+            put(unsupported_traversal),
+        )
+        .route(
+            "/suite-api/api/auth/usergroups/{id}/traversalspecs",
+            put(unsupported_traversal),
+        )
+        .route("/suite-api/api/auth/token/exchange", post(token_exchange))
 }
 
 // ---- errors
@@ -367,7 +410,16 @@ async fn user_json(state: &AppState, ctx: &Ctx, u: &User, links: bool) -> Result
     if links {
         out["links"] = json!([{ "href": format!("{BASE}/users/{}", u.id), "rel": "SELF", "name": "linkToSelf" }]);
     }
-    Ok(out)
+    Ok(without_nulls(out))
+}
+
+/// Aria's schemas type optional fields as plain strings: an absent value is
+/// left out rather than sent as null.
+fn without_nulls(mut v: Value) -> Value {
+    if let Value::Object(m) = &mut v {
+        m.retain(|_, x| !x.is_null());
+    }
+    v
 }
 
 /// Aria's `role-permission` objects as core role grants.
@@ -1392,4 +1444,219 @@ async fn delete_scopes(
         state.roster.delete_container(&ctx, id).await?;
     }
     Ok(StatusCode::OK.into_response())
+}
+
+// ---- auth sources: LOCAL is real; other types are not supported
+
+/// The LOCAL auth source's fixed id.
+const LOCAL_SOURCE: Uuid = Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_0a01);
+
+fn local_source() -> Value {
+    json!({
+        "id": LOCAL_SOURCE.to_string(),
+        "name": "LOCAL",
+        "sourceType": { "id": "LOCAL", "name": "LOCAL", "description": "Local users" },
+        "property": [],
+        "certificates": [],
+    })
+}
+
+fn not_supported(what: &str) -> AriaError {
+    AriaError::new(
+        StatusCode::BAD_REQUEST,
+        format!("{what} is not supported; roster has the LOCAL auth source only"),
+    )
+}
+
+fn local_only(raw: &str) -> Result<(), AriaError> {
+    match Uuid::parse_str(raw) {
+        Ok(id) if id == LOCAL_SOURCE => Ok(()),
+        _ => Err(AriaError::from(CoreError::NotFound("auth source"))),
+    }
+}
+
+/// Works without a credential, as Aria's does.
+async fn list_sources() -> AriaResult {
+    Ok(axum::Json(json!({ "sources": [local_source()] })).into_response())
+}
+
+async fn get_source(Caller(_, _): Caller, Path(raw): Path<String>) -> AriaResult {
+    local_only(&raw)?;
+    Ok(axum::Json(local_source()).into_response())
+}
+
+async fn delete_source(Caller(_, _): Caller, Path(raw): Path<String>) -> AriaResult {
+    local_only(&raw)?;
+    Err(AriaError::new(
+        StatusCode::BAD_REQUEST,
+        "The LOCAL auth source cannot be deleted",
+    ))
+}
+
+/// Adding, changing or testing LDAP/AD/SSO sources.
+async fn unsupported_source(Caller(_, _): Caller, bytes: Bytes) -> AriaResult {
+    let m: Map<String, Value> = body(&bytes)?;
+    let kind = m
+        .get("sourceType")
+        .and_then(|t| t.get("id"))
+        .and_then(Value::as_str)
+        .unwrap_or("This auth source type")
+        .to_string();
+    Err(not_supported(&format!("Auth source type {kind}")))
+}
+
+async fn vidb_url(Caller(_, _): Caller) -> AriaResult {
+    Err(AriaError::new(
+        StatusCode::CONFLICT,
+        "No VIDB auth source is configured",
+    ))
+}
+
+async fn synchronize_groups(Caller(_, _): Caller, Path(raw): Path<String>) -> AriaResult {
+    local_only(&raw)?;
+    Err(not_supported("Synchronizing groups of the LOCAL source"))
+}
+
+/// Importing into LOCAL creates local users (without passwords).
+async fn import_users(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx, _): Caller,
+    Path(raw): Path<String>,
+    bytes: Bytes,
+) -> AriaResult {
+    local_only(&raw)?;
+    let m: Map<String, Value> = body(&bytes)?;
+    let items = m
+        .get("users")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for item in items {
+        let u = item.as_object().cloned().unwrap_or_default();
+        let input = CreateUser {
+            profile: UserDraft {
+                username: opt_text(&u, "username").unwrap_or_default(),
+                first_name: opt_text(&u, "firstName"),
+                last_name: opt_text(&u, "lastName"),
+                email: opt_text(&u, "emailAddress"),
+                distinguished_name: opt_text(&u, "distinguishedName"),
+                external_id: opt_text(&u, "externalId"),
+                active: u.get("enabled").and_then(Value::as_bool).unwrap_or(true),
+                ..Default::default()
+            },
+            roles: grants(u.get("role-permissions"))?,
+            rules: Some(RULES),
+            ..Default::default()
+        };
+        let user = state.roster.create_user(&ctx, input).await?.user;
+        out.push(user_json(&state, &ctx, &user, true).await?);
+    }
+    Ok((StatusCode::CREATED, axum::Json(json!({ "users": out }))).into_response())
+}
+
+/// `name` with `*` wildcards, matched case-insensitively.
+fn wildcard(pattern: &str, text: &str) -> bool {
+    let p = pattern.to_lowercase();
+    let t = text.to_lowercase();
+    let parts: Vec<&str> = p.split('*').collect();
+    let mut rest = t.as_str();
+    for (i, part) in parts.iter().enumerate() {
+        if part.is_empty() {
+            continue;
+        }
+        match rest.find(part) {
+            Some(at) if i > 0 || at == 0 => rest = &rest[at + part.len()..],
+            _ => return false,
+        }
+    }
+    parts.last().is_some_and(|l| l.is_empty()) || rest.is_empty()
+}
+
+fn search_name(bytes: &[u8]) -> Result<String, AriaError> {
+    let m: Map<String, Value> = body(bytes)?;
+    opt_text(&m, "name").ok_or_else(|| AriaError {
+        failures: vec![("name is required".into(), "name".into())],
+        ..AriaError::new(StatusCode::BAD_REQUEST, "Invalid input")
+    })
+}
+
+async fn search_users(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx, _): Caller,
+    Path(raw): Path<String>,
+    bytes: Bytes,
+) -> AriaResult {
+    local_only(&raw)?;
+    let pattern = search_name(&bytes)?;
+    let mut q = roster_core::user::UserQuery {
+        limit: 1000,
+        ..Default::default()
+    };
+    let mut hits = Vec::new();
+    loop {
+        let page = state.roster.list_users(&ctx, q.clone()).await?;
+        for u in page
+            .items
+            .iter()
+            .filter(|u| wildcard(&pattern, &u.profile.username))
+        {
+            hits.push(without_nulls(json!({
+                "name": u.profile.username,
+                "firstName": u.profile.first_name,
+                "lastName": u.profile.last_name,
+                "distinguishedName": u.profile.distinguished_name,
+                "emailAddress": u.profile.email,
+                "externalId": u.profile.external_id,
+            })));
+        }
+        match page.next {
+            Some(n) if hits.len() < 1000 => q.after_seq = Some(n),
+            _ => break,
+        }
+    }
+    Ok(axum::Json(json!({ "user-search-response": hits })).into_response())
+}
+
+async fn search_groups(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx, _): Caller,
+    Path(raw): Path<String>,
+    bytes: Bytes,
+) -> AriaResult {
+    local_only(&raw)?;
+    let pattern = search_name(&bytes)?;
+    let hits: Vec<Value> = all_groups(&state, &ctx)
+        .await?
+        .iter()
+        .filter(|g| wildcard(&pattern, &g.name))
+        .map(|g| json!({ "name": g.name, "description": g.description }))
+        .collect();
+    Ok(axum::Json(json!({ "usergroup-search-response": hits })).into_response())
+}
+
+async fn source_type(Caller(_, _): Caller, Path(id): Path<String>) -> AriaResult {
+    let (id, d) = SOURCE_TYPES
+        .iter()
+        .find(|(t, _)| t.eq_ignore_ascii_case(&id))
+        .ok_or_else(|| AriaError::from(CoreError::NotFound("auth source type")))?;
+    Ok(axum::Json(json!({ "id": id, "name": id, "description": d })).into_response())
+}
+
+/// roster has no adapter or resource kinds, so no traversal specs.
+async fn traversal_specs(Caller(_, _): Caller) -> AriaResult {
+    Ok(axum::Json(json!({ "specs": [] })).into_response())
+}
+
+async fn unsupported_traversal(Caller(_, _): Caller, Path(_): Path<String>) -> AriaResult {
+    Err(not_supported(
+        "Traversal specs (deprecated in Aria Operations)",
+    ))
+}
+
+async fn token_exchange(Caller(_, _): Caller) -> AriaResult {
+    Err(AriaError::new(
+        StatusCode::BAD_REQUEST,
+        "No services are registered for token exchange",
+    ))
 }
