@@ -512,3 +512,40 @@ async fn local_source_searches_imports_and_unsupported_sources() {
     let (_, specs) = aria(&app, reqwest::Method::GET, "/traversalspecs", &admin, None).await;
     assert_eq!(specs, json!({"specs": []}));
 }
+
+/// Every operation of VMware's spec, once, validated against its schemas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_of_the_vendor_spec_validates() {
+    let app = TestApp::spawn().await;
+    let site = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pyclients");
+    crate::helpers::ensure_python_package(&site, "jsonschema", "jsonschema==4.26.0");
+    let spec = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/specs/aria-operations-auth-openapi.json"
+    );
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/aria_operations.py"
+    );
+    let base = format!("http://{}", app.addr);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(script)
+            .arg(spec)
+            .arg(base)
+            .arg(ADMIN_KEY)
+            .arg(crate::helpers::ADMIN_PASSWORD)
+            .env("PYTHONPATH", site)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("all 59 operations driven"), "{stdout}");
+}

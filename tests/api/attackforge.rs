@@ -344,33 +344,7 @@ async fn regenerate_replaces_the_key() {
 async fn pyattackforge_runs_a_user_lifecycle() {
     let app = TestApp::spawn().await;
     let site = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pyclients");
-    let importable = |dir: &std::path::Path| {
-        std::process::Command::new("python3")
-            .args(["-c", "import pyattackforge"])
-            .env("PYTHONPATH", dir)
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !importable(&site) {
-        let out = std::process::Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--target",
-            ])
-            .arg(&site)
-            .arg("pyattackforge==0.2.4")
-            .output()
-            .expect("python3 is needed for the client tests");
-        assert!(
-            out.status.success(),
-            "pip install pyattackforge: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    crate::helpers::ensure_python_package(&site, "pyattackforge", "pyattackforge==0.2.4");
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/clients/attackforge_lifecycle.py"

@@ -248,3 +248,34 @@ impl Drop for Binary {
         let _ = self.child.wait();
     }
 }
+
+/// Makes a Python package importable from `site`, installing it there from
+/// PyPI on first use (the client tests need no system-wide install).
+pub fn ensure_python_package(site: &std::path::Path, module: &str, requirement: &str) {
+    let importable = std::process::Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .env("PYTHONPATH", site)
+        .status()
+        .is_ok_and(|s| s.success());
+    if importable {
+        return;
+    }
+    let out = Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--target",
+        ])
+        .arg(site)
+        .arg(requirement)
+        .output()
+        .expect("python3 is needed for the client tests");
+    assert!(
+        out.status.success(),
+        "pip install {requirement}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
