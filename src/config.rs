@@ -33,6 +33,8 @@ pub struct Config {
     pub hash_workers: usize,
     pub hash_queue: usize,
     pub token_ttl_secs: u64,
+    /// Aria Operations tokens lapse after this long unused.
+    pub aria_token_idle_secs: u64,
     pub auth_cache_ttl_secs: u64,
     /// Failed logins in a row that lock an account.
     pub lockout_threshold: u32,
@@ -64,6 +66,7 @@ impl Default for Config {
             hash_workers: core.hash_workers,
             hash_queue: core.hash_queue,
             token_ttl_secs: core.token_ttl_secs,
+            aria_token_idle_secs: http.aria_token_idle_secs,
             auth_cache_ttl_secs: core.auth_cache_ttl.as_secs(),
             lockout_threshold: core.lockout.threshold,
             lockout_secs: core.lockout.lock_secs,
@@ -131,6 +134,7 @@ impl Config {
             body_limit: self.body_limit,
             rate_limit_per_second: self.rate_limit_per_second,
             rate_limit_burst: self.rate_limit_burst,
+            aria_token_idle_secs: self.aria_token_idle_secs,
         }
     }
 }

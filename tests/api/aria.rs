@@ -549,3 +549,51 @@ async fn every_operation_of_the_vendor_spec_validates() {
     );
     assert!(stdout.contains("all 59 operations driven"), "{stdout}");
 }
+
+#[tokio::test]
+async fn tokens_slide_with_use_and_lapse_when_idle() {
+    let app = TestApp::with(crate::helpers::Options {
+        http: roster_server::HttpConfig {
+            rate_limit_per_second: 0,
+            aria_token_idle_secs: 2,
+            ..roster_server::HttpConfig::default()
+        },
+        ..crate::helpers::Options::default()
+    })
+    .await;
+    let r = app
+        .client
+        .post(app.url("/suite-api/api/auth/token/acquire"))
+        .json(&json!({"username": "admin", "password": crate::helpers::ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let token = r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let auth = format!("OpsToken {token}");
+    let pause = |ms| tokio::time::sleep(std::time::Duration::from_millis(ms));
+    pause(1200).await;
+    assert_eq!(
+        aria(&app, reqwest::Method::GET, "/currentuser", &auth, None)
+            .await
+            .0,
+        200
+    );
+    pause(1200).await;
+    // 2.4 s after acquiring, past the first 2 s: alive because it was used.
+    assert_eq!(
+        aria(&app, reqwest::Method::GET, "/currentuser", &auth, None)
+            .await
+            .0,
+        200
+    );
+    pause(2300).await;
+    let (s, e) = aria(&app, reqwest::Method::GET, "/currentuser", &auth, None).await;
+    assert_eq!(
+        (s, e["httpStatusCode"].as_i64()),
+        (401, Some(401)),
+        "idle too long"
+    );
+}

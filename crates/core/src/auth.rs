@@ -96,10 +96,14 @@ struct Claims {
     /// A token that may only enrol a second factor.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     mfa_enroll: bool,
+    /// A token whose lifetime slides with use (checked against its session).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    sliding: bool,
 }
 
 pub struct IssuedToken {
     pub token: Secret,
+    pub token_id: Uuid,
     pub expires_in_secs: u64,
     /// The account must enrol a second factor; the token is good only for that.
     pub enroll_only: bool,
@@ -132,6 +136,7 @@ pub struct TokenClaims {
     pub token_id: Uuid,
     pub expires_at: i64,
     pub enroll_only: bool,
+    pub sliding: bool,
 }
 
 impl TokenSigner {
@@ -165,6 +170,18 @@ impl TokenSigner {
         enroll_only: bool,
         ttl_secs: Option<u64>,
     ) -> Result<IssuedToken, CoreError> {
+        self.issue_with(user_id, enroll_only, ttl_secs, false)
+    }
+
+    /// A `sliding` token's `exp` is only a hard limit; its real life is its
+    /// session's, which each use extends.
+    pub fn issue_with(
+        &self,
+        user_id: Uuid,
+        enroll_only: bool,
+        ttl_secs: Option<u64>,
+        sliding: bool,
+    ) -> Result<IssuedToken, CoreError> {
         let ttl = ttl_secs.unwrap_or(self.ttl_secs);
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let claims = Claims {
@@ -174,6 +191,7 @@ impl TokenSigner {
             exp: now + ttl as i64,
             iss: ISSUER.into(),
             mfa_enroll: enroll_only,
+            sliding,
         };
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(self.signing.0.clone());
@@ -181,6 +199,7 @@ impl TokenSigner {
             jsonwebtoken::encode(&header, &claims, &self.signing.1).map_err(CoreError::internal)?;
         Ok(IssuedToken {
             token: Secret::new(token),
+            token_id: claims.jti,
             expires_in_secs: ttl,
             enroll_only,
         })
@@ -202,6 +221,7 @@ impl TokenSigner {
             token_id: data.claims.jti,
             expires_at: data.claims.exp,
             enroll_only: data.claims.mfa_enroll,
+            sliding: data.claims.sliding,
         })
     }
 }

@@ -409,6 +409,18 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     async fn token_revoked(&self, jti: Uuid) -> StoreResult<bool>;
 
+    /// Starts a sliding session for a token: it lapses after `idle_secs` unused.
+    async fn create_session(
+        &self,
+        jti: Uuid,
+        user: Uuid,
+        idle_secs: u64,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// The session's idle length and current expiry, if it exists.
+    async fn session(&self, jti: Uuid) -> StoreResult<Option<(u64, OffsetDateTime)>>;
+    async fn extend_session(&self, jti: Uuid, expires_at: OffsetDateTime) -> StoreResult<()>;
+
     // ---- audit
 
     /// Writes an event that accompanies no other change (login failures).

@@ -10,6 +10,8 @@ pub struct HttpConfig {
     /// Requests per second per address and per credential; 0 turns limits off.
     pub rate_limit_per_second: u32,
     pub rate_limit_burst: u32,
+    /// Aria tokens lapse after this long unused (each use extends them).
+    pub aria_token_idle_secs: u64,
 }
 
 impl Default for HttpConfig {
@@ -18,6 +20,7 @@ impl Default for HttpConfig {
             body_limit: 1024 * 1024,
             rate_limit_per_second: 100_000,
             rate_limit_burst: 200_000,
+            aria_token_idle_secs: 6 * 3600,
         }
     }
 }

@@ -24,7 +24,12 @@ pub struct LoginInput {
     pub totp: Option<String>,
     /// A face's own token lifetime (Aria: six hours); the configured one when absent.
     pub ttl_secs: Option<u64>,
+    /// Make the lifetime slide: the token lapses after `ttl_secs` unused.
+    pub sliding: bool,
 }
+
+/// Hard limit of a sliding token, however often it is used.
+const SLIDING_MAX_SECS: u64 = 30 * 24 * 3600;
 
 impl Roster {
     /// Accepts an API key or a roster token.
@@ -136,6 +141,9 @@ impl Roster {
         {
             return Err(CoreError::Unauthenticated);
         }
+        if claims.sliding {
+            self.slide(claims.token_id).await?;
+        }
         let user = self
             .store
             .user_by_id(claims.user_id)
@@ -153,6 +161,33 @@ impl Roster {
             None,
         )
         .await
+    }
+
+    /// Checks a sliding token's session and pushes its end out again. The
+    /// write is skipped while the end would move by less than a tenth of the
+    /// idle time (at most a minute), so a busy client does not write on
+    /// every request.
+    async fn slide(&self, jti: Uuid) -> CoreResult<()> {
+        let (idle, expires) = self
+            .store
+            .session(jti)
+            .await
+            .map_err(from_store("token"))?
+            .ok_or(CoreError::Unauthenticated)?;
+        let now = OffsetDateTime::now_utc();
+        if expires <= now {
+            return Err(CoreError::Unauthenticated);
+        }
+        let renewed = now + time::Duration::seconds(idle as i64);
+        let step = time::Duration::seconds((idle.min(600) as f64 / 10.0).ceil() as i64)
+            .max(time::Duration::milliseconds(100));
+        if renewed - expires > step {
+            self.store
+                .extend_session(jti, renewed)
+                .await
+                .map_err(from_store("token"))?;
+        }
+        Ok(())
     }
 
     /// Exchanges a username and password for a token. Every failure looks
@@ -219,6 +254,19 @@ impl Roster {
             .map_err(from_store("user"))?;
         tracing::info!(outcome = "success", user_id = %user.id, "login");
         let enroll_only = user.profile.mfa_required && record.totp_secret.is_none();
+        if input.sliding {
+            let idle = input.ttl_secs.unwrap_or(self.token_ttl_secs);
+            let mut issued =
+                self.signer()
+                    .issue_with(user.id, enroll_only, Some(SLIDING_MAX_SECS), true)?;
+            let expires = now + time::Duration::seconds(idle as i64);
+            self.store
+                .create_session(issued.token_id, user.id, idle, expires)
+                .await
+                .map_err(from_store("token"))?;
+            issued.expires_in_secs = idle;
+            return Ok(issued);
+        }
         self.signer()
             .issue_for(user.id, enroll_only, input.ttl_secs)
     }

@@ -27,8 +27,6 @@ use crate::problem::ApiError;
 use crate::state::AppState;
 
 const BASE: &str = "/suite-api/api/auth";
-/// Aria's token lifetime.
-const TOKEN_SECS: u64 = 6 * 3600;
 /// Aria's username pattern `^[^\s,<&"'?+%=>;/#]+$`, as data for the core.
 const RULES: UserRules = UserRules {
     name_max: 255,
@@ -361,7 +359,8 @@ async fn acquire(
         username,
         password: Secret::new(password),
         totp: None,
-        ttl_secs: Some(TOKEN_SECS),
+        ttl_secs: Some(state.http.aria_token_idle_secs),
+        sliding: true,
     };
     let issued = state.roster.issue_token(input, &origin).await?;
     let expires =

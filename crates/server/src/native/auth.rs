@@ -32,6 +32,7 @@ pub async fn issue_token(
         password: body.password,
         totp: body.totp,
         ttl_secs: None,
+        sliding: false,
     };
     let issued = state.roster.issue_token(input, &origin).await?;
     Ok(axum::Json(TokenResponse {

@@ -129,6 +129,45 @@ pub fn revoke_token(conn: &Connection, jti: Uuid, expires_at: OffsetDateTime) ->
     Ok(())
 }
 
+pub fn create_session(
+    conn: &Connection,
+    jti: Uuid,
+    user: Uuid,
+    idle: u64,
+    expires_at: OffsetDateTime,
+) -> StoreResult<()> {
+    conn.execute(
+        "INSERT INTO token_sessions (jti, user_id, idle_secs, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        params![jti, user, idle as i64, micros(expires_at)],
+    )
+    .map_err(map_write_error)?;
+    // Lapsed sessions can go.
+    conn.execute(
+        "DELETE FROM token_sessions WHERE expires_at < ?1",
+        [micros(OffsetDateTime::now_utc())],
+    )
+    .map_err(map_write_error)?;
+    Ok(())
+}
+
+pub fn session(conn: &Connection, jti: Uuid) -> rusqlite::Result<Option<(u64, OffsetDateTime)>> {
+    conn.prepare_cached("SELECT idle_secs, expires_at FROM token_sessions WHERE jti = ?1")?
+        .query_row([jti], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, from_micros(r.get(1)?)))
+        })
+        .optional()
+}
+
+pub fn extend_session(conn: &Connection, jti: Uuid, expires_at: OffsetDateTime) -> StoreResult<()> {
+    conn.prepare_cached(
+        "UPDATE token_sessions SET expires_at = max(expires_at, ?2) WHERE jti = ?1",
+    )
+    .map_err(map_write_error)?
+    .execute(params![jti, micros(expires_at)])
+    .map_err(map_write_error)?;
+    Ok(())
+}
+
 pub fn token_revoked(conn: &Connection, jti: Uuid) -> rusqlite::Result<bool> {
     conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = ?1)")?
         .query_row([jti], |r| r.get(0))

@@ -752,6 +752,30 @@ mod store_impl {
             self.read(|c| access::token_revoked(c, jti)).await
         }
 
+        async fn create_session(
+            &self,
+            jti: Uuid,
+            user: Uuid,
+            idle_secs: u64,
+            expires_at: OffsetDateTime,
+        ) -> StoreResult<()> {
+            self.inner
+                .writer
+                .write(move |c| access::create_session(c, jti, user, idle_secs, expires_at))
+                .await
+        }
+
+        async fn session(&self, jti: Uuid) -> StoreResult<Option<(u64, OffsetDateTime)>> {
+            self.read(|c| access::session(c, jti)).await
+        }
+
+        async fn extend_session(&self, jti: Uuid, expires_at: OffsetDateTime) -> StoreResult<()> {
+            self.inner
+                .writer
+                .write(move |c| access::extend_session(c, jti, expires_at))
+                .await
+        }
+
         async fn append_audit(&self, event: AuditEvent) -> StoreResult<()> {
             self.inner
                 .writer

@@ -129,6 +129,15 @@ CREATE TABLE revoked_tokens (
     expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 
+-- Tokens whose lifetime slides with use (Aria's six idle hours).
+CREATE TABLE token_sessions (
+    jti BLOB PRIMARY KEY,
+    user_id BLOB NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    idle_secs INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX token_sessions_expiry ON token_sessions (expires_at);
+
 CREATE TABLE signing_keys (
     kid TEXT PRIMARY KEY,
     secret BLOB NOT NULL,
