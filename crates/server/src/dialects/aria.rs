@@ -159,11 +159,11 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/suite-api/api/auth/traversalspecs", get(traversal_specs))
         .route(
             "/suite-api/api/auth/users/{id}/traversalspecs",
-            put(unsupported_traversal),
+            put(user_traversal_spec),
         )
         .route(
             "/suite-api/api/auth/usergroups/{id}/traversalspecs",
-            put(unsupported_traversal),
+            put(group_traversal_spec),
         )
         .route("/suite-api/api/auth/token/exchange", post(token_exchange))
 }
@@ -1511,9 +1511,10 @@ async fn vidb_url(Caller(_, _): Caller) -> AriaResult {
     ))
 }
 
+/// Local groups live in roster itself: they are always in sync.
 async fn synchronize_groups(Caller(_, _): Caller, Path(raw): Path<String>) -> AriaResult {
     local_only(&raw)?;
-    Err(not_supported("Synchronizing groups of the LOCAL source"))
+    Ok(StatusCode::OK.into_response())
 }
 
 /// Importing into LOCAL creates local users (without passwords).
@@ -1647,10 +1648,80 @@ async fn traversal_specs(Caller(_, _): Caller) -> AriaResult {
     Ok(axum::Json(json!({ "specs": [] })).into_response())
 }
 
-async fn unsupported_traversal(Caller(_, _): Caller, Path(_): Path<String>) -> AriaResult {
-    Err(not_supported(
-        "Traversal specs (deprecated in Aria Operations)",
-    ))
+/// Aria's deprecated traversal-spec assignment: roster has no adapter or
+/// resource kinds to apply it to, so it keeps the instance with the user or
+/// group (attribute `aria_traversal_specs`) for clients that read it back.
+fn traversal_instance(bytes: &[u8]) -> Result<Value, AriaError> {
+    let v: Value = body(bytes)?;
+    let ok = v.get("adapterKind").and_then(Value::as_str).is_some()
+        && v.get("name").and_then(Value::as_str).is_some();
+    if !ok {
+        return Err(AriaError {
+            failures: vec![(
+                "adapterKind and name are required".into(),
+                "traversal-spec-instance".into(),
+            )],
+            ..AriaError::new(StatusCode::BAD_REQUEST, "Invalid input")
+        });
+    }
+    Ok(v)
+}
+
+fn appended(existing: Option<&Value>, item: Value) -> Value {
+    let mut list = existing
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    list.retain(|x| x.get("name") != item.get("name"));
+    list.push(item);
+    Value::Array(list)
+}
+
+async fn user_traversal_spec(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx, _): Caller,
+    Path(raw): Path<String>,
+    bytes: Bytes,
+) -> AriaResult {
+    let id = user_id(&raw)?;
+    let item = traversal_instance(&bytes)?;
+    let user = state.roster.get_user(&ctx, id).await?;
+    let mut attrs = Map::new();
+    attrs.insert(
+        "aria_traversal_specs".into(),
+        appended(user.profile.attributes.get("aria_traversal_specs"), item),
+    );
+    let patch = UserPatch {
+        attributes: Patch::Set(attrs),
+        ..Default::default()
+    };
+    state
+        .roster
+        .update_user(&ctx, id, patch, None, None)
+        .await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn group_traversal_spec(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx, _): Caller,
+    Path(raw): Path<String>,
+    bytes: Bytes,
+) -> AriaResult {
+    let id = group_id(&raw)?;
+    let item = traversal_instance(&bytes)?;
+    let group = state.roster.get_group(&ctx, id).await?;
+    let mut attrs = Map::new();
+    attrs.insert(
+        "aria_traversal_specs".into(),
+        appended(group.attributes.get("aria_traversal_specs"), item),
+    );
+    let change = roster_core::service::GroupChange {
+        attributes: attrs,
+        ..Default::default()
+    };
+    state.roster.update_group(&ctx, id, change, None).await?;
+    Ok(StatusCode::OK.into_response())
 }
 
 async fn token_exchange(Caller(_, _): Caller) -> AriaResult {
