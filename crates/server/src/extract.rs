@@ -64,13 +64,33 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let cred = credential(&parts.headers).ok_or(CoreError::Unauthenticated)?;
-        let who = state.roster.authenticate(cred).await?;
-        Ok(Caller(Ctx {
-            who,
-            origin: origin(parts),
-        }))
+        Ok(Caller(
+            authenticate(parts, state, credential(&parts.headers)).await?,
+        ))
     }
+}
+
+/// Authenticates the credential a face found in its own header; every
+/// face's caller extractor ends here.
+pub async fn authenticate(
+    parts: &Parts,
+    state: &AppState,
+    credential: Option<&str>,
+) -> Result<Ctx, CoreError> {
+    let cred = credential
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .ok_or(CoreError::Unauthenticated)?;
+    let who = state.roster.authenticate(cred).await?;
+    Ok(Ctx {
+        who,
+        origin: origin(parts),
+    })
+}
+
+/// A header's value, when it is text.
+pub fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// A JSON body: checks the media type, the size limit and the syntax, and

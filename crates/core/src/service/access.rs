@@ -414,6 +414,34 @@ impl Roster {
         Ok(Page::from_overfetch(items, limit as usize, |g| g.seq))
     }
 
+    /// Every group, for faces whose APIs answer with whole lists.
+    pub async fn all_groups(&self, ctx: &Ctx) -> CoreResult<Vec<Group>> {
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.list_groups(ctx, after, 1000).await?;
+            out.extend(page.items);
+            match page.next {
+                Some(n) => after = n,
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Every member of a group.
+    pub async fn all_members(&self, ctx: &Ctx, group: Uuid) -> CoreResult<Vec<User>> {
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.members(ctx, group, after, 1000).await?;
+            out.extend(page.items);
+            match page.next {
+                Some(n) => after = n,
+                None => return Ok(out),
+            }
+        }
+    }
+
     pub async fn update_group(
         &self,
         ctx: &Ctx,

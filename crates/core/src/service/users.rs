@@ -204,6 +204,29 @@ impl Roster {
         Ok(Page::from_overfetch(items, limit, |u| u.seq))
     }
 
+    /// Every user matching `query` that the caller may read, up to `cap`,
+    /// for faces whose APIs answer with whole lists.
+    pub async fn all_users(
+        &self,
+        ctx: &Ctx,
+        mut query: UserQuery,
+        cap: usize,
+    ) -> CoreResult<Vec<User>> {
+        let mut out = Vec::new();
+        query.limit = LIST_MAX_LIMIT;
+        loop {
+            let page = self.list_users(ctx, query.clone()).await?;
+            out.extend(page.items);
+            match page.next {
+                Some(n) if out.len() < cap => query.after_seq = Some(n),
+                _ => {
+                    out.truncate(cap);
+                    return Ok(out);
+                }
+            }
+        }
+    }
+
     /// Offset paging with an exact total, for faces whose clients need it.
     pub async fn list_users_counted(
         &self,

@@ -22,11 +22,13 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::extract::{RequestOrigin, origin, parse_json};
+use crate::extract::{RequestOrigin, authenticate, parse_json};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
 const BASE: &str = "/suite-api/api/auth";
+/// Aria lists are whole; roster stops at this many users.
+const LIST_CAP: usize = 10_000;
 /// Aria's username pattern `^[^\s,<&"'?+%=>;/#]+$`, as data for the core.
 const RULES: UserRules = UserRules {
     name_max: 255,
@@ -300,15 +302,9 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let cred = credential(parts).ok_or_else(|| AriaError::from(CoreError::Unauthenticated))?;
-        let who = state.roster.authenticate(cred).await?;
-        Ok(Caller(
-            Ctx {
-                who,
-                origin: origin(parts),
-            },
-            cred.to_string(),
-        ))
+        let cred = credential(parts);
+        let ctx = authenticate(parts, state, cred).await?;
+        Ok(Caller(ctx, cred.unwrap_or_default().to_string()))
     }
 }
 
@@ -559,19 +555,10 @@ async fn list_users(
         .filter(|(k, _)| k == "roleName")
         .map(|(_, v)| v.as_str())
         .collect();
-    let mut q = roster_core::user::UserQuery {
-        limit: 1000,
-        ..Default::default()
-    };
-    let mut all = Vec::new();
-    loop {
-        let page = state.roster.list_users(&ctx, q.clone()).await?;
-        all.extend(page.items);
-        match page.next {
-            Some(n) if all.len() < 10_000 => q.after_seq = Some(n),
-            _ => break,
-        }
-    }
+    let all = state
+        .roster
+        .all_users(&ctx, Default::default(), LIST_CAP)
+        .await?;
     let links = links_wanted(&params);
     let mut out = Vec::new();
     for u in &all {
@@ -821,16 +808,13 @@ async fn group_json(
     g: &roster_core::access::Group,
     links: bool,
 ) -> Result<Value, AriaError> {
-    let mut members = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = state.roster.members(ctx, g.id, after, 1000).await?;
-        members.extend(page.items.iter().map(|u| u.id.to_string()));
-        match page.next {
-            Some(n) => after = n,
-            None => break,
-        }
-    }
+    let members: Vec<String> = state
+        .roster
+        .all_members(ctx, g.id)
+        .await?
+        .iter()
+        .map(|u| u.id.to_string())
+        .collect();
     let permissions = state
         .roster
         .assignments_of(ctx, Holder::Group(g.id))
@@ -854,16 +838,7 @@ async fn all_groups(
     state: &AppState,
     ctx: &Ctx,
 ) -> Result<Vec<roster_core::access::Group>, AriaError> {
-    let mut out = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = state.roster.list_groups(ctx, after, 1000).await?;
-        out.extend(page.items);
-        match page.next {
-            Some(n) => after = n,
-            None => return Ok(out),
-        }
-    }
+    Ok(state.roster.all_groups(ctx).await?)
 }
 
 async fn list_groups(
@@ -1589,32 +1564,23 @@ async fn search_users(
 ) -> AriaResult {
     local_only(&raw)?;
     let pattern = search_name(&bytes)?;
-    let mut q = roster_core::user::UserQuery {
-        limit: 1000,
-        ..Default::default()
-    };
-    let mut hits = Vec::new();
-    loop {
-        let page = state.roster.list_users(&ctx, q.clone()).await?;
-        for u in page
-            .items
-            .iter()
-            .filter(|u| wildcard(&pattern, &u.profile.username))
-        {
-            hits.push(without_nulls(json!({
+    let hits: Vec<Value> = state
+        .roster
+        .all_users(&ctx, Default::default(), LIST_CAP)
+        .await?
+        .iter()
+        .filter(|u| wildcard(&pattern, &u.profile.username))
+        .map(|u| {
+            without_nulls(json!({
                 "name": u.profile.username,
                 "firstName": u.profile.first_name,
                 "lastName": u.profile.last_name,
                 "distinguishedName": u.profile.distinguished_name,
                 "emailAddress": u.profile.email,
                 "externalId": u.profile.external_id,
-            })));
-        }
-        match page.next {
-            Some(n) if hits.len() < 1000 => q.after_seq = Some(n),
-            _ => break,
-        }
-    }
+            }))
+        })
+        .collect();
     Ok(axum::Json(json!({ "user-search-response": hits })).into_response())
 }
 

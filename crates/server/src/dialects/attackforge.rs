@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use crate::extract::{origin, parse_json};
+use crate::extract::{authenticate, header, parse_json};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -201,17 +201,9 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let key = parts
-            .headers
-            .get("x-ssapi-key")
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .ok_or_else(|| AfError::from(CoreError::Unauthenticated))?;
-        let who = state.roster.authenticate(key).await?;
-        Ok(Caller(Ctx {
-            who,
-            origin: origin(parts),
-        }))
+        Ok(Caller(
+            authenticate(parts, state, header(parts, "x-ssapi-key")).await?,
+        ))
     }
 }
 
@@ -366,17 +358,11 @@ async fn create_users(
     Ok(axum::Json(Value::Array(out)))
 }
 
-async fn all_users(state: &AppState, ctx: &Ctx, mut q: UserQuery) -> Result<Vec<User>, AfError> {
-    let mut out = Vec::new();
-    q.limit = 1000;
-    loop {
-        let page = state.roster.list_users(ctx, q.clone()).await?;
-        out.extend(page.items);
-        match page.next {
-            Some(n) if out.len() < 10_000 => q.after_seq = Some(n),
-            _ => return Ok(out),
-        }
-    }
+/// AttackForge lists are whole; roster stops at this many users.
+const LIST_CAP: usize = 10_000;
+
+async fn all_users(state: &AppState, ctx: &Ctx, q: UserQuery) -> Result<Vec<User>, AfError> {
+    Ok(state.roster.all_users(ctx, q, LIST_CAP).await?)
 }
 
 async fn list_users(
@@ -736,16 +722,7 @@ async fn create_group(
 }
 
 async fn list_groups(State(state): State<Arc<AppState>>, Caller(ctx): Caller) -> AfResult {
-    let mut groups = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = state.roster.list_groups(&ctx, after, 1000).await?;
-        groups.extend(page.items);
-        match page.next {
-            Some(n) => after = n,
-            None => break,
-        }
-    }
+    let groups = state.roster.all_groups(&ctx).await?;
     let items: Vec<Value> = groups
         .iter()
         .map(|g| {
@@ -772,24 +749,16 @@ async fn get_group(
     let gid = group_id(&raw)?;
     let g = state.roster.get_group(&ctx, gid).await?;
     let mut members = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = state.roster.members(&ctx, gid, after, 1000).await?;
-        for u in &page.items {
-            let m = state.roster.groups_of(&ctx, u.id).await?;
-            let m = m.into_iter().find(|m| m.group.id == gid);
-            members.push(json!({
-                "name": u.profile.username,
-                "userId": u.id.to_string(),
-                "accessLevel": m.as_ref().and_then(|m| m.access_level.clone()),
-                "created": time_text(m.as_ref().map(|m| m.since)),
-                "last_updated": time_text(m.as_ref().map(|m| m.updated_at)),
-            }));
-        }
-        match page.next {
-            Some(n) => after = n,
-            None => break,
-        }
+    for u in state.roster.all_members(&ctx, gid).await? {
+        let m = state.roster.groups_of(&ctx, u.id).await?;
+        let m = m.into_iter().find(|m| m.group.id == gid);
+        members.push(json!({
+            "name": u.profile.username,
+            "userId": u.id.to_string(),
+            "accessLevel": m.as_ref().and_then(|m| m.access_level.clone()),
+            "created": time_text(m.as_ref().map(|m| m.since)),
+            "last_updated": time_text(m.as_ref().map(|m| m.updated_at)),
+        }));
     }
     let mut out = group_json(&g);
     out["members"] = Value::Array(members);

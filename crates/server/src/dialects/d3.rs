@@ -525,17 +525,11 @@ fn online(u: &User) -> bool {
         .is_some_and(|t| OffsetDateTime::now_utc() - t < time::Duration::minutes(15))
 }
 
-async fn all_users(state: &AppState, ctx: &Ctx, mut q: UserQuery) -> Result<Vec<User>, Failure> {
-    let mut out = Vec::new();
-    q.limit = 1000;
-    loop {
-        let page = state.roster.list_users(ctx, q.clone()).await?;
-        out.extend(page.items);
-        match page.next {
-            Some(n) if out.len() < 10_000 => q.after_seq = Some(n),
-            _ => return Ok(out),
-        }
-    }
+/// D3 lists are whole; roster stops at this many users.
+const LIST_CAP: usize = 10_000;
+
+async fn all_users(state: &AppState, ctx: &Ctx, q: UserQuery) -> Result<Vec<User>, Failure> {
+    Ok(state.roster.all_users(ctx, q, LIST_CAP).await?)
 }
 
 async fn rows(state: &AppState, ctx: &Ctx, users: Vec<User>, only_online: bool) -> Vec<Value> {

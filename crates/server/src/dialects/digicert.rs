@@ -26,7 +26,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use crate::extract::{origin, parse_json};
+use crate::extract::{authenticate, header, parse_json};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -237,17 +237,9 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let key = parts
-            .headers
-            .get("x-dc-devkey")
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .ok_or_else(|| DcError::from(CoreError::Unauthenticated))?;
-        let who = state.roster.authenticate(key).await?;
-        Ok(Caller(Ctx {
-            who,
-            origin: origin(parts),
-        }))
+        Ok(Caller(
+            authenticate(parts, state, header(parts, "x-dc-devkey")).await?,
+        ))
     }
 }
 
