@@ -191,3 +191,64 @@ async fn internal_errors_and_rate_limits_come_in_each_faces_envelope() {
         }
     }
 }
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_in_each_faces_envelope() {
+    let app = TestApp::with(crate::helpers::Options {
+        http: roster_server::HttpConfig {
+            body_limit: 1024,
+            rate_limit_per_second: 0,
+            ..roster_server::HttpConfig::default()
+        },
+        ..crate::helpers::Options::default()
+    })
+    .await;
+    let big = json!({"username": "x".repeat(4000)});
+    let (s, d3) = send(
+        &app,
+        reqwest::Method::POST,
+        "/api/Command/CreateUser",
+        "d3key",
+        Some(big.clone()),
+    )
+    .await;
+    assert_eq!(
+        (s, d3),
+        (
+            400,
+            json!({"Error": "The body of the request must be a valid JSON object"})
+        )
+    );
+    let (s, dc) = send(
+        &app,
+        reqwest::Method::POST,
+        "/services/v2/user",
+        "X-DC-DEVKEY",
+        Some(big.clone()),
+    )
+    .await;
+    assert_eq!(
+        (s, dc["errors"][0]["code"].as_str()),
+        (413, Some("request_too_large"))
+    );
+    let (s, af) = send(
+        &app,
+        reqwest::Method::POST,
+        "/api/ss/user",
+        "X-SSAPI-KEY",
+        Some(big.clone()),
+    )
+    .await;
+    assert_eq!(s, 413);
+    assert!(af["error"].as_str().unwrap().contains("1024"), "{af}");
+    let r = app
+        .client
+        .post(app.url("/suite-api/api/auth/users"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&big)
+        .send()
+        .await
+        .unwrap();
+    let (s, aria) = parts(r).await;
+    assert_eq!((s, aria["httpStatusCode"].as_i64()), (413, Some(413)));
+}

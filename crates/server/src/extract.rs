@@ -88,6 +88,31 @@ pub async fn authenticate(
     })
 }
 
+/// A request body for the dialects, which read their vendors' JSON
+/// themselves: a body over the size limit is refused in the face's own
+/// envelope rather than axum's plain text.
+pub struct FaceBytes(pub Bytes);
+
+impl std::ops::Deref for FaceBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl FromRequest<Arc<AppState>> for FaceBytes {
+    type Rejection = axum::response::Response;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let face = crate::face::Face::of(req.uri().path());
+        Bytes::from_request(req, state)
+            .await
+            .map(FaceBytes)
+            .map_err(|_| face.rejected(ApiError::PayloadTooLarge(state.http.body_limit)))
+    }
+}
+
 /// A header's value, when it is text.
 pub fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
     parts.headers.get(name).and_then(|v| v.to_str().ok())

@@ -40,6 +40,17 @@ impl Face {
         }
     }
 
+    /// A request the HTTP layer refused (body too large, not JSON).
+    pub fn rejected(self, e: ApiError) -> Response {
+        match self {
+            Face::Native => e.into_response(),
+            Face::D3 => d3::rejected(),
+            Face::AttackForge => attackforge::AfError::from(e).into_response(),
+            Face::DigiCert => digicert::DcError::from(e).into_response(),
+            Face::Aria => aria::AriaError::from(e).into_response(),
+        }
+    }
+
     pub fn error(self, e: CoreError) -> Response {
         match self {
             Face::Native => ApiError::Core(e).into_response(),

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
+use crate::extract::FaceBytes as Bytes;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
+use crate::extract::FaceBytes as Bytes;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -98,6 +98,11 @@ impl IntoResponse for Failure {
             }
         }
     }
+}
+
+/// D3 documents one answer for a body it cannot take.
+pub fn rejected() -> Response {
+    Failure::Transport(StatusCode::BAD_REQUEST, BAD_BODY, None).into_response()
 }
 
 /// The D3 envelope of a core error raised outside the handlers.
