@@ -252,3 +252,44 @@ async fn oversized_bodies_are_refused_in_each_faces_envelope() {
     let (s, aria) = parts(r).await;
     assert_eq!((s, aria["httpStatusCode"].as_i64()), (413, Some(413)));
 }
+
+#[tokio::test]
+async fn undecodable_path_segments_answer_in_each_faces_envelope() {
+    let app = TestApp::spawn().await;
+    let (s, native) = parts(app.get("/api/v1/users/%FF").send().await.unwrap()).await;
+    assert_eq!(
+        (s, native["type"].as_str()),
+        (404, Some("urn:roster:problem:not-found"))
+    );
+    let (s, af) = send(
+        &app,
+        reqwest::Method::GET,
+        "/api/ss/users/email/%FF",
+        "X-SSAPI-KEY",
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+    assert!(af["error"].is_string(), "{af}");
+    let (s, dc) = send(
+        &app,
+        reqwest::Method::GET,
+        "/services/v2/user/%FF",
+        "X-DC-DEVKEY",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, dc["errors"][0]["code"].as_str()),
+        (404, Some("not_found|route"))
+    );
+    let r = app
+        .client
+        .get(app.url("/suite-api/api/auth/roles/%FF"))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    let (s, aria) = parts(r).await;
+    assert_eq!((s, aria["httpStatusCode"].as_i64()), (404, Some(404)));
+}

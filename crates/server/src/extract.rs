@@ -113,6 +113,26 @@ impl FromRequest<Arc<AppState>> for FaceBytes {
     }
 }
 
+/// Path parameters. A segment that cannot be decoded (invalid UTF-8, a
+/// non-number where a number goes) names nothing: the face's "not found",
+/// in its envelope, instead of axum's plain-text rejection.
+pub struct Path<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = axum::response::Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            Err(_) => Err(crate::face::Face::of(parts.uri.path()).not_found()),
+        }
+    }
+}
+
 /// A header's value, when it is text.
 pub fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
     parts.headers.get(name).and_then(|v| v.to_str().ok())

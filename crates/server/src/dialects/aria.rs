@@ -7,8 +7,9 @@
 use std::sync::Arc;
 
 use crate::extract::FaceBytes as Bytes;
+use crate::extract::Path;
 use axum::Router;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

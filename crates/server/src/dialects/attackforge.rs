@@ -6,8 +6,9 @@
 use std::sync::Arc;
 
 use crate::extract::FaceBytes as Bytes;
+use crate::extract::Path;
 use axum::Router;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

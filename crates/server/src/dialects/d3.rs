@@ -6,8 +6,9 @@
 use std::sync::Arc;
 
 use crate::extract::FaceBytes as Bytes;
+use crate::extract::Path;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use crate::extract::Path;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use roster_core::access::{Assignment, Container, Group, Holder, Role};
 use roster_core::authz::Privilege;

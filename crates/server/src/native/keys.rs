@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use crate::extract::Path;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use roster_core::access::ApiKeyInfo;
 use roster_core::service::NewKey;
