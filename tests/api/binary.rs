@@ -268,6 +268,11 @@ fn import_bulk_loads_users() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("imported 5000 users"), "{err}");
+    let side = rusqlite::Connection::open(dir.path().join("bulk.db")).unwrap();
+    let details: String = side
+        .query_row("SELECT details FROM audit_events WHERE action = 'users.import'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(details, r#"{"count":5000}"#, "the import is audited");
     std::fs::write(
         &file,
         "{\"username\":\"ok\"}\n{\"username\":\"bad\\u0001\"}\n",

@@ -176,10 +176,23 @@ impl Roster {
                 now,
             });
         }
-        self.store
+        let count = self
+            .store
             .insert_users_bulk(recs)
             .await
-            .map_err(from_store("user"))
+            .map_err(from_store("user"))?;
+        let event = crate::audit::AuditEvent::new(
+            "users.import",
+            crate::audit::Outcome::Success,
+            &crate::audit::Origin::default(),
+        )
+        .actor(None, "system")
+        .details(json!({ "count": count }));
+        self.store
+            .append_audit(event)
+            .await
+            .map_err(from_store("audit event"))?;
+        Ok(count)
     }
 
     /// Anyone may read themselves; others need `users.read` on the user's container.
