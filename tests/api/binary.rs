@@ -270,7 +270,11 @@ fn import_bulk_loads_users() {
     assert!(err.contains("imported 5000 users"), "{err}");
     let side = rusqlite::Connection::open(dir.path().join("bulk.db")).unwrap();
     let details: String = side
-        .query_row("SELECT details FROM audit_events WHERE action = 'users.import'", [], |r| r.get(0))
+        .query_row(
+            "SELECT details FROM audit_events WHERE action = 'users.import'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(details, r#"{"count":5000}"#, "the import is audited");
     std::fs::write(

@@ -91,6 +91,10 @@ async fn totp_enrollment_and_login() {
     let (st, body) = login(&app, "otp", "otp-user-Passw0rd", Some(&code)).await;
     assert_eq!(st, 200, "{body}");
     assert_eq!(body["mfa_enrollment_required"], false);
+    // A code works once: replaying it is a failed login.
+    let (st, body) = login(&app, "otp", "otp-user-Passw0rd", Some(&code)).await;
+    assert_problem(st, &body, 401, None);
+    assert_eq!(body["type"], "urn:roster:problem:unauthenticated");
     // The wrong password with the right code is still a failure.
     let (st, body) = login(&app, "otp", "wrong-Passw0rd-x", Some(&code)).await;
     assert_problem(st, &body, 401, None);

@@ -38,10 +38,31 @@ pub fn uri(secret_base32: &str, account: &str) -> Result<String, CoreError> {
 
 /// Whether `code` is valid now (constant-time comparison inside totp-rs).
 pub fn check(secret_base32: &str, code: &str) -> bool {
+    matching_step(secret_base32, code).is_some()
+}
+
+/// The 30-second step `code` belongs to, if it is valid now (this step or
+/// one either side). Logins remember it so that a code works once.
+pub fn matching_step(secret_base32: &str, code: &str) -> Option<i64> {
     let code = code.trim();
-    code.len() == 6
-        && code.bytes().all(|b| b.is_ascii_digit())
-        && totp(secret_base32, "x").is_ok_and(|t| t.check_current(code).unwrap_or(false))
+    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let t = totp(secret_base32, "x").ok()?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut found = None;
+    // Every candidate is computed, so the time taken does not say which matched.
+    for offset in [-30i64, 0, 30] {
+        let at = now + offset;
+        let expected = t.generate(at.max(0) as u64);
+        if bool::from(subtle::ConstantTimeEq::ct_eq(
+            expected.as_bytes(),
+            code.as_bytes(),
+        )) {
+            found = Some(at.div_euclid(30));
+        }
+    }
+    found
 }
 
 /// The current code (tests and tooling).

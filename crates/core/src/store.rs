@@ -251,11 +251,14 @@ pub trait Store: Send + Sync + 'static {
         audit: AuditEvent,
     ) -> StoreResult<User>;
 
-    /// Records a successful login: last login time, failures reset.
+    /// Records a successful login: last login time, failures reset, and the
+    /// TOTP step used. Fails with `Conflict` when that step (or a later one)
+    /// was used before, so a code works once.
     async fn login_succeeded(
         &self,
         id: Uuid,
         at: OffsetDateTime,
+        totp_step: Option<i64>,
         audit: AuditEvent,
     ) -> StoreResult<()>;
 

@@ -205,6 +205,13 @@ impl Roster {
         let hash = record.as_ref().and_then(|r| r.password_hash.as_deref());
         let password_ok = self.hasher.verify(&input.password, hash).await?;
         let now = OffsetDateTime::now_utc();
+        let totp_step = match (
+            record.as_ref().and_then(|r| r.totp_secret.as_deref()),
+            &input.totp,
+        ) {
+            (Some(secret), Some(code)) => crate::mfa::matching_step(secret, code),
+            _ => None,
+        };
         let reason = match &record {
             None => Some("unknown user or no password"),
             Some(r) if r.locked_until.is_some_and(|t| t > now) => Some("account locked"),
@@ -213,9 +220,7 @@ impl Roster {
             Some(r) => match (&r.totp_secret, &input.totp) {
                 // Right password, code missing: ask for it; not a failure.
                 (Some(_), None) => return Err(CoreError::MfaRequired),
-                (Some(secret), Some(code)) if !crate::mfa::check(secret, code) => {
-                    Some("wrong TOTP code")
-                }
+                (Some(_), Some(_)) if totp_step.is_none() => Some("wrong TOTP code"),
                 _ => None,
             },
         };
@@ -248,10 +253,24 @@ impl Roster {
             user.id,
             Some(user.container_id),
         );
-        self.store
-            .login_succeeded(user.id, now, event)
+        match self
+            .store
+            .login_succeeded(user.id, now, totp_step, event.clone())
             .await
-            .map_err(from_store("user"))?;
+        {
+            Ok(()) => {}
+            Err(crate::store::StoreError::Conflict { .. }) => {
+                // A replayed TOTP code: a failed login like any other.
+                let mut event = event.details(json!({ "reason": "TOTP code already used" }));
+                event.outcome = Outcome::Failure;
+                self.store
+                    .login_failed(Some(user.id), self.lockout, event)
+                    .await
+                    .map_err(from_store("user"))?;
+                return Err(CoreError::Unauthenticated);
+            }
+            Err(e) => return Err(from_store("user")(e)),
+        }
         tracing::info!(outcome = "success", user_id = %user.id, "login");
         let enroll_only = user.profile.mfa_required && record.totp_secret.is_none();
         if input.sliding {

@@ -433,9 +433,10 @@ mod store_impl {
             &self,
             id: Uuid,
             at: OffsetDateTime,
+            totp_step: Option<i64>,
             event: AuditEvent,
         ) -> StoreResult<()> {
-            self.audited(event, move |c| users::record_login(c, id, at))
+            self.audited(event, move |c| users::record_login(c, id, at, totp_step))
                 .await
         }
 

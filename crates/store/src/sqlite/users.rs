@@ -385,7 +385,24 @@ pub fn delete(conn: &Connection, id: Uuid, expected_version: Option<i64>) -> Sto
     Ok(())
 }
 
-pub fn record_login(conn: &Connection, id: Uuid, at: OffsetDateTime) -> StoreResult<()> {
+pub fn record_login(
+    conn: &Connection,
+    id: Uuid,
+    at: OffsetDateTime,
+    totp_step: Option<i64>,
+) -> StoreResult<()> {
+    if let Some(step) = totp_step {
+        // The step only moves forward: a code (or an older one) is spent.
+        let n = conn
+            .execute(
+                "UPDATE users SET totp_last_step = ?2 WHERE id = ?1 AND ifnull(totp_last_step, -1) < ?2",
+                params![id, step],
+            )
+            .map_err(map_write_error)?;
+        if n == 0 {
+            return Err(StoreError::Conflict { field: "totp" });
+        }
+    }
     conn.prepare_cached(
         "UPDATE users SET last_login_at = ?2, failed_logins = 0, locked_until = NULL WHERE id = ?1",
     )

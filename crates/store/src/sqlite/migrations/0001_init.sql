@@ -41,6 +41,7 @@ CREATE TABLE users (
     password_hash TEXT,
     totp_secret TEXT,
     totp_pending TEXT,
+    totp_last_step INTEGER,
     failed_logins INTEGER NOT NULL DEFAULT 0,
     locked_until INTEGER,
     container_id BLOB NOT NULL REFERENCES containers(id),
