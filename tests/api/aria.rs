@@ -597,3 +597,76 @@ async fn tokens_slide_with_use_and_lapse_when_idle() {
         "idle too long"
     );
 }
+
+/// What VMware's PowerValidatedSolutions module sends (Add-vROPSUserGroup,
+/// Add-vROPSUserAccount, Get-vROPSUserAccount).
+#[tokio::test]
+async fn power_validated_solutions_requests() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .client
+        .post(app.url("/suite-api/api/auth/token/acquire"))
+        .header("accept", "application/json")
+        .json(&json!({"username": "admin", "authSource": "LOCAL", "password": crate::helpers::ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let token = r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let auth = format!("vRealizeOpsToken {token}");
+    let (_, sources) = aria(&app, reqwest::Method::GET, "/sources", &auth, None).await;
+    let local = sources["sources"][0]["id"].as_str().unwrap().to_string();
+    let (s, g) = aria(&app, reqwest::Method::POST, "/usergroups", &auth, Some(json!({
+        "authSourceId": local, "name": "sddc-admins", "role-permissions": [{"roleName": "Administrator", "allowAllObjects": true}]
+    }))).await;
+    assert_eq!(s, 201, "{g}");
+    let (s, added) = aria(&app, reqwest::Method::POST, &format!("/sources/{local}/users"), &auth, Some(json!({"users": [{
+        "username": "svc-vrops", "firstName": "svc", "lastName": "vrops", "distinguishedName": "CN=svc-vrops",
+        "emailAddress": "svc@example.com", "enabled": true, "role-permissions": [{"roleName": "ReadOnly", "allowAllObjects": true}]
+    }]}))).await;
+    assert_eq!(s, 201, "{added}");
+    let id = added["users"][0]["id"].as_str().unwrap();
+    let (_, by_id) = aria(
+        &app,
+        reqwest::Method::GET,
+        &format!("/users?id={id}&_no_links=true"),
+        &auth,
+        None,
+    )
+    .await;
+    assert_eq!(by_id["users"][0]["distinguishedName"], "CN=svc-vrops");
+    let (_, by_role) = aria(
+        &app,
+        reqwest::Method::GET,
+        "/users?roleName=ReadOnly&_no_links=true",
+        &auth,
+        None,
+    )
+    .await;
+    assert_eq!(by_role["users"].as_array().unwrap().len(), 1);
+    let (_, groups) = aria(
+        &app,
+        reqwest::Method::GET,
+        "/usergroups?name=sddc-admins&_no_links=true",
+        &auth,
+        None,
+    )
+    .await;
+    assert_eq!(
+        groups["userGroups"][0]["role-permissions"][0]["roleName"],
+        "Administrator"
+    );
+    let (s, _) = aria(
+        &app,
+        reqwest::Method::POST,
+        "/usergroups",
+        &auth,
+        Some(json!({
+            "authSourceId": "01a20840-05e0-7392-8faa-cad28771b460", "name": "from-ad"
+        })),
+    )
+    .await;
+    assert_eq!(s, 400);
+}

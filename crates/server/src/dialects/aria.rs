@@ -888,10 +888,11 @@ async fn create_group(
     bytes: Bytes,
 ) -> AriaResult {
     let m: Map<String, Value> = body(&bytes)?;
-    if m.get("authSourceId").is_some_and(|v| !v.is_null()) {
-        return Err(AriaError::new(
-            StatusCode::BAD_REQUEST,
-            "Importing groups from an auth source is not supported; only LOCAL groups are",
+    // Groups of the LOCAL source are roster's own; others would be imports.
+    let source = m.get("authSourceId").and_then(Value::as_str);
+    if source.is_some_and(|s| Uuid::parse_str(s).ok() != Some(LOCAL_SOURCE)) {
+        return Err(not_supported(
+            "Importing groups from an LDAP/AD/SSO auth source",
         ));
     }
     let mut attributes = Map::new();
