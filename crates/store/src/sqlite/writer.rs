@@ -87,23 +87,72 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
             drop(first);
             continue;
         }
-        replies.push(first(&conn));
-        while replies.len() < MAX_BATCH {
+        let mut panicked = !run_job(&conn, first, &mut replies);
+        while !panicked && replies.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(job) => replies.push(job(&conn)),
+                Ok(job) => panicked = !run_job(&conn, job, &mut replies),
                 Err(_) => break,
             }
         }
-        let committed = conn.execute_batch("COMMIT").map_err(|e| {
-            let msg = e.to_string();
-            tracing::error!(error = %msg, "write transaction failed to commit");
+        let committed = if panicked {
+            // A bug in one job: undo the whole batch rather than commit
+            // half of the panicking job's work; everyone in it gets an error.
             let _ = conn.execute_batch("ROLLBACK");
-            msg
-        });
+            Err("a write failed unexpectedly".to_string())
+        } else {
+            conn.execute_batch("COMMIT").map_err(|e| {
+                let msg = e.to_string();
+                tracing::error!(error = %msg, "write transaction failed to commit");
+                let _ = conn.execute_batch("ROLLBACK");
+                msg
+            })
+        };
         for reply in replies.drain(..) {
             reply(committed.clone());
         }
     }
     // Leave a checkpointed, small WAL behind on shutdown.
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+/// Runs one job, keeping the writer alive if it panics (its caller then
+/// gets an error, as its reply channel is dropped). Returns false on panic.
+fn run_job(conn: &Connection, job: Job, replies: &mut Vec<Reply>) -> bool {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(conn))) {
+        Ok(reply) => {
+            replies.push(reply);
+            true
+        }
+        Err(_) => {
+            tracing::error!("a write job panicked; its batch is rolled back");
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_job_fails_its_batch_but_not_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("w.db")).unwrap();
+        conn.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
+        let (writer, _thread) = Writer::start(conn).unwrap();
+        let bad = writer
+            .write(|_: &Connection| -> StoreResult<()> { panic!("bug in a job") })
+            .await;
+        assert!(bad.is_err());
+        let good = writer
+            .write(|c: &Connection| {
+                c.execute("INSERT INTO t (x) VALUES (1)", [])
+                    .map_err(|e| StoreError::Backend(e.to_string()))?;
+                c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))
+                    .map_err(|e| StoreError::Backend(e.to_string()))
+            })
+            .await
+            .unwrap();
+        assert_eq!(good, 1, "the writer still works after a panic");
+    }
 }
