@@ -60,3 +60,35 @@ async fn health_is_public() {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.json::<Value>().await.unwrap()["status"], "ok");
 }
+
+#[tokio::test]
+async fn metrics_count_requests_per_face_for_authenticated_scrapers() {
+    let app = TestApp::spawn().await;
+    let r = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    app.get("/api/v1/users").send().await.unwrap();
+    app.client
+        .get(app.url("/api/ss/users"))
+        .header("x-ssapi-key", crate::helpers::ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    let r = app.get("/metrics").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains(r#"roster_http_requests_total{face="native",status="2xx"}"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"face="attackforge""#), "{text}");
+    assert!(
+        text.contains("roster_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+}

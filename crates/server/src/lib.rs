@@ -4,6 +4,7 @@
 pub mod dialects;
 pub mod extract;
 pub mod face;
+pub mod metrics;
 pub mod native;
 pub mod problem;
 pub mod rate_limit;
@@ -40,6 +41,7 @@ pub fn app(roster: Arc<Roster>, http: HttpConfig) -> Router {
         .merge(dialects::aria::router())
         .route("/healthz", get(healthz))
         .route("/livez", get(livez))
+        .route("/metrics", get(metrics::endpoint))
         .route(
             "/openapi.json",
             get(move || {

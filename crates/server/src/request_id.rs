@@ -47,6 +47,7 @@ pub async fn layer(req: Request, next: Next) -> Response {
         .scope(id.clone(), next.run(req).instrument(span.clone()))
         .await;
     let status = resp.status().as_u16();
+    crate::metrics::record(&path, status, started.elapsed());
     span.in_scope(|| {
         tracing::debug!(
             status,
