@@ -92,3 +92,32 @@ async fn metrics_count_requests_per_face_for_authenticated_scrapers() {
         "{text}"
     );
 }
+
+/// The served document is compared with the committed one, so that an API
+/// change shows in review. `ROSTER_UPDATE_SNAPSHOTS=1 cargo test` rewrites it.
+#[tokio::test]
+async fn openapi_document_matches_the_committed_snapshot() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pretty = serde_json::to_string_pretty(&doc).unwrap() + "\n";
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/api/snapshots/openapi.json"
+    );
+    if std::env::var_os("ROSTER_UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(path, &pretty).unwrap();
+    }
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        committed == pretty,
+        "/openapi.json changed; review the difference and run ROSTER_UPDATE_SNAPSHOTS=1 cargo test --test api openapi_document"
+    );
+}
