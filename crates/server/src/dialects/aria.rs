@@ -313,6 +313,15 @@ fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, AriaError> {
     parse_json(bytes).map_err(AriaError::from)
 }
 
+/// Every value of a repeatable query parameter.
+fn param_values<'a>(params: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+    params
+        .iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
 fn links_wanted(params: &[(String, String)]) -> bool {
     !params
         .iter()
@@ -541,21 +550,13 @@ async fn list_users(
     Caller(ctx, _): Caller,
     Query(params): Query<Vec<(String, String)>>,
 ) -> AriaResult {
-    let ids: Vec<&str> = params
-        .iter()
-        .filter(|(k, _)| k == "id")
-        .map(|(_, v)| v.as_str())
-        .collect();
+    let ids: Vec<&str> = param_values(&params, "id");
     let names: Vec<String> = params
         .iter()
         .filter(|(k, _)| k == "username")
         .map(|(_, v)| v.to_lowercase())
         .collect();
-    let roles: Vec<&str> = params
-        .iter()
-        .filter(|(k, _)| k == "roleName")
-        .map(|(_, v)| v.as_str())
-        .collect();
+    let roles: Vec<&str> = param_values(&params, "roleName");
     let all = state
         .roster
         .all_users(&ctx, Default::default(), LIST_CAP)
@@ -715,44 +716,29 @@ async fn change_password(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn permissions(state: &AppState, ctx: &Ctx, id: Uuid) -> AriaResult {
-    let list = state.roster.assignments_of(ctx, Holder::User(id)).await?;
-    Ok(
-        axum::Json(json!({ "permissions": list.iter().map(permission_json).collect::<Vec<_>>() }))
-            .into_response(),
-    )
-}
-
 async fn user_permissions(
     State(state): State<Arc<AppState>>,
     Caller(ctx, _): Caller,
     Path(raw): Path<String>,
 ) -> AriaResult {
-    permissions(&state, &ctx, user_id(&raw)?).await
+    holder_permissions(&state, &ctx, Holder::User(user_id(&raw)?)).await
 }
 
 async fn current_permissions(
     State(state): State<Arc<AppState>>,
     Caller(ctx, _): Caller,
 ) -> AriaResult {
-    let id = ctx.who.user_id;
-    permissions(&state, &ctx, id).await
+    let holder = Holder::User(ctx.who.user_id);
+    holder_permissions(&state, &ctx, holder).await
 }
 
-/// Replaces the user's permission for one role.
 async fn put_user_permission(
     State(state): State<Arc<AppState>>,
     Caller(ctx, _): Caller,
     Path(raw): Path<String>,
     bytes: Bytes,
 ) -> AriaResult {
-    let id = user_id(&raw)?;
-    let g = grant(&body::<Value>(&bytes)?)?;
-    state
-        .roster
-        .assign_role(&ctx, Holder::User(id), g.role, g.all_objects, g.containers)
-        .await?;
-    permissions(&state, &ctx, id).await
+    put_permission(&state, &ctx, Holder::User(user_id(&raw)?), &bytes).await
 }
 
 async fn delete_user_permission(
@@ -760,19 +746,7 @@ async fn delete_user_permission(
     Caller(ctx, _): Caller,
     Path((raw, role)): Path<(String, String)>,
 ) -> AriaResult {
-    let id = user_id(&raw)?;
-    let assignment = state
-        .roster
-        .assignments_of(&ctx, Holder::User(id))
-        .await?
-        .into_iter()
-        .find(|a| a.role_name.eq_ignore_ascii_case(&role))
-        .ok_or_else(|| AriaError::from(CoreError::NotFound("role permission")))?;
-    state
-        .roster
-        .unassign_role(&ctx, Holder::User(id), assignment.id)
-        .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    delete_permission(&state, &ctx, Holder::User(user_id(&raw)?), &role).await
 }
 
 // ---- auth source types
@@ -847,11 +821,7 @@ async fn list_groups(
     Caller(ctx, _): Caller,
     Query(params): Query<Vec<(String, String)>>,
 ) -> AriaResult {
-    let ids: Vec<&str> = params
-        .iter()
-        .filter(|(k, _)| k == "id")
-        .map(|(_, v)| v.as_str())
-        .collect();
+    let ids: Vec<&str> = param_values(&params, "id");
     let names: Vec<String> = params
         .iter()
         .filter(|(k, _)| k == "name")
@@ -1048,13 +1018,7 @@ async fn put_group_permission(
     Path(raw): Path<String>,
     bytes: Bytes,
 ) -> AriaResult {
-    let holder = Holder::Group(group_id(&raw)?);
-    let g = grant(&body::<Value>(&bytes)?)?;
-    state
-        .roster
-        .assign_role(&ctx, holder, g.role, g.all_objects, g.containers)
-        .await?;
-    holder_permissions(&state, &ctx, holder).await
+    put_permission(&state, &ctx, Holder::Group(group_id(&raw)?), &bytes).await
 }
 
 async fn delete_group_permission(
@@ -1062,15 +1026,28 @@ async fn delete_group_permission(
     Caller(ctx, _): Caller,
     Path((raw, role)): Path<(String, String)>,
 ) -> AriaResult {
-    let holder = Holder::Group(group_id(&raw)?);
+    delete_permission(&state, &ctx, Holder::Group(group_id(&raw)?), &role).await
+}
+
+/// Replaces the holder's permission for one role; answers with all of them.
+async fn put_permission(state: &AppState, ctx: &Ctx, holder: Holder, bytes: &[u8]) -> AriaResult {
+    let g = grant(&body::<Value>(bytes)?)?;
+    state
+        .roster
+        .assign_role(ctx, holder, g.role, g.all_objects, g.containers)
+        .await?;
+    holder_permissions(state, ctx, holder).await
+}
+
+async fn delete_permission(state: &AppState, ctx: &Ctx, holder: Holder, role: &str) -> AriaResult {
     let a = state
         .roster
-        .assignments_of(&ctx, holder)
+        .assignments_of(ctx, holder)
         .await?
         .into_iter()
-        .find(|a| a.role_name.eq_ignore_ascii_case(&role))
+        .find(|a| a.role_name.eq_ignore_ascii_case(role))
         .ok_or_else(|| AriaError::from(CoreError::NotFound("role permission")))?;
-    state.roster.unassign_role(&ctx, holder, a.id).await?;
+    state.roster.unassign_role(ctx, holder, a.id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -1099,11 +1076,7 @@ async fn list_roles(
     Caller(ctx, _): Caller,
     Query(params): Query<Vec<(String, String)>>,
 ) -> AriaResult {
-    let names: Vec<&str> = params
-        .iter()
-        .filter(|(k, _)| k == "roleName")
-        .map(|(_, v)| v.as_str())
-        .collect();
+    let names: Vec<&str> = param_values(&params, "roleName");
     let links = links_wanted(&params);
     let roles: Vec<Value> = state
         .roster
@@ -1282,11 +1255,7 @@ async fn privileges(
     Caller(_, _): Caller,
     Query(params): Query<Vec<(String, String)>>,
 ) -> AriaResult {
-    let wanted: Vec<&str> = params
-        .iter()
-        .filter(|(k, _)| k == "key")
-        .map(|(_, v)| v.as_str())
-        .collect();
+    let wanted: Vec<&str> = param_values(&params, "key");
     let list: Vec<Value> = roster_core::authz::Privilege::ALL
         .iter()
         .filter(|p| wanted.is_empty() || wanted.contains(&p.as_str()))
@@ -1300,11 +1269,7 @@ async fn privilege_groups(
     Caller(_, _): Caller,
     Query(params): Query<Vec<(String, String)>>,
 ) -> AriaResult {
-    let wanted: Vec<&str> = params
-        .iter()
-        .filter(|(k, _)| k == "key")
-        .map(|(_, v)| v.as_str())
-        .collect();
+    let wanted: Vec<&str> = param_values(&params, "key");
     let mut areas: Vec<&str> = roster_core::authz::Privilege::ALL
         .iter()
         .map(|p| p.as_str().split('.').next().unwrap_or_default())
