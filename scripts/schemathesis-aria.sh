@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Fuzzes roster's Aria Operations face with VMware's own /api/auth OpenAPI
-# document (../shared/specs/aria-operations-auth-openapi.json). The spec's
+# document (tests/clients/specs/aria-operations-auth-openapi.json). The spec's
 # examples are strings, so the examples phase is off. The `user` schema
 # requires `password` in responses too; roster never returns passwords, so
 # that one requirement is relaxed in a copy of the spec.
 #   scripts/schemathesis-aria.sh [max-examples]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SPEC=${ARIA_SPEC:-../shared/specs/aria-operations-auth-openapi.json}
+SPEC=${ARIA_SPEC:-tests/clients/specs/aria-operations-auth-openapi.json}
 command -v schemathesis >/dev/null || python3 -m pip install --quiet schemathesis
 cargo build --release --quiet
 PORT=${PORT:-18384}

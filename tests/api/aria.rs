@@ -521,7 +521,7 @@ async fn every_operation_of_the_vendor_spec_validates() {
     crate::helpers::ensure_python_package(&site, "jsonschema", "jsonschema==4.26.0");
     let spec = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/specs/aria-operations-auth-openapi.json"
+        "/tests/clients/specs/aria-operations-auth-openapi.json"
     );
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
