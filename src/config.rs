@@ -33,6 +33,9 @@ pub struct Config {
     pub hash_workers: usize,
     pub hash_queue: usize,
     pub token_ttl_secs: u64,
+    /// Seconds a token is still accepted after its `exp` (clock skew between
+    /// nodes); 0 keeps a token's life exactly `expires_in`.
+    pub token_leeway_secs: u64,
     /// Aria Operations tokens lapse after this long unused.
     pub aria_token_idle_secs: u64,
     pub auth_cache_ttl_secs: u64,
@@ -66,6 +69,7 @@ impl Default for Config {
             hash_workers: core.hash_workers,
             hash_queue: core.hash_queue,
             token_ttl_secs: core.token_ttl_secs,
+            token_leeway_secs: core.token_leeway_secs,
             aria_token_idle_secs: http.aria_token_idle_secs,
             auth_cache_ttl_secs: core.auth_cache_ttl.as_secs(),
             lockout_threshold: core.lockout.threshold,
@@ -121,6 +125,7 @@ impl Config {
             hash_workers: self.hash_workers,
             hash_queue: self.hash_queue,
             token_ttl_secs: self.token_ttl_secs,
+            token_leeway_secs: self.token_leeway_secs,
             auth_cache_ttl: Duration::from_secs(self.auth_cache_ttl_secs),
             lockout: roster_core::store::LockoutPolicy {
                 threshold: self.lockout_threshold.max(1),

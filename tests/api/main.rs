@@ -15,4 +15,5 @@ mod errors;
 mod faces;
 mod mfa;
 mod openapi;
+mod reliability;
 mod users;

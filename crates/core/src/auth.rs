@@ -147,7 +147,9 @@ impl TokenSigner {
             .ok_or_else(|| CoreError::internal("no signing key"))?;
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
-        validation.leeway = 5;
+        // No grace period by default: a token is refused as soon as its
+        // `exp` passes, so it lives exactly as long as `expires_in` says.
+        validation.leeway = 0;
         Ok(Self {
             signing: (kid.clone(), EncodingKey::from_secret(secret)),
             verifying: keys
@@ -157,6 +159,13 @@ impl TokenSigner {
             validation,
             ttl_secs,
         })
+    }
+
+    /// Accepts tokens up to `secs` after their `exp`, for clusters whose
+    /// clocks disagree (`ROSTER_TOKEN_LEEWAY_SECS`; 0 by default).
+    pub fn with_leeway(mut self, secs: u64) -> Self {
+        self.validation.leeway = secs;
+        self
     }
 
     pub fn issue(&self, user_id: Uuid, enroll_only: bool) -> Result<IssuedToken, CoreError> {

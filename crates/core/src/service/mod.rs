@@ -43,6 +43,8 @@ pub struct RosterConfig {
     /// Hashes allowed to wait for a thread; more are refused with `Overloaded`.
     pub hash_queue: usize,
     pub token_ttl_secs: u64,
+    /// Seconds a token is still accepted after it expires (clock skew).
+    pub token_leeway_secs: u64,
     /// How long an authenticated API key is remembered in this process.
     /// Revocations made on other nodes take effect within this time.
     pub auth_cache_ttl: Duration,
@@ -60,6 +62,7 @@ impl Default for RosterConfig {
             hash_workers: cores,
             hash_queue: 16,
             token_ttl_secs: 900,
+            token_leeway_secs: 0,
             auth_cache_ttl: Duration::from_secs(5),
             lockout: LockoutPolicy {
                 threshold: 10,
@@ -89,6 +92,7 @@ pub struct Roster {
     lockout: LockoutPolicy,
     tokens: std::sync::RwLock<Arc<TokenSigner>>,
     token_ttl_secs: u64,
+    token_leeway_secs: u64,
     auth_cache: AuthCache,
 }
 
@@ -128,11 +132,12 @@ impl Roster {
             hasher,
             policy: config.password_policy,
             lockout: config.lockout,
-            tokens: std::sync::RwLock::new(Arc::new(TokenSigner::new(
-                &secrets,
-                config.token_ttl_secs,
-            )?)),
+            tokens: std::sync::RwLock::new(Arc::new(
+                TokenSigner::new(&secrets, config.token_ttl_secs)?
+                    .with_leeway(config.token_leeway_secs),
+            )),
             token_ttl_secs: config.token_ttl_secs,
+            token_leeway_secs: config.token_leeway_secs,
             auth_cache: AuthCache::new(config.auth_cache_ttl),
         })
     }
@@ -152,7 +157,9 @@ impl Roster {
             .signing_secrets(Vec::new())
             .await
             .map_err(from_store("signing key"))?;
-        let signer = Arc::new(TokenSigner::new(&secrets, self.token_ttl_secs)?);
+        let signer = Arc::new(
+            TokenSigner::new(&secrets, self.token_ttl_secs)?.with_leeway(self.token_leeway_secs),
+        );
         *self.tokens.write().unwrap_or_else(|e| e.into_inner()) = signer;
         Ok(())
     }
