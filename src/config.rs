@@ -23,6 +23,17 @@ pub struct Config {
     #[serde(skip_serializing)]
     pub admin_password: Option<Secret>,
     pub body_limit: usize,
+    /// Seconds a client has to send a request's headers (and to start the
+    /// next request on a kept-alive connection).
+    pub header_read_timeout_secs: u64,
+    /// Seconds a connection may sit with nothing moving before it is closed.
+    pub idle_timeout_secs: u64,
+    /// Largest request line plus headers, in bytes (431 above).
+    pub max_header_bytes: usize,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// Seconds requests in flight get after SIGTERM before connections are closed.
+    pub shutdown_timeout_secs: u64,
     pub rate_limit_per_second: u32,
     pub rate_limit_burst: u32,
     pub password_min_length: usize,
@@ -59,6 +70,11 @@ impl Default for Config {
             admin_api_key: None,
             admin_password: None,
             body_limit: http.body_limit,
+            header_read_timeout_secs: http.header_read_timeout.as_secs(),
+            idle_timeout_secs: http.idle_timeout.as_secs(),
+            max_header_bytes: http.max_header_bytes,
+            max_connections: http.max_connections,
+            shutdown_timeout_secs: http.shutdown_timeout.as_secs(),
             rate_limit_per_second: http.rate_limit_per_second,
             rate_limit_burst: http.rate_limit_burst,
             password_min_length: core.password_policy.min_length,
@@ -140,6 +156,11 @@ impl Config {
             rate_limit_per_second: self.rate_limit_per_second,
             rate_limit_burst: self.rate_limit_burst,
             aria_token_idle_secs: self.aria_token_idle_secs,
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs.max(1)),
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs.max(1)),
+            max_header_bytes: self.max_header_bytes,
+            max_connections: self.max_connections.max(1),
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
         }
     }
 }

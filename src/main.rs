@@ -12,8 +12,8 @@ use clap::{Parser, Subcommand};
 use figment::Figment;
 use figment::providers::Serialized;
 use roster_core::service::Verification;
-use roster_core::store::Store;
 use roster_core::{CoreError, Roster};
+use roster_store::SqliteStore;
 use roster_store::sqlite::{SqliteOptions, Synchronous};
 use tracing_subscriber::EnvFilter;
 
@@ -105,11 +105,11 @@ fn main() -> anyhow::Result<()> {
         tracing::warn!(variable = %var, "ignoring unknown ROSTER_ variable");
     }
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve { .. } => serve(config).await,
             Command::Migrate => {
-                open_store(&config)?;
+                open_sqlite(&config)?.close();
                 eprintln!("database ready: {}", config.database_url);
                 Ok(())
             }
@@ -122,15 +122,21 @@ fn main() -> anyhow::Result<()> {
             Command::Tokens {
                 command: TokensCommand::RotateKey,
             } => {
-                let roster = Roster::new(open_store(&config)?, config.core())
+                let sqlite = open_sqlite(&config)?;
+                let roster = Roster::new(Arc::new(sqlite.clone()), config.core())
                     .await
                     .map_err(describe)?;
                 let kid = roster.rotate_signing_key().await.map_err(describe)?;
+                close(sqlite).await;
                 println!("new token signing key {kid} in force");
                 Ok(())
             }
         }
-    })
+    });
+    // A blocking read still running (a long list aborted at the shutdown
+    // deadline) must not keep the process from exiting.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }
 
 fn init_logging(format: &str) {
@@ -148,7 +154,7 @@ fn init_logging(format: &str) {
     }
 }
 
-fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+fn open_sqlite(config: &Config) -> anyhow::Result<SqliteStore> {
     let synchronous = match config.sqlite_synchronous.to_ascii_lowercase().as_str() {
         "full" => Synchronous::Full,
         "normal" => Synchronous::Normal,
@@ -161,7 +167,15 @@ fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             ..Default::default()
         },
     )?;
-    Ok(Arc::new(store))
+    Ok(store)
+}
+
+/// Checkpoints the WAL into the database and closes it, so that a clean
+/// stop leaves a self-contained file behind.
+async fn close(store: SqliteStore) {
+    if let Err(e) = tokio::task::spawn_blocking(move || store.close()).await {
+        tracing::warn!(error = %e, "closing the database failed");
+    }
 }
 
 fn describe(e: CoreError) -> anyhow::Error {
@@ -180,8 +194,19 @@ fn describe(e: CoreError) -> anyhow::Error {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
-    let store = open_store(&config)?;
-    let roster = Arc::new(Roster::new(store, config.core()).await.map_err(describe)?);
+    let sqlite = open_sqlite(&config)?;
+    // Read back from the database, not echoed from the configuration.
+    let durability = sqlite.durability().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    tracing::info!(
+        journal_mode = %durability.journal_mode,
+        synchronous = durability.synchronous,
+        "database durability settings"
+    );
+    let roster = Arc::new(
+        Roster::new(Arc::new(sqlite.clone()), config.core())
+            .await
+            .map_err(describe)?,
+    );
     if let Some(key) = roster
         .bootstrap(config.admin_api_key.clone(), config.admin_password.clone())
         .await
@@ -209,8 +234,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             }
         }
     });
-    let app = roster_server::app(roster, config.http());
-    roster_server::serve(listener, app, shutdown).await?;
+    let http = config.http();
+    let app = roster_server::app(roster, http.clone());
+    roster_server::serve_with(listener, app, &http, shutdown).await?;
+    close(sqlite).await;
     tracing::info!("roster stopped");
     Ok(())
 }
@@ -236,9 +263,13 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
 }
 
 async fn verify_audit(config: Config) -> anyhow::Result<()> {
-    let store = open_store(&config)?;
-    let roster = Roster::new(store, config.core()).await.map_err(describe)?;
-    match roster.verify_audit().await.map_err(describe)? {
+    // Read-only: checking the trail must not migrate, seed or otherwise
+    // change the database it checks.
+    let store = roster_store::open_read_only(&config.database_url)?;
+    match roster_core::service::verify_audit_chain(&store)
+        .await
+        .map_err(describe)?
+    {
         Verification::Intact { events } => {
             println!("audit log intact: {events} events, hash chain verified");
             Ok(())
@@ -251,8 +282,10 @@ async fn verify_audit(config: Config) -> anyhow::Result<()> {
 }
 
 async fn import(config: Config, file: PathBuf) -> anyhow::Result<()> {
-    let store = open_store(&config)?;
-    let roster = Roster::new(store, config.core()).await.map_err(describe)?;
+    let sqlite = open_sqlite(&config)?;
+    let roster = Roster::new(Arc::new(sqlite.clone()), config.core())
+        .await
+        .map_err(describe)?;
     let reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
@@ -286,6 +319,7 @@ async fn import(config: Config, file: PathBuf) -> anyhow::Result<()> {
         }
     }
     total += roster.import_users(batch).await.map_err(describe)?;
+    close(sqlite).await;
     eprintln!("imported {total} users in {:.1?}", started.elapsed());
     Ok(())
 }

@@ -44,6 +44,13 @@ pub enum CoreError {
     RateLimited { retry_after_secs: u64 },
     #[error("overloaded")]
     Overloaded { retry_after_secs: u64 },
+    /// The database cannot take writes (disk full, I/O error): retry after
+    /// `retry_after_secs`. The text is for the log only.
+    #[error("storage unavailable: {message}")]
+    StorageUnavailable {
+        retry_after_secs: u64,
+        message: String,
+    },
     #[error("internal: {0}")]
     Internal(String),
 }

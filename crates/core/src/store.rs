@@ -36,6 +36,11 @@ pub enum StoreError {
     VersionMismatch,
     #[error("storage backend: {0}")]
     Backend(String),
+    /// The storage itself failed (disk full, I/O error, read-only file
+    /// system): nothing is wrong with the request, and retrying later may
+    /// succeed. The text is for the log.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -4,6 +4,7 @@
 pub mod dialects;
 pub mod extract;
 pub mod face;
+mod listener;
 pub mod metrics;
 pub mod native;
 pub mod problem;
@@ -11,7 +12,6 @@ pub mod rate_limit;
 pub mod request_id;
 pub mod state;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use roster_core::Roster;
 
+pub use listener::serve_with;
 pub use state::{AppState, HttpConfig};
 
 use crate::problem::ApiError;
@@ -106,17 +107,13 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then finishes
-/// in-flight requests.
+/// Serves `app` on `listener` with the default connection limits until
+/// `shutdown` completes, then finishes in-flight requests (see
+/// [`serve_with`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    serve_with(listener, app, &HttpConfig::default(), shutdown).await
 }

@@ -210,6 +210,25 @@ impl IntoResponse for ApiError {
                     ),
                 )
             }
+            ApiError::Core(CoreError::StorageUnavailable {
+                retry_after_secs,
+                message,
+            }) => {
+                // Not a bug and not the client's fault: the disk refused.
+                tracing::error!(error = %message, "storage unavailable");
+                retry_after = Some(retry_after_secs);
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    problem(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "urn:roster:problem:storage-unavailable",
+                        "Storage unavailable",
+                        format!(
+                            "the database cannot store changes at the moment; nothing was changed; retry after {retry_after_secs} s"
+                        ),
+                    ),
+                )
+            }
             ApiError::PayloadTooLarge(limit) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 problem(

@@ -2,12 +2,12 @@
 
 pub mod sqlite;
 
-pub use sqlite::{SqliteOptions, SqliteStore};
+pub use sqlite::{Durability, SqliteOptions, SqliteStore};
 
 /// Opens the store a database URL names.
 pub fn open(url: &str, options: SqliteOptions) -> Result<SqliteStore, OpenError> {
     if let Some(path) = sqlite::path_from_url(url) {
-        return SqliteStore::open(&path, options).map_err(|e| OpenError::Sqlite(e.to_string()));
+        return SqliteStore::open(&path, options).map_err(OpenError::from);
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Err(OpenError::Unsupported(
@@ -20,8 +20,30 @@ pub fn open(url: &str, options: SqliteOptions) -> Result<SqliteStore, OpenError>
     )))
 }
 
+/// Opens an existing database for reading only (no migration, no change).
+pub fn open_read_only(url: &str) -> Result<SqliteStore, OpenError> {
+    match sqlite::path_from_url(url) {
+        Some(path) => SqliteStore::open_read_only(&path).map_err(OpenError::from),
+        None => Err(OpenError::Unsupported(format!(
+            "read-only access needs a sqlite://PATH URL, not {url:?}"
+        ))),
+    }
+}
+
+impl From<sqlite::OpenFailure> for OpenError {
+    fn from(e: sqlite::OpenFailure) -> Self {
+        match e {
+            sqlite::OpenFailure::Refused(why) => OpenError::Refused(why),
+            sqlite::OpenFailure::Sqlite(e) => OpenError::Sqlite(e.to_string()),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
+    /// The file is not one roster may use (another application's, or newer).
+    #[error("{0}")]
+    Refused(String),
     #[error("{0}")]
     Unsupported(String),
     #[error("cannot open SQLite database: {0}")]

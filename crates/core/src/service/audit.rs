@@ -4,7 +4,7 @@ use super::{Ctx, Roster, from_store};
 use crate::audit::{AuditRecord, Broken, GENESIS, verify_chain};
 use crate::authz::{self, Privilege, Target};
 use crate::error::{CoreError, CoreResult};
-use crate::store::AuditQuery;
+use crate::store::{AuditQuery, Store};
 use crate::user::Page;
 
 /// Outcome of checking the whole chain.
@@ -38,20 +38,26 @@ impl Roster {
 
     /// Walks the whole chain (operator command).
     pub async fn verify_audit(&self) -> CoreResult<Verification> {
-        let mut prev = (0, GENESIS.to_string());
-        loop {
-            let page = self
-                .store
-                .audit_chain(prev.0, 10_000)
-                .await
-                .map_err(from_store("audit event"))?;
-            if page.is_empty() {
-                return Ok(Verification::Intact { events: prev.0 });
-            }
-            match verify_chain(&page, prev) {
-                Ok(last) => prev = last,
-                Err(b) => return Ok(Verification::Broken(b)),
-            }
+        verify_audit_chain(self.store.as_ref()).await
+    }
+}
+
+/// Walks the whole chain of `store` with reads only, so that the operator
+/// command can run on a read-only store without building a `Roster` (which
+/// writes its built-in roles and signing key at start).
+pub async fn verify_audit_chain(store: &dyn Store) -> CoreResult<Verification> {
+    let mut prev = (0, GENESIS.to_string());
+    loop {
+        let page = store
+            .audit_chain(prev.0, 10_000)
+            .await
+            .map_err(from_store("audit event"))?;
+        if page.is_empty() {
+            return Ok(Verification::Intact { events: prev.0 });
+        }
+        match verify_chain(&page, prev) {
+            Ok(last) => prev = last,
+            Err(b) => return Ok(Verification::Broken(b)),
         }
     }
 }

@@ -19,7 +19,7 @@ use uuid::Uuid;
 pub use self::access::{
     ContainerInput, EffectiveGrant, GroupChange, GroupInput, NewKey, RoleInput,
 };
-pub use self::audit::Verification;
+pub use self::audit::{Verification, verify_audit_chain};
 pub use self::login::LoginInput;
 pub use self::mfa::Enrollment;
 pub use self::users::Created;
@@ -96,6 +96,10 @@ pub struct Roster {
     auth_cache: AuthCache,
 }
 
+/// What a client is told to wait when the disk refuses writes: long enough
+/// for an operator or a log rotation to free space, short enough to notice.
+const STORAGE_RETRY_AFTER_SECS: u64 = 5;
+
 /// Translates storage outcomes; `what` names the object for "not found".
 fn from_store(what: &'static str) -> impl Fn(StoreError) -> CoreError {
     move |e| match e {
@@ -111,6 +115,10 @@ fn from_store(what: &'static str) -> impl Fn(StoreError) -> CoreError {
         StoreError::NotFound => CoreError::NotFound(what),
         StoreError::VersionMismatch => CoreError::PreconditionFailed,
         StoreError::Backend(msg) => CoreError::Internal(msg),
+        StoreError::Unavailable(message) => CoreError::StorageUnavailable {
+            retry_after_secs: STORAGE_RETRY_AFTER_SECS,
+            message,
+        },
     }
 }
 

@@ -224,6 +224,19 @@ impl From<CoreError> for AriaError {
                 retry_after: Some(retry_after_secs),
                 ..AriaError::new(StatusCode::TOO_MANY_REQUESTS, "Too many requests")
             },
+            CoreError::StorageUnavailable {
+                retry_after_secs,
+                message,
+            } => {
+                tracing::error!(error = %message, "storage unavailable");
+                AriaError {
+                    retry_after: Some(retry_after_secs),
+                    ..AriaError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Service temporarily unavailable; retry later",
+                    )
+                }
+            }
             CoreError::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");
                 AriaError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")

@@ -124,6 +124,17 @@ impl From<CoreError> for AfError {
                 "Too many requests; retry later".to_string(),
                 Some(retry_after_secs),
             ),
+            CoreError::StorageUnavailable {
+                retry_after_secs,
+                message,
+            } => {
+                tracing::error!(error = %message, "storage unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Service temporarily unavailable; retry later".to_string(),
+                    Some(retry_after_secs),
+                )
+            }
             CoreError::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");
                 (

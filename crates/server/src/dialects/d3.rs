@@ -29,6 +29,7 @@ const BAD_KEY: &str = "Invalid authentication key.";
 const RATE_LIMITED: &str =
     "The request exceeds rate limits or is otherwise blocked by rate limiting policies.";
 const UNEXPECTED: &str = "Unexpected Error.";
+const UNAVAILABLE: &str = "Service temporarily unavailable. Retry later.";
 
 /// Whether a path belongs to this face.
 pub fn owns(path: &str) -> bool {
@@ -65,6 +66,17 @@ impl From<CoreError> for Failure {
                 RATE_LIMITED,
                 Some(retry_after_secs),
             ),
+            CoreError::StorageUnavailable {
+                retry_after_secs,
+                message,
+            } => {
+                tracing::error!(error = %message, "storage unavailable");
+                Failure::Transport(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    UNAVAILABLE,
+                    Some(retry_after_secs),
+                )
+            }
             CoreError::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");
                 Failure::Transport(StatusCode::INTERNAL_SERVER_ERROR, UNEXPECTED, None)

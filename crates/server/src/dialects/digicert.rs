@@ -147,6 +147,18 @@ impl From<CoreError> for DcError {
                 "Service unavailable, please limit request volume".into(),
                 Some(retry_after_secs),
             ),
+            CoreError::StorageUnavailable {
+                retry_after_secs,
+                message,
+            } => {
+                tracing::error!(error = %message, "storage unavailable");
+                DcError(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "service_unavailable".into(),
+                    "Service temporarily unavailable, please try again later.".into(),
+                    Some(retry_after_secs),
+                )
+            }
             CoreError::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");
                 DcError::new(

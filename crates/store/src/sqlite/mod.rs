@@ -67,41 +67,142 @@ struct Inner {
     read_permits: tokio::sync::Semaphore,
 }
 
+/// Storage failures (the disk, not the statement) become `Unavailable`,
+/// everything else `Backend`.
+pub(crate) fn classify(e: &rusqlite::Error) -> StoreError {
+    use rusqlite::ffi::ErrorCode;
+    match e.sqlite_error_code() {
+        Some(
+            ErrorCode::DiskFull
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::ReadOnly
+            | ErrorCode::CannotOpen
+            | ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked,
+        ) => StoreError::Unavailable(e.to_string()),
+        _ => StoreError::Backend(e.to_string()),
+    }
+}
+
 fn backend(e: rusqlite::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+    classify(&e)
+}
+
+/// Why the store did not open.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenFailure {
+    #[error("{0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Refused(String),
+}
+
+fn sqlite_error(code: i32, msg: String) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), Some(msg))
+}
+
+/// What the running database actually uses, read back from the writing
+/// connection (not echoed from the configuration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Durability {
+    /// `wal` when the write-ahead log is in use.
+    pub journal_mode: String,
+    /// 2 = FULL (fsync at every commit), 1 = NORMAL.
+    pub synchronous: i64,
 }
 
 impl SqliteStore {
-    pub fn open(path: &Path, options: SqliteOptions) -> rusqlite::Result<Self> {
+    /// Opens (creating if missing) and migrates roster's database. A file
+    /// that belongs to another application or to a newer roster is refused
+    /// before anything in it changes, journal mode included.
+    pub fn open(path: &Path, options: SqliteOptions) -> Result<Self, OpenFailure> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
-                rusqlite::Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
-                    Some(format!("cannot create {}: {e}", dir.display())),
+                sqlite_error(
+                    rusqlite::ffi::SQLITE_CANTOPEN,
+                    format!("cannot create {}: {e}", dir.display()),
                 )
             })?;
         }
         let mut conn = Connection::open(path)?;
+        // Before anything else: several processes may be starting at once.
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        if let Err(refusal) = migrations::identify(&conn)? {
+            return Err(OpenFailure::Refused(refusal.to_string()));
+        }
         configure(&conn, options.synchronous)?;
-        migrations::apply(&mut conn)?;
-        let (writer, _thread) = Writer::start(conn).map_err(|e| {
-            rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
-                Some(e.to_string()),
-            )
-        })?;
+        if let Err(refusal) = migrations::apply(&mut conn)? {
+            return Err(OpenFailure::Refused(refusal.to_string()));
+        }
+        Self::with_writer(path, conn, options.readers)
+    }
+
+    /// Opens an existing roster database for reading only: no migration,
+    /// no seeding, no change to the file (for `roster audit verify`).
+    /// Writes through this store fail.
+    pub fn open_read_only(path: &Path) -> Result<Self, OpenFailure> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        match migrations::identify(&conn)? {
+            Err(refusal) => return Err(OpenFailure::Refused(refusal.to_string())),
+            Ok(migrations::Identity::Empty) => {
+                return Err(OpenFailure::Refused(format!(
+                    "{} is not a roster database: it has no tables",
+                    path.display()
+                )));
+            }
+            Ok(migrations::Identity::Roster { .. }) => {}
+        }
+        Self::with_writer(path, conn, 2)
+    }
+
+    fn with_writer(path: &Path, conn: Connection, readers: usize) -> Result<Self, OpenFailure> {
+        let (writer, _thread) = Writer::start(conn)
+            .map_err(|e| sqlite_error(rusqlite::ffi::SQLITE_ERROR, e.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
                 writer,
                 readers: Mutex::new(Vec::new()),
-                read_permits: tokio::sync::Semaphore::new(options.readers.max(1)),
+                read_permits: tokio::sync::Semaphore::new(readers.max(1)),
             }),
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Reads the journal mode and `synchronous` of the writing connection.
+    pub async fn durability(&self) -> StoreResult<Durability> {
+        self.inner
+            .writer
+            .write(|c| {
+                let journal_mode: String = c
+                    .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                    .map_err(backend)?;
+                let synchronous: i64 = c
+                    .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                    .map_err(backend)?;
+                Ok(Durability {
+                    journal_mode: journal_mode.to_ascii_lowercase(),
+                    synchronous,
+                })
+            })
+            .await
+    }
+
+    /// Ends the store: waits for queued writes, checkpoints the WAL into
+    /// the database file and closes every connection, so that a clean stop
+    /// leaves no `-wal` file behind. Later calls fail. Blocks; call it from
+    /// a blocking context once the server has stopped.
+    pub fn close(&self) {
+        // Readers first: the last connection to close removes the WAL.
+        self.inner.readers.lock().clear();
+        self.inner.writer.close();
     }
 
     fn new_reader(&self) -> StoreResult<Connection> {
@@ -160,6 +261,7 @@ impl SqliteStore {
 }
 
 fn configure(conn: &Connection, sync: Synchronous) -> rusqlite::Result<()> {
+    // Only after `identify` accepted the file: switching to WAL changes it.
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!(mode, "SQLite refused WAL mode");
@@ -219,6 +321,12 @@ mod store_impl {
     #[async_trait]
     impl Store for SqliteStore {
         async fn ping(&self) -> StoreResult<()> {
+            // Reads may still work on a full disk; readiness means writes do.
+            if self.inner.writer.storage_failed() {
+                return Err(StoreError::Unavailable(
+                    "the last write failed for a storage reason".into(),
+                ));
+            }
             self.read(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
         }
 

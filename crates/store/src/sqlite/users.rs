@@ -88,7 +88,7 @@ pub fn map_write_error(e: rusqlite::Error) -> StoreError {
             return StoreError::Conflict { field };
         }
     }
-    StoreError::Backend(e.to_string())
+    super::classify(&e)
 }
 
 pub fn insert(conn: &Connection, rec: &NewUserRecord) -> StoreResult<User> {
