@@ -43,6 +43,8 @@ pub struct Config {
     pub hash_iterations: u32,
     pub hash_workers: usize,
     pub hash_queue: usize,
+    /// Milliseconds of expected wait up to which password hashing is queued.
+    pub hash_budget_ms: u64,
     pub token_ttl_secs: u64,
     /// Seconds a token is still accepted after its `exp` (clock skew between
     /// nodes); 0 keeps a token's life exactly `expires_in`.
@@ -84,6 +86,7 @@ impl Default for Config {
             hash_iterations: core.hash_cost.iterations,
             hash_workers: core.hash_workers,
             hash_queue: core.hash_queue,
+            hash_budget_ms: u64::try_from(core.hash_budget.as_millis()).unwrap_or(u64::MAX),
             token_ttl_secs: core.token_ttl_secs,
             token_leeway_secs: core.token_leeway_secs,
             aria_token_idle_secs: http.aria_token_idle_secs,
@@ -140,6 +143,7 @@ impl Config {
             },
             hash_workers: self.hash_workers,
             hash_queue: self.hash_queue,
+            hash_budget: Duration::from_millis(self.hash_budget_ms),
             token_ttl_secs: self.token_ttl_secs,
             token_leeway_secs: self.token_leeway_secs,
             auth_cache_ttl: Duration::from_secs(self.auth_cache_ttl_secs),

@@ -236,7 +236,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     });
     let http = config.http();
     let app = roster_server::app(roster, http.clone());
-    roster_server::serve_with(listener, app, &http, shutdown).await?;
+    roster_server::serve_with(listener, app, http, shutdown).await?;
     close(sqlite).await;
     tracing::info!("roster stopped");
     Ok(())

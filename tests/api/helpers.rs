@@ -74,10 +74,15 @@ impl TestApp {
             )
             .await
             .unwrap();
-        let app = roster_server::app(roster, opts.http);
+        let app = roster_server::app(roster, opts.http.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(roster_server::serve(listener, app, std::future::pending()));
+        tokio::spawn(roster_server::serve_with(
+            listener,
+            app,
+            opts.http,
+            std::future::pending(),
+        ));
         TestApp {
             addr,
             client: Client::new(),

@@ -3,11 +3,14 @@
 //! here is bounded in time; the ones that need root (a tmpfs to fill) say
 //! so and return early otherwise.
 
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
+use roster_server::HttpConfig;
 use serde_json::json;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::helpers::{ADMIN_PASSWORD, Options, TestApp, cheap_core, parts};
+use crate::helpers::{ADMIN_KEY, ADMIN_PASSWORD, Binary, Options, TestApp, cheap_core, parts};
 
 /// A token is refused as soon as its `expires_in` has passed: no hidden
 /// grace period (the validation used to allow 5 s past `exp`).
@@ -40,4 +43,270 @@ async fn a_token_is_refused_once_expires_in_has_passed() {
     let (s, body) = parts(me().send().await.unwrap()).await;
     assert_eq!(s, 401, "an expired token still works: {body}");
     assert_eq!(body["type"], "urn:roster:problem:unauthenticated");
+}
+
+/// Waits for the binary to exit (at most `limit`) and returns its status.
+fn wait_exit(bin: &mut Binary, limit: Duration) -> Option<std::process::ExitStatus> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if let Some(status) = bin.child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+fn wal_of(db: &Path) -> PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push("-wal");
+    PathBuf::from(p)
+}
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A client that sent half a header and then waits no longer keeps SIGTERM
+/// from finishing: the shutdown deadline closes it, the store is
+/// checkpointed and closed, the process exits 0 and leaves no WAL behind.
+#[tokio::test]
+async fn a_slow_client_does_not_hold_up_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("slow.db");
+    let mut bin = Binary::start(
+        dir.path(),
+        &db,
+        &[
+            ("ROSTER_ADMIN_API_KEY", ADMIN_KEY),
+            // Longer than the deadline, so that the deadline is what ends it.
+            ("ROSTER_HEADER_READ_TIMEOUT_SECS", "60"),
+            ("ROSTER_SHUTDOWN_TIMEOUT_SECS", "1"),
+        ],
+    );
+    let client = reqwest::Client::new();
+    let r = client
+        .post(bin.url("/api/v1/users"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"username": "before-stop"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let mut slow = tokio::net::TcpStream::connect(bin.addr).await.unwrap();
+    slow.write_all(b"GET /api/v1/users HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    bin.signal(libc::SIGTERM);
+    let status = wait_exit(&mut bin, Duration::from_secs(8))
+        .unwrap_or_else(|| panic!("still running 8 s after SIGTERM: {}", bin.stderr()));
+    assert!(status.success(), "exit status {status}: {}", bin.stderr());
+    assert!(bin.stderr().contains("roster stopped"), "{}", bin.stderr());
+    // The slow client was disconnected, not left hanging.
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(2), slow.read(&mut buf))
+        .await
+        .expect("the slow connection was closed")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "{:?}", String::from_utf8_lossy(&buf[..n]));
+    assert!(
+        !wal_of(&db).exists(),
+        "a clean stop leaves no WAL behind: {} bytes",
+        std::fs::metadata(wal_of(&db)).map(|m| m.len()).unwrap_or(0)
+    );
+}
+
+/// Clean stops checkpoint before exit every time (they used to race it
+/// and leave a WAL about half of the time).
+#[tokio::test]
+async fn every_clean_stop_leaves_a_checkpointed_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("stop.db");
+    for round in 0..3 {
+        let mut bin = Binary::start(dir.path(), &db, &[("ROSTER_ADMIN_API_KEY", ADMIN_KEY)]);
+        let r = reqwest::Client::new()
+            .post(bin.url("/api/v1/users"))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({"username": format!("round{round}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        bin.signal(libc::SIGTERM);
+        let status = wait_exit(&mut bin, Duration::from_secs(10)).expect("stops");
+        assert!(status.success(), "{}", bin.stderr());
+        assert!(!wal_of(&db).exists(), "round {round}: WAL left behind");
+        // Everything is in the main file: a reader without the WAL sees it.
+        let side = rusqlite::Connection::open(&db).unwrap();
+        let n: i64 = side
+            .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, round + 2, "admin and {} users", round + 1);
+    }
+}
+
+/// The running server reports the durability settings it really uses,
+/// read back from its writing connection.
+#[tokio::test]
+async fn durability_settings_are_read_back_from_the_running_database() {
+    let dir = tempfile::tempdir().unwrap();
+    for (setting, expected) in [("full", "synchronous=2"), ("normal", "synchronous=1")] {
+        let db = dir.path().join(format!("{setting}.db"));
+        let mut bin = Binary::start(dir.path(), &db, &[("ROSTER_SQLITE_SYNCHRONOUS", setting)]);
+        let log = bin.stderr();
+        let line = log
+            .lines()
+            .find(|l| l.contains("database durability settings"))
+            .unwrap_or_else(|| panic!("no durability line: {log}"));
+        assert!(line.contains("journal_mode=wal"), "{line}");
+        assert!(line.contains(expected), "{setting}: {line}");
+        // And the file itself is in WAL mode.
+        let side = rusqlite::Connection::open(&db).unwrap();
+        let mode: String = side
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        bin.signal(libc::SIGTERM);
+        wait_exit(&mut bin, Duration::from_secs(10)).expect("stops");
+    }
+}
+
+/// In-process: the store reads back FULL + WAL by default.
+#[tokio::test]
+async fn the_store_reports_wal_and_synchronous_full_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = roster_store::SqliteStore::open(
+        &dir.path().join("d.db"),
+        roster_store::SqliteOptions::default(),
+    )
+    .unwrap();
+    let d = store.durability().await.unwrap();
+    assert_eq!(d.journal_mode, "wal");
+    assert_eq!(d.synchronous, 2, "FULL: every commit is fsynced");
+}
+
+/// Headers larger than the limit get 431; a client that does not finish
+/// its header within the timeout is disconnected.
+#[tokio::test]
+async fn oversized_and_unfinished_headers_are_cut_off() {
+    let app = TestApp::with(Options {
+        http: HttpConfig {
+            rate_limit_per_second: 0,
+            header_read_timeout: Duration::from_secs(1),
+            ..HttpConfig::default()
+        },
+        core: cheap_core(),
+    })
+    .await;
+    // Just under the 64 KiB limit is fine...
+    let (s, _) = parts(
+        app.get("/api/v1/me")
+            .header("x-padding", "a".repeat(60 * 1024))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 200);
+    // ...over it is 431, finished or not.
+    let r = app
+        .get("/api/v1/me")
+        .header("x-padding", "a".repeat(70 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 431);
+    let mut raw = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    raw.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        .await
+        .unwrap();
+    let chunk = vec![b'a'; 16 * 1024];
+    let mut refused = false;
+    for _ in 0..10 {
+        if raw.write_all(&chunk).await.is_err() {
+            refused = true;
+            break;
+        }
+    }
+    let mut buf = vec![0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(3), raw.read(&mut buf))
+        .await
+        .expect("answered")
+        .unwrap_or(0);
+    let head = String::from_utf8_lossy(&buf[..n]);
+    assert!(
+        refused || head.starts_with("HTTP/1.1 431"),
+        "an unfinished 160 KiB header is refused: {head:?}"
+    );
+    // A client that stops mid-header is disconnected after the timeout.
+    let mut slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    slow.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let n = tokio::time::timeout(Duration::from_secs(5), slow.read(&mut buf))
+        .await
+        .expect("the connection is closed within the header timeout")
+        .unwrap_or(0);
+    assert!(
+        n == 0 || String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    assert!(started.elapsed() < Duration::from_secs(4));
+    // The server still answers.
+    let (s, _) = parts(app.get("/livez").send().await.unwrap()).await;
+    assert_eq!(s, 200);
+}
+
+/// Memory stays bounded with many clients each holding an unfinished
+/// header just under the limit, and comes back when they leave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_with_large_unfinished_headers_hold_bounded_memory() {
+    const CLIENTS: usize = 400;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("mem.db");
+    let bin = Binary::start(dir.path(), &db, &[("ROSTER_HEADER_READ_TIMEOUT_SECS", "30")]);
+    let pid = bin.child.id();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle = rss_kib(pid);
+    let mut conns = Vec::new();
+    // Each tries to send 380 KB of header: the server stops reading (and
+    // answers 431) at 64 KiB, so each holds at most that.
+    let chunk = vec![b'a'; 32 * 1024];
+    for _ in 0..CLIENTS {
+        let mut c = tokio::net::TcpStream::connect(bin.addr).await.unwrap();
+        c.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Big: ")
+            .await
+            .unwrap();
+        conns.push(c);
+    }
+    for _ in 0..12 {
+        for c in &mut conns {
+            // The server may have closed it already: that is the point.
+            let _ = tokio::time::timeout(Duration::from_millis(20), c.write_all(&chunk)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let loaded = rss_kib(pid);
+    drop(conns);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = rss_kib(pid);
+    eprintln!("RSS idle {idle} KiB, {CLIENTS} slow clients {loaded} KiB, after {after} KiB");
+    // 64 KiB each at most, plus the connection itself.
+    let ceiling = idle + (CLIENTS as u64) * 96;
+    assert!(loaded < ceiling, "RSS {loaded} KiB > {ceiling} KiB");
+    assert!(
+        after < idle + 20 * 1024,
+        "RSS did not come back: idle {idle} KiB, after {after} KiB"
+    );
+    let r = reqwest::get(bin.url("/livez")).await.unwrap();
+    assert_eq!(r.status(), 200);
 }

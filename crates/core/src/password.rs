@@ -1,10 +1,15 @@
 //! Password policy and hashing. Hashing is CPU-bound and deliberately slow
 //! (Argon2id), so it runs on a small pool of its own threads, off the async
 //! runtime, at a lower scheduling priority so that a burst of password
-//! work slows other requests as little as possible; work beyond the pool's
-//! queue is refused at once rather than queued without limit.
+//! work slows other requests as little as possible. Work is admitted while
+//! its expected wait (measured hash time × jobs ahead ÷ workers) stays
+//! within a time budget, and refused at once beyond it with a
+//! `Retry-After` of the excess: a burst is queued, not refused, as long as
+//! it can be served in time, whatever the machine's speed.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use std::cell::RefCell;
 
@@ -141,12 +146,66 @@ fn lower_priority() {
 #[cfg(not(target_os = "linux"))]
 fn lower_priority() {}
 
+/// How long a hash may expect to wait before it is refused, by default.
+pub const DEFAULT_HASH_BUDGET: Duration = Duration::from_secs(2);
+
+/// What the pool is doing, for admission by expected wait.
+struct Load {
+    workers: usize,
+    /// Longest expected wait a new job is admitted with.
+    budget: Duration,
+    /// Jobs admitted and not yet finished (running or waiting).
+    outstanding: AtomicUsize,
+    /// Moving average of one job's duration, in nanoseconds.
+    avg_nanos: AtomicU64,
+}
+
+impl Load {
+    fn average(&self) -> Duration {
+        Duration::from_nanos(self.avg_nanos.load(Ordering::Relaxed))
+    }
+
+    /// Expected wait of a job with `ahead` jobs admitted before it.
+    fn wait_behind(&self, ahead: usize) -> Duration {
+        let per_worker = u32::try_from(ahead / self.workers).unwrap_or(u32::MAX);
+        self.average().saturating_mul(per_worker)
+    }
+
+    fn record(&self, took: Duration) {
+        let sample = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        // Weight 1/8: follows a changed machine load within a few dozen
+        // hashes without jumping on one slow one. Races only lose a sample.
+        let old = self.avg_nanos.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            sample
+        } else {
+            old - old / 8 + sample / 8
+        };
+        self.avg_nanos.store(new, Ordering::Relaxed);
+    }
+}
+
+/// One admitted job; leaving (done or cancelled) frees its place.
+struct Admitted(Arc<Load>);
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.0.outstanding.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn whole_secs_at_least_one(d: Duration) -> u64 {
+    (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
+}
+
 #[derive(Clone)]
 pub struct PasswordHasher {
     argon: Argon2<'static>,
     params: Params,
-    /// How many hashes may run or wait; beyond this requests are refused.
+    /// Hard cap on hashes running or waiting, whatever the budget says:
+    /// bounds the memory queued requests hold.
     admission: Arc<Semaphore>,
+    load: Arc<Load>,
     pool: mpsc::Sender<Job>,
     /// Verifying against this when a user has no hash keeps the time of a
     /// failed login independent of whether the username exists.
@@ -160,41 +219,88 @@ impl PasswordHasher {
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
         let workers = workers.max(1);
         let pool = start_pool(workers)?;
-        // Hashed on the pool, so the caller's thread keeps no working memory.
+        // Hashed on the pool, so the caller's thread keeps no working memory;
+        // timed, as the first estimate of a hash's duration.
         let (tx, rx) = mpsc::channel();
         let (a, p) = (argon.clone(), params.clone());
         pool.send(Box::new(move || {
-            let _ = tx.send(hash_with(&a, &p, b"roster-dummy-password"));
+            let started = Instant::now();
+            let hash = hash_with(&a, &p, b"roster-dummy-password");
+            let _ = tx.send((hash, started.elapsed()));
         }))
         .map_err(CoreError::internal)?;
-        let dummy = rx.recv().map_err(CoreError::internal)??;
+        let (dummy, took) = rx.recv().map_err(CoreError::internal)?;
+        let dummy = dummy?;
+        let load = Load {
+            workers,
+            budget: DEFAULT_HASH_BUDGET,
+            outstanding: AtomicUsize::new(0),
+            avg_nanos: AtomicU64::new(0),
+        };
+        load.record(took);
         Ok(Self {
             argon,
             params,
             admission: Arc::new(Semaphore::new(workers + queue)),
+            load: Arc::new(load),
             pool,
             dummy_hash: Arc::new(dummy),
         })
+    }
+
+    /// The same hasher admitting work while its expected wait is at most
+    /// `budget` (default [`DEFAULT_HASH_BUDGET`]). Call before cloning.
+    pub fn with_budget(mut self, budget: Duration) -> Self {
+        self.load = Arc::new(Load {
+            workers: self.load.workers,
+            budget,
+            outstanding: AtomicUsize::new(0),
+            avg_nanos: AtomicU64::new(self.load.avg_nanos.load(Ordering::Relaxed)),
+        });
+        self
+    }
+
+    /// Admits a job if it can expect to start within the budget.
+    fn admit(&self) -> Result<(Admitted, tokio::sync::OwnedSemaphorePermit), CoreError> {
+        let load = &self.load;
+        let ahead = load.outstanding.fetch_add(1, Ordering::AcqRel);
+        let admitted = Admitted(load.clone());
+        let wait = load.wait_behind(ahead);
+        if wait > load.budget {
+            // Retry when the queue ahead has shrunk to fit the budget.
+            return Err(CoreError::Overloaded {
+                retry_after_secs: whole_secs_at_least_one(wait - load.budget),
+            });
+        }
+        let permit = self
+            .admission
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| CoreError::Overloaded {
+                retry_after_secs: whole_secs_at_least_one(wait),
+            })?;
+        Ok((admitted, permit))
     }
 
     async fn run<T: Send + 'static>(
         &self,
         job: impl FnOnce(&Argon2<'static>, &Params) -> T + Send + 'static,
     ) -> Result<T, CoreError> {
-        let _admitted =
-            self.admission
-                .clone()
-                .try_acquire_owned()
-                .map_err(|_| CoreError::Overloaded {
-                    retry_after_secs: 1,
-                })?;
+        let (admitted, _permit) = self.admit()?;
         let argon = self.argon.clone();
         let params = self.params.clone();
         let span = tracing::Span::current();
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let load = self.load.clone();
         self.pool
             .send(Box::new(move || {
-                let _ = tx.send(span.in_scope(|| job(&argon, &params)));
+                let started = Instant::now();
+                let out = span.in_scope(|| job(&argon, &params));
+                load.record(started.elapsed());
+                // Leaves the queue here, not when the caller wakes up: a
+                // cancelled request's job must not count once it is done.
+                drop(admitted);
+                let _ = tx.send(out);
             }))
             .map_err(|_| CoreError::internal("password hashing pool stopped"))?;
         rx.await

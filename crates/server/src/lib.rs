@@ -115,5 +115,5 @@ pub async fn serve(
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_with(listener, app, &HttpConfig::default(), shutdown).await
+    serve_with(listener, app, HttpConfig::default(), shutdown).await
 }

@@ -34,7 +34,7 @@ const MIN_BUF: usize = 8192;
 pub async fn serve_with(
     listener: TcpListener,
     app: Router,
-    http: &HttpConfig,
+    http: HttpConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let mut builder = Builder::new(TokioExecutor::new());

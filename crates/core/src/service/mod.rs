@@ -5,6 +5,7 @@
 mod access;
 mod audit;
 mod cache;
+mod claims;
 mod login;
 mod mfa;
 mod users;
@@ -40,8 +41,11 @@ pub struct RosterConfig {
     pub hash_cost: HashCost,
     /// Threads hashing passwords at once.
     pub hash_workers: usize,
-    /// Hashes allowed to wait for a thread; more are refused with `Overloaded`.
+    /// Hard cap on hashes waiting for a thread; more are refused with
+    /// `Overloaded` whatever the budget (bounds their memory).
     pub hash_queue: usize,
+    /// Hashes are admitted while their expected wait is within this.
+    pub hash_budget: Duration,
     pub token_ttl_secs: u64,
     /// Seconds a token is still accepted after it expires (clock skew).
     pub token_leeway_secs: u64,
@@ -60,7 +64,9 @@ impl Default for RosterConfig {
             // Hashing threads run at a lower priority, so they may use every
             // core without starving request handling.
             hash_workers: cores,
-            hash_queue: 16,
+            // The time budget decides; this only bounds memory.
+            hash_queue: 1024,
+            hash_budget: crate::password::DEFAULT_HASH_BUDGET,
             token_ttl_secs: 900,
             token_leeway_secs: 0,
             auth_cache_ttl: Duration::from_secs(5),
@@ -94,6 +100,7 @@ pub struct Roster {
     token_ttl_secs: u64,
     token_leeway_secs: u64,
     auth_cache: AuthCache,
+    creating: claims::Claims,
 }
 
 /// What a client is told to wait when the disk refuses writes: long enough
@@ -124,7 +131,8 @@ fn from_store(what: &'static str) -> impl Fn(StoreError) -> CoreError {
 
 impl Roster {
     pub async fn new(store: Arc<dyn Store>, config: RosterConfig) -> CoreResult<Self> {
-        let hasher = PasswordHasher::new(config.hash_cost, config.hash_workers, config.hash_queue)?;
+        let hasher = PasswordHasher::new(config.hash_cost, config.hash_workers, config.hash_queue)?
+            .with_budget(config.hash_budget);
         store
             .ensure_builtin_roles(BUILTIN_ROLES)
             .await
@@ -147,6 +155,7 @@ impl Roster {
             token_ttl_secs: config.token_ttl_secs,
             token_leeway_secs: config.token_leeway_secs,
             auth_cache: AuthCache::new(config.auth_cache_ttl),
+            creating: claims::Claims::default(),
         })
     }
 

@@ -88,9 +88,14 @@ impl Roster {
             with.assignments
                 .push((role.id, grant.all_objects, grant.containers.clone()));
         }
-        let password_hash = match &input.password {
-            Some(p) => Some(self.hasher.hash(p).await?),
-            None => None,
+        // A duplicate is answered before the costly hash (see claims.rs);
+        // the claim is held until the insert is done.
+        let (_claim, password_hash) = match &input.password {
+            Some(p) => {
+                let claim = self.claim_username(&input.profile.username).await?;
+                (Some(claim), Some(self.hasher.hash(p).await?))
+            }
+            None => (None, None),
         };
         let rec = NewUserRecord {
             id: Uuid::now_v7(),
