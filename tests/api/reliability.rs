@@ -266,42 +266,51 @@ async fn oversized_and_unfinished_headers_are_cut_off() {
     assert_eq!(s, 200);
 }
 
-/// Memory stays bounded with many clients each holding an unfinished
-/// header just under the limit, and comes back when they leave.
+/// Memory stays bounded with many clients holding unfinished headers, and
+/// comes back when they leave. Before the header cap each connection could
+/// buffer ~400 KB; 300 such clients alone held over 100 MB.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_clients_with_large_unfinished_headers_hold_bounded_memory() {
-    const CLIENTS: usize = 400;
+    const HOLDERS: usize = 200;
+    const PUSHERS: usize = 300;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("mem.db");
     let bin = Binary::start(dir.path(), &db, &[("ROSTER_HEADER_READ_TIMEOUT_SECS", "30")]);
     let pid = bin.child.id();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle = rss_kib(pid);
+    // Holders send 56 KiB of a header, just under the limit, and wait;
+    // pushers try to send 380 KB, which the server cuts off at 64 KiB.
+    let mut tasks = Vec::new();
+    for i in 0..HOLDERS + PUSHERS {
+        let addr = bin.addr;
+        let size = if i < HOLDERS { 56 * 1024 } else { 380 * 1000 };
+        tasks.push(tokio::spawn(async move {
+            let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let _ = c
+                .write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Big: ")
+                .await;
+            let body = vec![b'a'; size];
+            // The server stops reading a pusher: its write then blocks or fails.
+            let _ = tokio::time::timeout(Duration::from_secs(3), c.write_all(&body)).await;
+            c
+        }));
+    }
     let mut conns = Vec::new();
-    // Each tries to send 380 KB of header: the server stops reading (and
-    // answers 431) at 64 KiB, so each holds at most that.
-    let chunk = vec![b'a'; 32 * 1024];
-    for _ in 0..CLIENTS {
-        let mut c = tokio::net::TcpStream::connect(bin.addr).await.unwrap();
-        c.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Big: ")
-            .await
-            .unwrap();
-        conns.push(c);
+    for t in tasks {
+        conns.push(t.await.unwrap());
     }
-    for _ in 0..12 {
-        for c in &mut conns {
-            // The server may have closed it already: that is the point.
-            let _ = tokio::time::timeout(Duration::from_millis(20), c.write_all(&chunk)).await;
-        }
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let loaded = rss_kib(pid);
     drop(conns);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = rss_kib(pid);
-    eprintln!("RSS idle {idle} KiB, {CLIENTS} slow clients {loaded} KiB, after {after} KiB");
-    // 64 KiB each at most, plus the connection itself.
-    let ceiling = idle + (CLIENTS as u64) * 96;
+    eprintln!(
+        "RSS idle {idle} KiB, {HOLDERS}+{PUSHERS} slow clients {loaded} KiB, after {after} KiB"
+    );
+    // At most 64 KiB of buffer per held connection, with room for the
+    // allocator; pushers are closed after 431.
+    let ceiling = idle + (HOLDERS as u64) * 160 + (PUSHERS as u64) * 32;
     assert!(loaded < ceiling, "RSS {loaded} KiB > {ceiling} KiB");
     assert!(
         after < idle + 20 * 1024,
@@ -309,4 +318,142 @@ async fn slow_clients_with_large_unfinished_headers_hold_bounded_memory() {
     );
     let r = reqwest::get(bin.url("/livez")).await.unwrap();
     assert_eq!(r.status(), 200);
+}
+
+fn roster_cmd(args: &[&str], db: &Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_roster"))
+        .args(args)
+        .arg("--database-url")
+        .arg(format!("sqlite://{}", db.display()))
+        .env_remove("ROSTER_DATABASE_URL")
+        .output()
+        .unwrap()
+}
+
+/// Another application's SQLite file is refused and left exactly as it
+/// was: no roster tables, no WAL switch, not a byte changed.
+#[test]
+fn a_foreign_database_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("other-app.db");
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch(
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);
+             INSERT INTO notes (body) VALUES ('keep me');",
+        )
+        .unwrap();
+    }
+    let before = std::fs::read(&db).unwrap();
+    for args in [&["migrate"][..], &["audit", "verify"][..]] {
+        let out = roster_cmd(args, &db);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} accepted it: {err}");
+        assert!(err.contains("not a roster database"), "{args:?}: {err}");
+        assert!(err.contains("notes"), "names what it found: {err}");
+        assert_eq!(std::fs::read(&db).unwrap(), before, "{args:?} changed the file");
+        assert!(!wal_of(&db).exists(), "{args:?} switched it to WAL");
+    }
+    // Another application's id is refused too.
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.pragma_update(None, "application_id", 0x1234_5678).unwrap();
+    drop(c);
+    let out = roster_cmd(&["migrate"], &db);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("application_id"), "{err}");
+}
+
+/// A database written by a newer roster is refused with both versions
+/// named, before anything is written to it.
+#[test]
+fn a_database_from_a_newer_roster_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("future.db");
+    let out = roster_cmd(&["migrate"], &db);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let (app_id, version): (i64, i64) = (
+        c.query_row("PRAGMA application_id", [], |r| r.get(0))
+            .unwrap(),
+        c.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap(),
+    );
+    assert_eq!(app_id, 0x526F_7374, "roster marks its files");
+    let newer = version + 7;
+    c.pragma_update(None, "user_version", newer).unwrap();
+    drop(c);
+    let before = std::fs::read(&db).unwrap();
+    for args in [&["migrate"][..], &["serve"][..], &["audit", "verify"][..]] {
+        let out = roster_cmd(args, &db);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("schema version {newer}"))
+                && err.contains(&format!("the {version} this roster binary supports")),
+            "{args:?}: {err}"
+        );
+        assert_eq!(std::fs::read(&db).unwrap(), before, "{args:?} wrote to it");
+    }
+}
+
+/// Five processes starting at once on a missing file all succeed: the
+/// schema version is read inside the migration's write transaction.
+#[test]
+fn five_processes_starting_at_once_on_a_new_file_all_succeed() {
+    for round in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("race.db");
+        let children: Vec<_> = (0..5)
+            .map(|_| {
+                std::process::Command::new(env!("CARGO_BIN_EXE_roster"))
+                    .arg("migrate")
+                    .arg("--database-url")
+                    .arg(format!("sqlite://{}", db.display()))
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "round {round}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let c = rusqlite::Connection::open(&db).unwrap();
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert!(v >= 1);
+    }
+}
+
+/// `audit verify` reads only: it neither creates a missing database nor
+/// writes to an existing one.
+#[test]
+fn audit_verify_opens_the_database_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.db");
+    let out = roster_cmd(&["audit", "verify"], &missing);
+    assert!(!out.status.success());
+    assert!(!missing.exists(), "verify created the database");
+    let db = dir.path().join("audit.db");
+    assert!(roster_cmd(&["migrate"], &db).status.success());
+    let before = std::fs::read(&db).unwrap();
+    // Read-only at the file-system level too: any write attempt would fail.
+    let mut perms = std::fs::metadata(&db).unwrap().permissions();
+    perms.set_readonly(true);
+    std::fs::set_permissions(&db, perms).unwrap();
+    let out = roster_cmd(&["audit", "verify"], &db);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("audit log intact: 0 events"), "{text}");
+    assert_eq!(std::fs::read(&db).unwrap(), before);
 }
