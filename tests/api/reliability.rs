@@ -4,6 +4,7 @@
 //! so and return early otherwise.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use roster_server::HttpConfig;
@@ -456,4 +457,230 @@ fn audit_verify_opens_the_database_read_only() {
     );
     assert!(text.contains("audit log intact: 0 events"), "{text}");
     assert_eq!(std::fs::read(&db).unwrap(), before);
+}
+
+/// 64 creates of one username with a password from 32 clients at once,
+/// with the default hashing settings: one is created, 63 are told it
+/// exists. (They used to get ~20×409 and ~43×503: every racer was hashed
+/// before it was found to be a duplicate, and the queue counted requests.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_password_racers_get_one_201_and_63_409s() {
+    let app = Arc::new(
+        TestApp::with(Options {
+            core: roster_core::RosterConfig::default(),
+            ..Options::default()
+        })
+        .await,
+    );
+    let clients: Vec<reqwest::Client> = (0..32).map(|_| reqwest::Client::new()).collect();
+    let barrier = Arc::new(tokio::sync::Barrier::new(64));
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let (app, barrier) = (app.clone(), barrier.clone());
+        let client = clients[i % 32].clone();
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let r = client
+                .post(app.url("/api/v1/users"))
+                .bearer_auth(ADMIN_KEY)
+                .json(&json!({"username": "racer", "password": "Racing-Passw0rd-64"}))
+                .send()
+                .await
+                .unwrap();
+            parts(r).await
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        if status == 409 {
+            assert_eq!(body["type"], "urn:roster:problem:conflict", "{body}");
+            assert_eq!(body["errors"][0]["field"], "username", "{body}");
+        }
+        statuses.push(status);
+    }
+    let count = |s: u16| statuses.iter().filter(|x| **x == s).count();
+    assert_eq!((count(201), count(409)), (1, 63), "{statuses:?}");
+    // The one created can log in with its password.
+    app.token("racer", "Racing-Passw0rd-64").await;
+}
+
+/// Beyond the time budget, password work is refused at once with 503 and a
+/// Retry-After computed from the queue ahead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn password_work_beyond_the_time_budget_is_refused_with_retry_after() {
+    let app = Arc::new(
+        TestApp::with(Options {
+            core: roster_core::RosterConfig {
+                hash_workers: 1,
+                hash_budget: Duration::from_millis(1),
+                ..roster_core::RosterConfig::default()
+            },
+            ..Options::default()
+        })
+        .await,
+    );
+    let barrier = Arc::new(tokio::sync::Barrier::new(12));
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let (app, barrier) = (app.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let r = app
+                .post_json(
+                    "/api/v1/users",
+                    &json!({"username": format!("busy{i}"), "password": "Busy-Passw0rd-123"}),
+                )
+                .send()
+                .await
+                .unwrap();
+            let retry = r
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            let (status, body) = parts(r).await;
+            (status, body, retry)
+        }));
+    }
+    let mut created = 0;
+    let mut refused = 0;
+    for t in tasks {
+        let (status, body, retry) = t.await.unwrap();
+        match status {
+            201 => created += 1,
+            503 => {
+                refused += 1;
+                assert_eq!(body["type"], "urn:roster:problem:overloaded", "{body}");
+                assert!(retry.is_some_and(|s| s >= 1), "Retry-After: {retry:?}");
+            }
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert!(created >= 1, "the first one is always admitted");
+    assert!(refused >= 1, "a 1 ms budget cannot queue 12 hashes");
+}
+
+/// A tmpfs filled up under the running server: writes answer 503 with the
+/// storage problem type and Retry-After (logins too, not 500), /healthz
+/// says 503, and both recover once space is free. Needs root for the
+/// mount; skipped with a message otherwise.
+#[tokio::test]
+async fn a_full_disk_answers_503_and_recovers() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED a_full_disk_answers_503_and_recovers: needs root to mount a tmpfs");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+        .arg(&mnt)
+        .status();
+    if !mounted.is_ok_and(|s| s.success()) {
+        eprintln!("SKIPPED a_full_disk_answers_503_and_recovers: cannot mount a tmpfs here");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+    let _unmount = Unmount(mnt.clone());
+    let db = mnt.join("full.db");
+    let mut bin = Binary::start(
+        dir.path(),
+        &db,
+        &[
+            ("ROSTER_ADMIN_API_KEY", ADMIN_KEY),
+            ("ROSTER_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ],
+    );
+    let client = reqwest::Client::new();
+    let create = |name: String| {
+        client
+            .post(bin.url("/api/v1/users"))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({"username": name, "display_name": "x".repeat(200)}))
+            .send()
+    };
+    assert_eq!(create("roomy".into()).await.unwrap().status(), 201);
+    // Fill what is left.
+    let filler = mnt.join("filler");
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.sync_all();
+    }
+    let mut full = None;
+    for i in 0..200 {
+        let r = create(format!("crowded{i}")).await.unwrap();
+        if r.status() != 201 {
+            let retry = r.headers().get("retry-after").cloned();
+            full = Some((parts(r).await, retry));
+            break;
+        }
+    }
+    let ((status, body), retry) = full.expect("a write failed once the disk was full");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["type"], "urn:roster:problem:storage-unavailable", "{body}");
+    assert!(retry.is_some(), "Retry-After is set");
+    assert!(body["request_id"].is_string());
+    let health = client.get(bin.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 503, "readiness reflects the failing writes");
+    // A login must record its outcome; it cannot, so 503, not 500.
+    for pw in ["Wrong-Passw0rd-guess", ADMIN_PASSWORD] {
+        let (s, body) = parts(
+            client
+                .post(bin.url("/api/v1/auth/token"))
+                .json(&json!({"username": "admin", "password": pw}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(s, 503, "{body}");
+        assert_eq!(body["type"], "urn:roster:problem:storage-unavailable");
+    }
+    // Space again: the next write succeeds and readiness recovers.
+    std::fs::remove_file(&filler).unwrap();
+    let r = create("after".into()).await.unwrap();
+    assert_eq!(r.status(), 201);
+    let health = client.get(bin.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    bin.signal(libc::SIGTERM);
+    let status = wait_exit(&mut bin, Duration::from_secs(10)).expect("stops");
+    assert!(status.success(), "{}", bin.stderr());
+}
+
+/// Each vendor face answers a storage failure in its own envelope with 503
+/// and Retry-After (the native face is covered over HTTP above).
+#[test]
+fn every_face_maps_storage_unavailable_to_503_with_retry_after() {
+    use roster_server::face::Face;
+    for face in [
+        Face::Native,
+        Face::D3,
+        Face::AttackForge,
+        Face::DigiCert,
+        Face::Aria,
+    ] {
+        let resp = face.error(roster_core::CoreError::StorageUnavailable {
+            retry_after_secs: 5,
+            message: "disk full (secret detail)".into(),
+        });
+        assert_eq!(resp.status(), 503, "{face:?}");
+        assert_eq!(
+            resp.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+            Some("5"),
+            "{face:?}"
+        );
+    }
 }
