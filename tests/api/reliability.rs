@@ -684,3 +684,70 @@ fn every_face_maps_storage_unavailable_to_503_with_retry_after() {
         );
     }
 }
+
+/// A kept-alive connection with nothing moving is closed after the idle
+/// timeout; one in use is not.
+#[tokio::test]
+async fn idle_connections_are_closed() {
+    let app = TestApp::with(Options {
+        http: HttpConfig {
+            rate_limit_per_second: 0,
+            idle_timeout: Duration::from_secs(1),
+            ..HttpConfig::default()
+        },
+        core: cheap_core(),
+    })
+    .await;
+    let mut conn = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    for _ in 0..3 {
+        // Activity keeps it open past the timeout.
+        conn.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let n = conn.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    let started = Instant::now();
+    let n = tokio::time::timeout(Duration::from_secs(4), conn.read(&mut buf))
+        .await
+        .expect("closed within the idle timeout")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    assert!(started.elapsed() < Duration::from_millis(1500));
+}
+
+/// Beyond the connection cap, new clients wait (in the listen backlog)
+/// until a connection is freed.
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_for_a_free_one() {
+    let app = TestApp::with(Options {
+        http: HttpConfig {
+            rate_limit_per_second: 0,
+            max_connections: 2,
+            ..HttpConfig::default()
+        },
+        core: cheap_core(),
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut c = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        c.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        held.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let waiting = tokio::spawn(reqwest::get(app.url("/livez")));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!waiting.is_finished(), "a third connection was served");
+    drop(held.pop());
+    let r = tokio::time::timeout(Duration::from_secs(3), waiting)
+        .await
+        .expect("served once a connection is free")
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
