@@ -124,3 +124,64 @@ pub fn apply(conn: &mut Connection) -> rusqlite::Result<Result<(), Refusal>> {
         tracing::info!(version = current + 1, "applied database migration");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app_id(c: &Connection) -> i64 {
+        c.query_row("PRAGMA application_id", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_new_file_is_migrated_and_marked() {
+        let mut c = Connection::open_in_memory().unwrap();
+        assert_eq!(identify(&c).unwrap().unwrap(), Identity::Empty);
+        apply(&mut c).unwrap().unwrap();
+        assert_eq!(app_id(&c), APPLICATION_ID);
+        assert_eq!(
+            identify(&c).unwrap().unwrap(),
+            Identity::Roster {
+                version: latest(),
+                marked: true
+            }
+        );
+    }
+
+    #[test]
+    fn a_roster_file_from_before_the_id_is_adopted() {
+        let mut c = Connection::open_in_memory().unwrap();
+        apply(&mut c).unwrap().unwrap();
+        c.pragma_update(None, "application_id", 0).unwrap();
+        assert!(matches!(
+            identify(&c).unwrap(),
+            Ok(Identity::Roster { marked: false, .. })
+        ));
+        apply(&mut c).unwrap().unwrap();
+        assert_eq!(app_id(&c), APPLICATION_ID);
+    }
+
+    #[test]
+    fn foreign_and_newer_files_are_refused_unchanged() {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.execute_batch("CREATE TABLE users (id INTEGER)").unwrap();
+        // A table named like one of roster's is not enough.
+        assert!(matches!(apply(&mut c).unwrap(), Err(Refusal::Foreign(_))));
+        assert_eq!(app_id(&c), 0);
+        let tables: i64 = c
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tables, 1);
+
+        let mut c = Connection::open_in_memory().unwrap();
+        apply(&mut c).unwrap().unwrap();
+        c.pragma_update(None, "user_version", latest() + 1).unwrap();
+        let refusal = apply(&mut c).unwrap().unwrap_err();
+        let text = refusal.to_string();
+        assert!(
+            text.contains(&format!("schema version {}", latest() + 1)),
+            "{text}"
+        );
+    }
+}
