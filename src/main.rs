@@ -109,7 +109,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve { .. } => serve(config).await,
             Command::Migrate => {
-                open_sqlite(&config)?.close();
+                close(open_sqlite(&config)?).await;
                 eprintln!("database ready: {}", config.database_url);
                 Ok(())
             }
@@ -196,7 +196,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
     let sqlite = open_sqlite(&config)?;
     // Read back from the database, not echoed from the configuration.
-    let durability = sqlite.durability().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let durability = sqlite
+        .durability()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     tracing::info!(
         journal_mode = %durability.journal_mode,
         synchronous = durability.synchronous,

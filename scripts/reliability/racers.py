@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""64 concurrent creates (with a password) from 32 client threads, each
-making 2 requests at once. Usage: racers.py HOST:PORT API_KEY same|distinct"""
+"""N (default 64) concurrent creates with a password, one connection each,
+released together. Usage: racers.py HOST:PORT API_KEY same|distinct [N]"""
 import http.client, json, sys, threading, time
 from collections import Counter
 
 addr, key, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+n = int(sys.argv[4]) if len(sys.argv) > 4 else 64
 host, port = addr.rsplit(":", 1)
-barrier = threading.Barrier(64)
+barrier = threading.Barrier(n)
 results = []
 lock = threading.Lock()
 
@@ -22,7 +23,7 @@ def one(i):
     with lock:
         results.append((r.status, r.getheader("Retry-After"), time.time() - t))
 
-threads = [threading.Thread(target=one, args=(i,)) for i in range(64)]
+threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
 t0 = time.time()
 for t in threads: t.start()
 for t in threads: t.join()

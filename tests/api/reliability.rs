@@ -276,7 +276,11 @@ async fn slow_clients_with_large_unfinished_headers_hold_bounded_memory() {
     const PUSHERS: usize = 300;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("mem.db");
-    let bin = Binary::start(dir.path(), &db, &[("ROSTER_HEADER_READ_TIMEOUT_SECS", "30")]);
+    let bin = Binary::start(
+        dir.path(),
+        &db,
+        &[("ROSTER_HEADER_READ_TIMEOUT_SECS", "30")],
+    );
     let pid = bin.child.id();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle = rss_kib(pid);
@@ -352,12 +356,17 @@ fn a_foreign_database_is_refused_untouched() {
         assert!(!out.status.success(), "{args:?} accepted it: {err}");
         assert!(err.contains("not a roster database"), "{args:?}: {err}");
         assert!(err.contains("notes"), "names what it found: {err}");
-        assert_eq!(std::fs::read(&db).unwrap(), before, "{args:?} changed the file");
+        assert_eq!(
+            std::fs::read(&db).unwrap(),
+            before,
+            "{args:?} changed the file"
+        );
         assert!(!wal_of(&db).exists(), "{args:?} switched it to WAL");
     }
     // Another application's id is refused too.
     let c = rusqlite::Connection::open(&db).unwrap();
-    c.pragma_update(None, "application_id", 0x1234_5678).unwrap();
+    c.pragma_update(None, "application_id", 0x1234_5678)
+        .unwrap();
     drop(c);
     let out = roster_cmd(&["migrate"], &db);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -372,7 +381,11 @@ fn a_database_from_a_newer_roster_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("future.db");
     let out = roster_cmd(&["migrate"], &db);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let c = rusqlite::Connection::open(&db).unwrap();
     let (app_id, version): (i64, i64) = (
         c.query_row("PRAGMA application_id", [], |r| r.get(0))
@@ -630,11 +643,18 @@ async fn a_full_disk_answers_503_and_recovers() {
     }
     let ((status, body), retry) = full.expect("a write failed once the disk was full");
     assert_eq!(status, 503, "{body}");
-    assert_eq!(body["type"], "urn:roster:problem:storage-unavailable", "{body}");
+    assert_eq!(
+        body["type"], "urn:roster:problem:storage-unavailable",
+        "{body}"
+    );
     assert!(retry.is_some(), "Retry-After is set");
     assert!(body["request_id"].is_string());
     let health = client.get(bin.url("/healthz")).send().await.unwrap();
-    assert_eq!(health.status(), 503, "readiness reflects the failing writes");
+    assert_eq!(
+        health.status(),
+        503,
+        "readiness reflects the failing writes"
+    );
     // A login must record its outcome; it cannot, so 503, not 500.
     for pw in ["Wrong-Passw0rd-guess", ADMIN_PASSWORD] {
         let (s, body) = parts(
@@ -678,7 +698,9 @@ fn every_face_maps_storage_unavailable_to_503_with_retry_after() {
         });
         assert_eq!(resp.status(), 503, "{face:?}");
         assert_eq!(
-            resp.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+            resp.headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
             Some("5"),
             "{face:?}"
         );

@@ -54,6 +54,8 @@ pub async fn serve_with(
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     let idle_timeout = http.idle_timeout;
+    let closed = Arc::new(AtomicUsize::new(0));
+    let trimmer = tokio::spawn(trim_after_bursts(closed.clone()));
     let mut shutdown = pin!(shutdown);
     loop {
         // Reap finished connections so the set does not grow.
@@ -100,8 +102,10 @@ pub async fn serve_with(
             }
         });
         let watched = graceful.watch(builder.serve_connection(io, service).into_owned());
+        let closed = closed.clone();
         connections.spawn(async move {
             let _permit = permit;
+            let _closed = Closed(closed);
             let mut conn = pin!(watched);
             loop {
                 let wake = activity.idle_deadline(idle_timeout);
@@ -123,8 +127,13 @@ pub async fn serve_with(
         });
     }
     drop(listener);
+    trimmer.abort();
+    while connections.try_join_next().is_some() {}
     let open = connections.len();
-    tracing::info!(connections = open, "stopped accepting; finishing requests in flight");
+    tracing::info!(
+        connections = open,
+        "stopped accepting; finishing requests in flight"
+    );
     let deadline = tokio::time::sleep(http.shutdown_timeout);
     tokio::select! {
         () = graceful.shutdown() => {}
@@ -138,6 +147,44 @@ pub async fn serve_with(
     connections.shutdown().await;
     Ok(())
 }
+
+/// Counts a connection as closed when its task ends, however it ends.
+struct Closed(Arc<AtomicUsize>);
+
+impl Drop for Closed {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Connections closed since the last trim that make a trim worth it.
+const TRIM_AFTER_CLOSED: usize = 256;
+
+/// glibc's malloc keeps the memory of freed connection buffers in its
+/// arenas: after 2,000 slow clients left, ~150 MB stayed resident. After a
+/// burst of closed connections this hands free pages back to the system.
+async fn trim_after_bursts(closed: Arc<AtomicUsize>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        if closed.load(Ordering::Relaxed) >= TRIM_AFTER_CLOSED {
+            closed.store(0, Ordering::Relaxed);
+            // A walk over the heap: off the async workers.
+            let _ = tokio::task::spawn_blocking(release_free_memory).await;
+        }
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn release_free_memory() {
+    // SAFETY: malloc_trim only returns unused heap pages to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_free_memory() {}
 
 /// When a connection last moved bytes and how many of its requests are
 /// being handled.

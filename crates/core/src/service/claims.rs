@@ -66,7 +66,9 @@ impl Roster {
             .is_some()
         {
             // The same answer the unique index gives.
-            return Err(from_store("user")(StoreError::Conflict { field: "username" }));
+            return Err(from_store("user")(StoreError::Conflict {
+                field: "username",
+            }));
         }
         Ok(claim)
     }

@@ -81,7 +81,12 @@ pub fn identify(conn: &Connection) -> rusqlite::Result<Result<Identity, Refusal>
             marked: false,
         }
     } else {
-        let mut names = tables.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+        let mut names = tables
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
         if tables.len() > 5 {
             names.push_str(", …");
         }

@@ -128,7 +128,8 @@ fn in_savepoint<T>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> StoreResult<T>,
 ) -> StoreResult<T> {
-    conn.execute_batch("SAVEPOINT job").map_err(|e| classify(&e))?;
+    conn.execute_batch("SAVEPOINT job")
+        .map_err(|e| classify(&e))?;
     let result = f(conn);
     let end = if result.is_ok() {
         "RELEASE job"
