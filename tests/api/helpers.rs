@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use reqwest::{Client, RequestBuilder, Response};
 use roster_core::password::HashCost;
-use roster_core::store::Store;
+use roster_core::store::{LockoutPolicy, Store};
 use roster_core::{Roster, RosterConfig, Secret};
 use roster_server::HttpConfig;
 use roster_store::{SqliteOptions, SqliteStore};
@@ -40,6 +40,12 @@ pub fn cheap_core() -> RosterConfig {
         },
         hash_workers: 2,
         hash_queue: 256,
+        // Long enough that a throttled attempt is still throttled however
+        // slow the machine is between two requests.
+        lockout: LockoutPolicy {
+            first_wait_secs: 60,
+            ..LockoutPolicy::new(10, 900)
+        },
         ..RosterConfig::default()
     }
 }

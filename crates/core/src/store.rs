@@ -115,6 +115,8 @@ pub struct LockoutPolicy {
     pub account_lock_secs: u64,
     /// Failures older than this are forgiven.
     pub window_secs: u64,
+    /// The first wait; each further failure doubles it.
+    pub first_wait_secs: u64,
 }
 
 #[cfg(test)]
@@ -144,20 +146,25 @@ impl LockoutPolicy {
             account_threshold: threshold.saturating_mul(10),
             account_lock_secs: lock_secs.min(60),
             window_secs: lock_secs.max(900),
+            first_wait_secs: 1,
         }
     }
 
     /// The wait after the `failures`-th failure in a row: none before
-    /// `free` failures, then 1 s, doubling with each further one, at most
-    /// `max`.
+    /// `free` failures, then `first_wait_secs`, doubling with each further
+    /// one, at most `max`.
     pub fn backoff_secs(&self, failures: u64, free: u32, max: u64) -> Option<u64> {
         let over = (failures + 1).checked_sub(u64::from(free.max(1)))?;
         if over == 0 || max == 0 {
             return None;
         }
+        let doubling = 1u64
+            .checked_shl((over - 1).min(62) as u32)
+            .unwrap_or(u64::MAX);
         Some(
-            1u64.checked_shl((over - 1).min(62) as u32)
-                .unwrap_or(u64::MAX)
+            self.first_wait_secs
+                .max(1)
+                .saturating_mul(doubling)
                 .min(max),
         )
     }
