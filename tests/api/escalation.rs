@@ -8,6 +8,7 @@ use std::sync::Arc;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::aria::aria;
 use crate::helpers::{
     ADMIN_KEY, ADMIN_PASSWORD, Options, TestApp, assert_problem, cheap_core, parts,
 };
@@ -166,24 +167,6 @@ async fn admin_view(app: &TestApp, u: &Value) -> Value {
     b
 }
 
-/// An Aria request; `auth` is the whole Authorization header value.
-async fn aria(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    auth: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = app
-        .client
-        .request(method, app.url(&format!("/suite-api/api/auth{path}")))
-        .header("authorization", auth);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    parts(req.send().await.unwrap()).await
-}
-
 async fn aria_acquire(app: &TestApp, username: &str, password: &str) -> (u16, Value) {
     parts(
         app.client
@@ -211,14 +194,7 @@ async fn af(
     key: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = app
-        .client
-        .request(method, app.url(path))
-        .header("X-SSAPI-KEY", key);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    parts(req.send().await.unwrap()).await
+    app.call(method, path, ("X-SSAPI-KEY", key), body).await
 }
 
 /// AttackForge's `{"error": "..."}` with this status.
@@ -235,14 +211,13 @@ async fn dc(
     key: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = app
-        .client
-        .request(method, app.url(&format!("/services/v2{path}")))
-        .header("X-DC-DEVKEY", key);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    parts(req.send().await.unwrap()).await
+    app.call(
+        method,
+        &format!("/services/v2{path}"),
+        ("X-DC-DEVKEY", key),
+        body,
+    )
+    .await
 }
 
 /// DigiCert's `{"errors": [{"code", "message"}]}` with this status and code.

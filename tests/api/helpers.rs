@@ -95,6 +95,25 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// One request with one credential header (each face has its own) and
+    /// an optional JSON body; the status and the JSON body back.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        header: (&str, &str),
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .header(header.0, header.1);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        parts(req.send().await.unwrap()).await
+    }
+
     pub fn get(&self, path: &str) -> RequestBuilder {
         self.client.get(self.url(path)).bearer_auth(ADMIN_KEY)
     }
