@@ -56,6 +56,10 @@ pub struct Config {
     pub lockout_threshold: u32,
     /// How long a lock lasts, in seconds.
     pub lockout_secs: u64,
+    /// Logins (and other secret checks) one client address may start per
+    /// second, and in a burst, before any hashing; 0 turns this off.
+    pub login_rate_per_sec: u32,
+    pub login_burst: u32,
     /// `full` (default: every acknowledged write is on disk) or `normal`.
     pub sqlite_synchronous: String,
     /// `text` (default) or `json`.
@@ -93,6 +97,8 @@ impl Default for Config {
             auth_cache_ttl_secs: core.auth_cache_ttl.as_secs(),
             lockout_threshold: core.lockout.threshold,
             lockout_secs: core.lockout.lock_secs,
+            login_rate_per_sec: core.login_rate_per_sec,
+            login_burst: core.login_burst,
             sqlite_synchronous: "full".into(),
             log_format: "text".into(),
         }
@@ -147,10 +153,12 @@ impl Config {
             token_ttl_secs: self.token_ttl_secs,
             token_leeway_secs: self.token_leeway_secs,
             auth_cache_ttl: Duration::from_secs(self.auth_cache_ttl_secs),
-            lockout: roster_core::store::LockoutPolicy {
-                threshold: self.lockout_threshold.max(1),
-                lock_secs: self.lockout_secs,
-            },
+            lockout: roster_core::store::LockoutPolicy::new(
+                self.lockout_threshold,
+                self.lockout_secs,
+            ),
+            login_rate_per_sec: self.login_rate_per_sec,
+            login_burst: self.login_burst,
         }
     }
 

@@ -601,7 +601,7 @@ async fn revoked_token_is_401() {
 }
 
 #[tokio::test]
-async fn ten_failures_lock_the_account_even_against_the_right_password() {
+async fn ten_failures_slow_that_source_but_never_keys_or_tokens() {
     let app = TestApp::spawn().await;
     let u = created(
         &app,
@@ -609,6 +609,18 @@ async fn ten_failures_lock_the_account_even_against_the_right_password() {
         json!({"username": "victim", "password": "victim-password-1"}),
     )
     .await;
+    let token = app.token("victim", "victim-password-1").await;
+    let (_, key) = parts(
+        app.post_json(
+            "/api/v1/api-keys",
+            &json!({"name": "automation", "user_id": id(&u)}),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    let key = key["secret"].as_str().unwrap().to_string();
     let login = |pw: &'static str| {
         app.client
             .post(app.url("/api/v1/auth/token"))
@@ -618,20 +630,27 @@ async fn ten_failures_lock_the_account_even_against_the_right_password() {
     for _ in 0..10 {
         assert_eq!(login("wrong-guess-123").await.unwrap().status(), 401);
     }
-    let (st, body) = parts(login("victim-password-1").await.unwrap()).await;
-    assert_problem(st, &body, 401, None);
-    let (_, user) = parts(
-        app.get(&format!("/api/v1/users/{}", id(&u)))
+    // From this source the next attempt waits, the right password too,
+    // and costs no hashing.
+    let r = login("victim-password-1").await.unwrap();
+    assert_eq!(r.headers()["retry-after"], "60");
+    let (st, body) = parts(r).await;
+    assert_problem(st, &body, 429, None);
+    // The account's key and live token keep working.
+    for credential in [&key, &token] {
+        let r = app
+            .client
+            .get(app.url("/api/v1/me"))
+            .bearer_auth(credential)
             .send()
             .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(user["locked"], true);
-    // The audit log shows every attempt.
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    // The audit log shows every failed check, with its source.
     let (_, log) = parts(
         app.get(&format!(
-            "/api/v1/audit-events?action=login&target_id={}&limit=100",
+            "/api/v1/audit-events?action=login&target_id={}&outcome=failure&limit=100",
             id(&u)
         ))
         .send()
@@ -640,17 +659,19 @@ async fn ten_failures_lock_the_account_even_against_the_right_password() {
     )
     .await;
     let events = log["items"].as_array().unwrap();
-    assert_eq!(events.len(), 11, "{log}");
-    assert!(events.iter().all(|e| e["outcome"] == "failure"));
-    assert_eq!(events[0]["details"]["reason"], "account locked");
-    assert_eq!(events[10]["details"]["reason"], "wrong password");
+    assert_eq!(events.len(), 10, "{log}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e["details"]["reason"] == "wrong password")
+    );
     assert!(
         events[0]["source"]
             .as_str()
             .unwrap()
             .starts_with("127.0.0.1")
     );
-    // An administrator unlocks; the right password works again.
+    // An administrator's unlock forgives at once; the right password works.
     let r = app
         .client
         .post(app.url(&format!("/api/v1/users/{}/unlock", id(&u))))
@@ -694,7 +715,16 @@ async fn passwords_set_by_admin_and_changed_by_owner() {
             .status(),
         204
     );
-    app.token("pwuser", "second-Passw0rd").await;
+    // The change ended the old session; a new one works.
+    let old_session = app
+        .client
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old_session.status(), 401);
+    let token = app.token("pwuser", "second-Passw0rd").await;
     // A plain user may not set someone else's password.
     let (st, _) = parts(
         app.client

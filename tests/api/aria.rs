@@ -16,21 +16,21 @@ fn seed() -> Value {
     })
 }
 
-async fn aria(
+/// An Aria request; `auth` is the whole Authorization header value.
+pub(crate) async fn aria(
     app: &TestApp,
     method: reqwest::Method,
     path: &str,
     auth: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = app
-        .client
-        .request(method, app.url(&format!("/suite-api/api/auth{path}")))
-        .header("authorization", auth);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    parts(req.send().await.unwrap()).await
+    app.call(
+        method,
+        &format!("/suite-api/api/auth{path}"),
+        ("authorization", auth),
+        body,
+    )
+    .await
 }
 
 #[tokio::test]

@@ -22,14 +22,8 @@ async fn af(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = app
-        .client
-        .request(method, app.url(path))
-        .header("X-SSAPI-KEY", ADMIN_KEY);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    parts(req.send().await.unwrap()).await
+    app.call(method, path, ("X-SSAPI-KEY", ADMIN_KEY), body)
+        .await
 }
 
 #[tokio::test]

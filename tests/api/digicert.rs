@@ -10,14 +10,13 @@ async fn dc(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = app
-        .client
-        .request(method, app.url(&format!("/services/v2{path}")))
-        .header("X-DC-DEVKEY", ADMIN_KEY);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    parts(req.send().await.unwrap()).await
+    app.call(
+        method,
+        &format!("/services/v2{path}"),
+        ("X-DC-DEVKEY", ADMIN_KEY),
+        body,
+    )
+    .await
 }
 
 fn seed() -> Value {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use reqwest::{Client, RequestBuilder, Response};
 use roster_core::password::HashCost;
-use roster_core::store::Store;
+use roster_core::store::{LockoutPolicy, Store};
 use roster_core::{Roster, RosterConfig, Secret};
 use roster_server::HttpConfig;
 use roster_store::{SqliteOptions, SqliteStore};
@@ -40,6 +40,12 @@ pub fn cheap_core() -> RosterConfig {
         },
         hash_workers: 2,
         hash_queue: 256,
+        // Long enough that a throttled attempt is still throttled however
+        // slow the machine is between two requests.
+        lockout: LockoutPolicy {
+            first_wait_secs: 60,
+            ..LockoutPolicy::new(10, 900)
+        },
         ..RosterConfig::default()
     }
 }
@@ -92,6 +98,25 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// One request with one credential header (each face has its own) and
+    /// an optional JSON body; the status and the JSON body back.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        header: (&str, &str),
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .header(header.0, header.1);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        parts(req.send().await.unwrap()).await
     }
 
     pub fn get(&self, path: &str) -> RequestBuilder {

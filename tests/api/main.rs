@@ -12,6 +12,7 @@ mod concurrency;
 mod d3;
 mod digicert;
 mod errors;
+mod escalation;
 mod faces;
 mod mfa;
 mod openapi;

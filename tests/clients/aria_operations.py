@@ -100,6 +100,9 @@ call("PUT", f"{A}/users/{{userId}}/traversalspecs", f"{A}/users/{uid}/traversals
      body={"adapterKind": "VMWARE", "name": "vSphere Hosts and Clusters", "selectAllResources": True}, expect=200)
 _, t2 = call("POST", f"{A}/token/acquire", body={"username": "test", "password": "Test@123"}, auth=None, expect=200)
 call("PUT", f"{A}/users/passwordchange", body={"currentPassword": "Test@123", "newPassword": "Test@1234-changed"}, auth=f"OpsToken {t2['token']}", expect=204)
+# A password change ends every session of the user, this one included.
+call("GET", f"{A}/currentuser", auth=f"OpsToken {t2['token']}", expect=401)
+_, t2 = call("POST", f"{A}/token/acquire", body={"username": "test", "password": "Test@1234-changed"}, auth=None, expect=200)
 call("POST", f"{A}/token/release", auth=f"OpsToken {t2['token']}", expect=200)
 
 # User groups.

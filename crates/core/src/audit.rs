@@ -82,9 +82,11 @@ impl AuditEvent {
         self
     }
 
+    /// The actor's name is bounded: a failed login records whatever name
+    /// was tried, and anonymous callers must not choose how much is stored.
     pub fn actor(mut self, id: Option<Uuid>, name: &str) -> Self {
         self.actor_id = id;
-        self.actor = Some(name.to_string());
+        self.actor = Some(name.chars().take(crate::user::USERNAME_MAX).collect());
         self
     }
 

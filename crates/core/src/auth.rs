@@ -25,8 +25,11 @@ pub struct Principal {
     /// The caller's home container: where users it creates land by default.
     pub container_id: Uuid,
     pub grants: Vec<crate::authz::Grant>,
-    /// Set for role-restricted API keys: the privileges the key may use.
+    /// Set for restricted credentials: the privileges they may use (a
+    /// role-restricted API key; an enrolment-only token has none).
     pub restriction: Option<Vec<crate::authz::Privilege>>,
+    /// A token good only for reading oneself and enrolling a second factor.
+    pub enroll_only: bool,
     pub credential: CredentialKind,
 }
 
@@ -99,6 +102,23 @@ struct Claims {
     /// A token whose lifetime slides with use (checked against its session).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     sliding: bool,
+    /// The user's credential epoch at issue: a password or factor change
+    /// moves it on, and older tokens are refused.
+    #[serde(default)]
+    ep: i64,
+}
+
+/// What a token is issued for.
+pub struct TokenSpec {
+    pub user_id: Uuid,
+    pub credential_epoch: i64,
+    /// The account must enrol a second factor; the token is good only for that.
+    pub enroll_only: bool,
+    /// A face's own lifetime; the configured one when absent.
+    pub ttl_secs: Option<u64>,
+    /// `exp` is then only a hard limit: the real life is its session's,
+    /// which each use extends.
+    pub sliding: bool,
 }
 
 pub struct IssuedToken {
@@ -137,6 +157,7 @@ pub struct TokenClaims {
     pub expires_at: i64,
     pub enroll_only: bool,
     pub sliding: bool,
+    pub credential_epoch: i64,
 }
 
 impl TokenSigner {
@@ -168,39 +189,18 @@ impl TokenSigner {
         self
     }
 
-    pub fn issue(&self, user_id: Uuid, enroll_only: bool) -> Result<IssuedToken, CoreError> {
-        self.issue_for(user_id, enroll_only, None)
-    }
-
-    /// Issues a token with its own lifetime (for faces whose clients expect one).
-    pub fn issue_for(
-        &self,
-        user_id: Uuid,
-        enroll_only: bool,
-        ttl_secs: Option<u64>,
-    ) -> Result<IssuedToken, CoreError> {
-        self.issue_with(user_id, enroll_only, ttl_secs, false)
-    }
-
-    /// A `sliding` token's `exp` is only a hard limit; its real life is its
-    /// session's, which each use extends.
-    pub fn issue_with(
-        &self,
-        user_id: Uuid,
-        enroll_only: bool,
-        ttl_secs: Option<u64>,
-        sliding: bool,
-    ) -> Result<IssuedToken, CoreError> {
-        let ttl = ttl_secs.unwrap_or(self.ttl_secs);
+    pub fn issue(&self, spec: &TokenSpec) -> Result<IssuedToken, CoreError> {
+        let ttl = spec.ttl_secs.unwrap_or(self.ttl_secs);
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let claims = Claims {
-            sub: user_id,
+            sub: spec.user_id,
             jti: Uuid::now_v7(),
             iat: now,
             exp: now + ttl as i64,
             iss: ISSUER.into(),
-            mfa_enroll: enroll_only,
-            sliding,
+            mfa_enroll: spec.enroll_only,
+            sliding: spec.sliding,
+            ep: spec.credential_epoch,
         };
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(self.signing.0.clone());
@@ -210,7 +210,7 @@ impl TokenSigner {
             token: Secret::new(token),
             token_id: claims.jti,
             expires_in_secs: ttl,
-            enroll_only,
+            enroll_only: spec.enroll_only,
         })
     }
 
@@ -231,6 +231,7 @@ impl TokenSigner {
             expires_at: data.claims.exp,
             enroll_only: data.claims.mfa_enroll,
             sliding: data.claims.sliding,
+            credential_epoch: data.claims.ep,
         })
     }
 }
@@ -267,7 +268,15 @@ mod tests {
         );
         let s = TokenSigner::new(std::slice::from_ref(&k1), 60).unwrap();
         let uid = Uuid::now_v7();
-        let t = s.issue(uid, false).unwrap();
+        let t = s
+            .issue(&TokenSpec {
+                user_id: uid,
+                credential_epoch: 0,
+                enroll_only: false,
+                ttl_secs: None,
+                sliding: false,
+            })
+            .unwrap();
         assert!(looks_like_token(t.token.expose()));
         assert_eq!(s.verify(t.token.expose()).unwrap().user_id, uid);
         let other = TokenSigner::new(std::slice::from_ref(&k2), 60).unwrap();

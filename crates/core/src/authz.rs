@@ -145,6 +145,83 @@ impl Principal {
             .as_ref()
             .is_none_or(|r| r.contains(&privilege))
     }
+
+    /// A credential with its owner's whole power: not a restricted key and
+    /// not an enrolment-only token. Only such a credential may change its
+    /// owner's own credentials (password, second factor).
+    pub fn is_full_credential(&self) -> bool {
+        self.restriction.is_none()
+    }
+}
+
+/// A scope with its containers' ancestor chains resolved, so rules about
+/// scopes can be decided without the store.
+#[derive(Debug, Clone)]
+pub enum ResolvedScope {
+    All,
+    /// One ancestor chain (nearest first, root last) per container.
+    Chains(Vec<Vec<Uuid>>),
+}
+
+impl ResolvedScope {
+    fn targets(&self) -> Vec<Target<'_>> {
+        match self {
+            ResolvedScope::All => vec![Target::Global],
+            ResolvedScope::Chains(chains) => chains.iter().map(|c| Target::In(c)).collect(),
+        }
+    }
+}
+
+/// Whether `who` holds `privilege` over the whole of `scope`.
+pub fn holds_over(who: &Principal, privilege: Privilege, scope: &ResolvedScope) -> bool {
+    scope
+        .targets()
+        .into_iter()
+        .all(|t| granting(who, privilege, t).is_some())
+}
+
+/// **The conferral rule**, the one check behind every operation that makes
+/// a holder able to do more (or, in reverse, less): assigning, re-scoping or
+/// revoking a role, adding or removing a group member, changing a role's
+/// privileges, DigiCert's container assignments. The actor must hold
+/// `roles.assign` and each conferred privilege over the whole scope, so
+/// nobody hands out (or takes away) more than they themselves hold.
+pub fn may_confer(
+    who: &Principal,
+    privileges: &[Privilege],
+    scope: &ResolvedScope,
+) -> Result<(), CoreError> {
+    std::iter::once(&Privilege::RolesAssign)
+        .chain(privileges)
+        .all(|p| holds_over(who, *p, scope))
+        .then_some(())
+        .ok_or(CoreError::Forbidden)
+}
+
+/// **Not above yourself**: acting on a user's credentials, profile, state,
+/// MFA, roles or memberships needs, besides the privilege on the user's
+/// container, every privilege the user holds over the user's scopes.
+/// `held` is what the user holds, each grant's privileges with its scope.
+pub fn dominates(
+    who: &Principal,
+    held: &[(Vec<Privilege>, ResolvedScope)],
+) -> Result<(), CoreError> {
+    held.iter()
+        .all(|(privileges, scope)| privileges.iter().all(|p| holds_over(who, *p, scope)))
+        .then_some(())
+        .ok_or(CoreError::Forbidden)
+}
+
+/// The privileges a credential derived from `who` may carry: within the
+/// caller's own restriction (when it has one) and within `role` (when the
+/// new credential is restricted to one). `None` means unrestricted.
+pub fn derived_restriction(who: &Principal, role: Option<&[Privilege]>) -> Option<Vec<Privilege>> {
+    match (&who.restriction, role) {
+        (None, None) => None,
+        (Some(r), None) => Some(r.clone()),
+        (None, Some(role)) => Some(role.to_vec()),
+        (Some(r), Some(role)) => Some(r.iter().copied().filter(|p| role.contains(p)).collect()),
+    }
 }
 
 /// The grant that allows `privilege` on `target`, if any.
@@ -222,6 +299,7 @@ mod tests {
             container_id: crate::store::ROOT_CONTAINER_ID,
             grants,
             restriction,
+            enroll_only: false,
             credential: CredentialKind::Token {
                 token_id: Uuid::nil(),
             },

@@ -92,6 +92,9 @@ pub struct KeyOwner {
     pub key: ApiKeyInfo,
     pub key_hash: String,
     pub user: User,
+    /// The privileges the key was limited to when it was minted (a key
+    /// minted by a restricted credential keeps its restriction).
+    pub cap: Option<Vec<Privilege>>,
 }
 
 pub struct Bootstrap {
@@ -100,11 +103,76 @@ pub struct Bootstrap {
     pub audit: AuditEvent,
 }
 
-/// After how many failures, for how long, a login is refused.
+/// How failed password checks slow down further ones. Failures are counted
+/// per account *and source*, and per account across all sources; past the
+/// free failures each further one doubles the wait (1 s, 2 s, 4 s, ...) up
+/// to a ceiling. Nothing here disables API keys or live tokens.
 #[derive(Debug, Clone, Copy)]
 pub struct LockoutPolicy {
+    /// Free failures from one source before back-off starts.
     pub threshold: u32,
+    /// The longest wait for one source, in seconds.
     pub lock_secs: u64,
+    /// Free failures of an account across all sources.
+    pub account_threshold: u32,
+    /// The longest account-wide wait: bounded low, so that nobody can keep
+    /// an account from signing in for long.
+    pub account_lock_secs: u64,
+    /// Failures older than this are forgiven.
+    pub window_secs: u64,
+    /// The first wait; each further failure doubles it.
+    pub first_wait_secs: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LockoutPolicy;
+
+    #[test]
+    fn backoff_doubles_after_the_free_failures_up_to_the_ceiling() {
+        let p = LockoutPolicy::new(10, 900);
+        let waits: Vec<_> = (1..=22).map(|n| p.backoff_secs(n, 10, 900)).collect();
+        assert!(waits[..9].iter().all(Option::is_none));
+        assert_eq!(waits[9], Some(1));
+        assert_eq!(waits[10], Some(2));
+        assert_eq!(waits[11], Some(4));
+        assert_eq!(waits[21], Some(900));
+        assert_eq!(p.backoff_secs(u64::MAX - 1, 10, 60), Some(60));
+        assert_eq!((p.account_threshold, p.account_lock_secs), (100, 60));
+    }
+}
+
+impl LockoutPolicy {
+    pub fn new(threshold: u32, lock_secs: u64) -> Self {
+        let threshold = threshold.max(1);
+        Self {
+            threshold,
+            lock_secs,
+            account_threshold: threshold.saturating_mul(10),
+            account_lock_secs: lock_secs.min(60),
+            window_secs: lock_secs.max(900),
+            first_wait_secs: 1,
+        }
+    }
+
+    /// The wait after the `failures`-th failure in a row: none before
+    /// `free` failures, then `first_wait_secs`, doubling with each further
+    /// one, at most `max`.
+    pub fn backoff_secs(&self, failures: u64, free: u32, max: u64) -> Option<u64> {
+        let over = (failures + 1).checked_sub(u64::from(free.max(1)))?;
+        if over == 0 || max == 0 {
+            return None;
+        }
+        let doubling = 1u64
+            .checked_shl((over - 1).min(62) as u32)
+            .unwrap_or(u64::MAX);
+        Some(
+            self.first_wait_secs
+                .max(1)
+                .saturating_mul(doubling)
+                .min(max),
+        )
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -256,24 +324,34 @@ pub trait Store: Send + Sync + 'static {
         audit: AuditEvent,
     ) -> StoreResult<User>;
 
-    /// Records a successful login: last login time, failures reset, and the
-    /// TOTP step used. Fails with `Conflict` when that step (or a later one)
-    /// was used before, so a code works once.
+    /// Records a successful login: last login time, the source's failures
+    /// forgiven, and the TOTP step used. Fails with `Conflict` when that
+    /// step (or a later one) was used before, so a code works once.
     async fn login_succeeded(
         &self,
         id: Uuid,
         at: OffsetDateTime,
         totp_step: Option<i64>,
+        source: String,
         audit: AuditEvent,
     ) -> StoreResult<()>;
 
-    /// Records a failed login (of a known user, when `user` is set) and
-    /// locks the account when the policy says so. Returns the lock's end.
+    /// Records a failed secret check of `account_key` (a username key,
+    /// whether or not it exists) from `source`, with its audit event, and
+    /// returns until when further checks must wait, if they must.
     async fn login_failed(
         &self,
-        user: Option<Uuid>,
+        account_key: String,
+        source: String,
         policy: LockoutPolicy,
         audit: AuditEvent,
+    ) -> StoreResult<Option<OffsetDateTime>>;
+
+    /// Until when secret checks of `account_key` from `source` must wait.
+    async fn login_throttled(
+        &self,
+        account_key: &str,
+        source: &str,
     ) -> StoreResult<Option<OffsetDateTime>>;
 
     /// Stores a TOTP secret: pending (not yet confirmed) or confirmed.
@@ -387,17 +465,24 @@ pub trait Store: Send + Sync + 'static {
         audit: AuditEvent,
     ) -> StoreResult<()>;
     async fn assignments_of(&self, holder: Holder) -> StoreResult<Vec<Assignment>>;
+    /// Every assignment of a role, to anyone.
+    async fn assignments_of_role(&self, role: Uuid) -> StoreResult<Vec<Assignment>>;
+    /// Every user assignment whose scope names this container.
+    async fn user_assignments_in(&self, container: Uuid) -> StoreResult<Vec<Assignment>>;
     async fn assignment(&self, id: Uuid) -> StoreResult<Option<Assignment>>;
     /// Every grant a user holds, directly and through groups.
     async fn grants_of(&self, user: Uuid) -> StoreResult<Vec<Grant>>;
 
     // ---- API keys
 
+    /// `cap` is the most the key may ever do (see [`KeyOwner::cap`]).
+    #[allow(clippy::too_many_arguments)]
     async fn insert_key(
         &self,
         user: Uuid,
         key: KeyRecord,
         role: Option<Uuid>,
+        cap: Option<Vec<Privilege>>,
         expires_at: Option<OffsetDateTime>,
         audit: AuditEvent,
     ) -> StoreResult<ApiKeyInfo>;

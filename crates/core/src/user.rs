@@ -10,6 +10,13 @@ use crate::error::FieldError;
 use crate::validation::Errors;
 
 pub const USERNAME_MAX: usize = 255;
+
+/// Characters no native username may contain (besides whitespace and
+/// control characters): they break LDAP DNs, shells, URLs and other faces'
+/// rules. Compare Keycloak's username validator. A face with an alphabet
+/// of its own (`UserRules::username_extra_chars`, DigiCert's) uses that
+/// instead; a face may forbid more (`username_forbidden_chars`).
+pub const USERNAME_FORBIDDEN: &str = "\"'`<>&;/\\,=+#";
 pub const NAME_MAX: usize = 255;
 pub const EMAIL_MAX: usize = 254;
 pub const PHONE_MAX: usize = 64;
@@ -38,6 +45,10 @@ pub struct User {
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_login_at: Option<OffsetDateTime>,
     pub version: i64,
+    /// Moves on with every password or second-factor change; tokens from
+    /// an earlier epoch are refused. Not shown by any face.
+    #[serde(default, skip_serializing)]
+    pub credential_epoch: i64,
 }
 
 /// The caller-settable part of a user, after validation. Create fills it from
@@ -71,9 +82,42 @@ impl UserDraft {
 
     /// Validates under a face's tighter limits (see [`UserRules`]).
     pub fn validate_with(&self, rules: &UserRules) -> Result<(), Vec<FieldError>> {
+        self.validate_inner(rules, true)
+    }
+
+    /// Validates a changed user; a username kept as it was is not held to
+    /// an alphabet it was not created under (another face's, or an older
+    /// release's).
+    pub fn validate_update(
+        &self,
+        rules: &UserRules,
+        username_changed: bool,
+    ) -> Result<(), Vec<FieldError>> {
+        self.validate_inner(rules, username_changed)
+    }
+
+    fn validate_inner(&self, rules: &UserRules, alphabet: bool) -> Result<(), Vec<FieldError>> {
         let mut e = Errors::default();
         validate_username(&mut e, &self.username);
-        if let Some(extra) = rules.username_extra_chars
+        if alphabet
+            && rules.username_extra_chars.is_none()
+            && let Some(bad) = self
+                .username
+                .trim()
+                .chars()
+                .find(|c| c.is_whitespace() || USERNAME_FORBIDDEN.contains(*c))
+        {
+            e.push(
+                "username",
+                "charset",
+                format!(
+                    "must not contain whitespace, control characters or any of {USERNAME_FORBIDDEN} (found {bad:?})"
+                ),
+            );
+        }
+        if !alphabet {
+            // Only the rules below that are not about the alphabet.
+        } else if let Some(extra) = rules.username_extra_chars
             && let Some(bad) = self
                 .username
                 .chars()
@@ -85,7 +129,8 @@ impl UserDraft {
                 format!("may use letters, digits and {extra} only (found {bad:?})"),
             );
         }
-        if let Some(forbidden) = rules.username_forbidden_chars
+        if alphabet
+            && let Some(forbidden) = rules.username_forbidden_chars
             && let Some(bad) = self
                 .username
                 .chars()
@@ -432,6 +477,9 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// The `seq` to continue from, when more items follow.
     pub next: Option<i64>,
+    /// Items on this page the caller may not see (group members outside
+    /// the caller's reach): counted, never described.
+    pub hidden: u64,
 }
 
 impl<T> Page<T> {
@@ -444,7 +492,11 @@ impl<T> Page<T> {
         } else {
             None
         };
-        Page { items, next }
+        Page {
+            items,
+            next,
+            hidden: 0,
+        }
     }
 }
 
@@ -478,6 +530,24 @@ mod tests {
         assert_eq!(rules(" bob"), vec!["no_surrounding_whitespace"]);
         assert_eq!(rules(&"x".repeat(256)), vec!["max_length"]);
         assert!(draft(&"é".repeat(255)).validate().is_ok());
+        for bad in [
+            "a b", "a\"b", "a'b", "a<b", "a>b", "a&b", "a;b", "a/b", "a\\b", "a,b", "a=b", "a+b",
+            "a#b", "a`b",
+        ] {
+            assert_eq!(rules(bad), vec!["charset"], "{bad}");
+        }
+        // A face with an alphabet of its own (DigiCert's allows `+`).
+        let digicert = UserRules {
+            username_extra_chars: Some("@-_+."),
+            ..UserRules::default()
+        };
+        assert!(draft("a+b@example.com").validate_with(&digicert).is_ok());
+        // A kept username is not held to a newer alphabet.
+        assert!(
+            draft("a b")
+                .validate_update(&UserRules::default(), false)
+                .is_ok()
+        );
     }
 
     #[test]

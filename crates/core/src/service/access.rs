@@ -76,6 +76,14 @@ pub struct EffectiveGrant {
     pub via: String,
 }
 
+/// Whether an assignment already has exactly this scope.
+fn same_scope(a: &Assignment, all_objects: bool, containers: &[Uuid]) -> bool {
+    let mut wanted = containers.to_vec();
+    wanted.sort();
+    wanted.dedup();
+    a.all_objects == all_objects && (all_objects || a.container_ids == wanted)
+}
+
 fn invalid(errors: Vec<FieldError>) -> CoreError {
     CoreError::Invalid(errors)
 }
@@ -294,7 +302,7 @@ impl Roster {
         self.find_role(r).await
     }
 
-    async fn find_role(&self, r: RoleRef) -> CoreResult<Role> {
+    pub(super) async fn find_role(&self, r: RoleRef) -> CoreResult<Role> {
         self.store
             .role(r)
             .await
@@ -325,6 +333,23 @@ impl Roster {
         }
         access::validate_named(&input.name, &input.description).map_err(invalid)?;
         let privileges = Self::parse_privileges(&input.privileges)?;
+        // Every holder of the role gains (or loses) the difference over
+        // their scope: the caller must be able to confer it there.
+        let changed: Vec<Privilege> = Privilege::ALL
+            .into_iter()
+            .filter(|p| privileges.contains(p) != current.privileges.contains(p))
+            .collect();
+        if !changed.is_empty() {
+            for a in self
+                .store
+                .assignments_of_role(id)
+                .await
+                .map_err(from_store("assignment"))?
+            {
+                self.check_confer(ctx, &changed, a.all_objects, &a.container_ids)
+                    .await?;
+            }
+        }
         let event = ctx
             .event("role.update")
             .target("role", id, None)
@@ -348,6 +373,15 @@ impl Roster {
 
     pub async fn delete_role(&self, ctx: &Ctx, id: Uuid) -> CoreResult<()> {
         authz::authorize(&ctx.who, Privilege::RolesWrite, Target::Global)?;
+        // Deleting a role takes it from everyone who holds it.
+        for a in self
+            .store
+            .assignments_of_role(id)
+            .await
+            .map_err(from_store("assignment"))?
+        {
+            self.check_revocable(ctx, &a).await?;
+        }
         let event = ctx.event("role.delete").target("role", id, None);
         self.store
             .delete_role(id, event)
@@ -479,6 +513,8 @@ impl Roster {
 
     pub async fn delete_group(&self, ctx: &Ctx, id: Uuid) -> CoreResult<()> {
         authz::authorize(&ctx.who, Privilege::GroupsWrite, Target::Global)?;
+        // Its members lose what the group gave them.
+        self.check_group_conferral(ctx, id).await?;
         let event = ctx.event("group.delete").target("group", id, None);
         self.store
             .delete_group(id, event)
@@ -498,7 +534,8 @@ impl Roster {
     ) -> CoreResult<bool> {
         self.get_group(ctx, group).await?;
         authz::authorize(&ctx.who, Privilege::GroupsWrite, Target::Global)?;
-        let member = self.user_in_reach(ctx, user, Privilege::UsersRead).await?;
+        let member = self.user_to_change(ctx, user, Privilege::UsersRead).await?;
+        self.check_group_conferral(ctx, group).await?;
         let event = ctx
             .event("group.member.add")
             .target("group", group, None)
@@ -516,6 +553,11 @@ impl Roster {
 
     pub async fn remove_member(&self, ctx: &Ctx, group: Uuid, user: Uuid) -> CoreResult<()> {
         authz::authorize(&ctx.who, Privilege::GroupsWrite, Target::Global)?;
+        match self.user_to_change(ctx, user, Privilege::UsersRead).await {
+            Err(CoreError::NotFound(_)) => return Err(CoreError::NotFound("membership")),
+            other => other?,
+        };
+        self.check_group_conferral(ctx, group).await?;
         let event = ctx
             .event("group.member.remove")
             .target("group", group, None)
@@ -541,7 +583,19 @@ impl Roster {
             .members(group, after_seq, limit + 1)
             .await
             .map_err(from_store("group"))?;
-        Ok(Page::from_overfetch(items, limit as usize, |u| u.seq))
+        let mut page = Page::from_overfetch(items, limit as usize, |u| u.seq);
+        // `groups.read` tells who is in a group only as far as the caller
+        // may read users; the rest are counted, not described.
+        let mut visible = Vec::with_capacity(page.items.len());
+        for u in std::mem::take(&mut page.items) {
+            if self.get_user(ctx, u.id).await.is_ok() {
+                visible.push(u);
+            } else {
+                page.hidden += 1;
+            }
+        }
+        page.items = visible;
+        Ok(page)
     }
 
     pub async fn groups_of(&self, ctx: &Ctx, user: Uuid) -> CoreResult<Vec<Membership>> {
@@ -562,17 +616,23 @@ impl Roster {
         all_objects: bool,
         containers: Vec<Uuid>,
     ) -> CoreResult<Assignment> {
-        match holder {
-            Holder::User(u) => {
-                self.user_in_reach(ctx, u, Privilege::UsersRead).await?;
-            }
-            Holder::Group(g) => {
-                self.get_group(ctx, g).await?;
-            }
-        }
+        self.holder_to_change(ctx, holder).await?;
         let role = self
             .assignable_role(ctx, role, all_objects, &containers)
             .await?;
+        // Assigning a role the holder has replaces that assignment's scope:
+        // the old one must be the caller's to take away.
+        if let Some(existing) = self
+            .store
+            .assignments_of(holder)
+            .await
+            .map_err(from_store("assignment"))?
+            .into_iter()
+            .find(|a| a.role_id == role.id)
+            && !same_scope(&existing, all_objects, &containers)
+        {
+            self.check_revocable(ctx, &existing).await?;
+        }
         let (kind, id) = match holder {
             Holder::User(u) => ("user", u),
             Holder::Group(g) => ("group", g),
@@ -615,34 +675,32 @@ impl Roster {
                 "name the containers the role applies to, or set all_objects",
             ));
         }
-        let mut chains = Vec::new();
-        if all_objects {
-            chains.push(None);
-        } else {
-            for c in containers {
-                match self.chain(*c).await {
-                    Err(CoreError::NotFound(_)) => {
-                        return Err(CoreError::invalid(
-                            "container_ids",
-                            "exists",
-                            format!("no container {c}"),
-                        ));
-                    }
-                    other => chains.push(Some(other?)),
-                }
+        for c in containers {
+            if let Err(CoreError::NotFound(_)) = self.chain(*c).await {
+                return Err(CoreError::invalid(
+                    "container_ids",
+                    "exists",
+                    format!("no container {c}"),
+                ));
             }
         }
-        for chain in &chains {
-            let target = match chain {
-                None => Target::Global,
-                Some(c) => Target::In(c),
-            };
-            authz::authorize(&ctx.who, Privilege::RolesAssign, target)?;
-            for p in &role.privileges {
-                authz::authorize(&ctx.who, *p, target)?;
-            }
-        }
+        self.check_confer(ctx, &role.privileges, all_objects, containers)
+            .await?;
         Ok(role)
+    }
+
+    /// A role the caller itself holds, by name (Aria's "privileges of a
+    /// role of the current user").
+    pub async fn own_role(&self, ctx: &Ctx, name: &str) -> CoreResult<Role> {
+        if !ctx
+            .who
+            .grants
+            .iter()
+            .any(|g| g.role_name.eq_ignore_ascii_case(name))
+        {
+            return Err(CoreError::NotFound("role of the current user"));
+        }
+        self.find_role(RoleRef::Name(name.to_string())).await
     }
 
     /// A group by its integer id, if the caller may read groups.
@@ -694,24 +752,40 @@ impl Roster {
         user: Uuid,
         grants: Vec<crate::user::RoleGrant>,
     ) -> CoreResult<Vec<Assignment>> {
-        self.user_in_reach(ctx, user, Privilege::UsersRead).await?;
         let holder = Holder::User(user);
-        for a in self
+        self.holder_to_change(ctx, holder).await?;
+        let current = self
             .store
             .assignments_of(holder)
             .await
-            .map_err(from_store("assignment"))?
-        {
-            self.check_revocable(ctx, &a).await?;
-        }
+            .map_err(from_store("assignment"))?;
         let mut resolved = Vec::new();
         let mut names = Vec::new();
         for g in grants {
-            let role = self
-                .assignable_role(ctx, g.role, g.all_objects, &g.containers)
-                .await?;
+            let role = match self.find_role(g.role.clone()).await {
+                Err(CoreError::NotFound(_)) => {
+                    return Err(CoreError::invalid("role", "exists", "no such role"));
+                }
+                other => other?,
+            };
+            // Kept as it is: nothing is conferred.
+            let kept = current
+                .iter()
+                .any(|a| a.role_id == role.id && same_scope(a, g.all_objects, &g.containers));
+            if !kept {
+                self.assignable_role(ctx, RoleRef::Id(role.id), g.all_objects, &g.containers)
+                    .await?;
+            }
             names.push(role.name.clone());
             resolved.push((role.id, g.all_objects, g.containers));
+        }
+        for a in &current {
+            let kept = resolved
+                .iter()
+                .any(|(r, all, cs)| *r == a.role_id && same_scope(a, *all, cs));
+            if !kept {
+                self.check_revocable(ctx, a).await?;
+            }
         }
         let event = ctx
             .event("role.replace")
@@ -726,7 +800,11 @@ impl Roster {
         Ok(out)
     }
 
-    /// Makes `users` the users whose container-scoped roles reach `container`.
+    /// Makes `users` the users whose container-scoped roles reach
+    /// `container` (DigiCert's container user-assignments): the container
+    /// joins the scope of each listed user's scoped assignments and leaves
+    /// everyone else's. Each change is a conferral or a revocation, checked
+    /// as such, on users the caller is not below.
     pub async fn set_container_users(
         &self,
         ctx: &Ctx,
@@ -736,7 +814,35 @@ impl Roster {
         let chain = self.chain(container).await?;
         authz::authorize(&ctx.who, Privilege::RolesAssign, Target::In(&chain))?;
         for u in &users {
-            self.user_in_reach(ctx, *u, Privilege::UsersRead).await?;
+            let holder = Holder::User(*u);
+            self.holder_to_change(ctx, holder).await?;
+            for a in self
+                .store
+                .assignments_of(holder)
+                .await
+                .map_err(from_store("assignment"))?
+                .iter()
+                .filter(|a| !a.all_objects && !a.container_ids.contains(&container))
+            {
+                let role = self.find_role(RoleRef::Id(a.role_id)).await?;
+                self.check_confer(ctx, &role.privileges, false, &[container])
+                    .await?;
+            }
+        }
+        for a in self
+            .store
+            .user_assignments_in(container)
+            .await
+            .map_err(from_store("assignment"))?
+        {
+            let Holder::User(u) = a.holder else { continue };
+            if users.contains(&u) {
+                continue;
+            }
+            self.holder_to_change(ctx, a.holder).await?;
+            let role = self.find_role(RoleRef::Id(a.role_id)).await?;
+            self.check_confer(ctx, &role.privileges, false, &[container])
+                .await?;
         }
         let event = ctx
             .event("container.users.set")
@@ -750,15 +856,16 @@ impl Roster {
         Ok(())
     }
 
-    async fn check_revocable(&self, ctx: &Ctx, a: &Assignment) -> CoreResult<()> {
-        if a.all_objects {
-            authz::authorize(&ctx.who, Privilege::RolesAssign, Target::Global)?;
+    /// A holder whose grants the caller is about to change: a user the
+    /// caller may read and is not below, or a group it may read.
+    async fn holder_to_change(&self, ctx: &Ctx, holder: Holder) -> CoreResult<()> {
+        match holder {
+            Holder::User(u) => self
+                .user_to_change(ctx, u, Privilege::UsersRead)
+                .await
+                .map(|_| ()),
+            Holder::Group(g) => self.get_group(ctx, g).await.map(|_| ()),
         }
-        for c in &a.container_ids {
-            let chain = self.chain(*c).await?;
-            authz::authorize(&ctx.who, Privilege::RolesAssign, Target::In(&chain))?;
-        }
-        Ok(())
     }
 
     pub async fn unassign_role(
@@ -774,6 +881,7 @@ impl Roster {
             .map_err(from_store("assignment"))?
             .filter(|a| a.holder == holder)
             .ok_or(CoreError::NotFound("assignment"))?;
+        self.holder_to_change(ctx, holder).await?;
         self.check_revocable(ctx, &a).await?;
         let event = ctx
             .event("role.unassign")
@@ -856,18 +964,31 @@ impl Roster {
                 "must be in the future",
             ));
         }
-        let owner = input.user_id.unwrap_or(ctx.who.user_id);
-        if owner != ctx.who.user_id {
-            self.user_in_reach(ctx, owner, Privilege::KeysManage)
-                .await?;
+        if ctx.who.enroll_only {
+            return Err(CoreError::Forbidden);
         }
-        if let Some(role) = input.role_id {
-            match self.find_role(RoleRef::Id(role)).await {
+        let role = match input.role_id {
+            Some(role) => match self.find_role(RoleRef::Id(role)).await {
                 Err(CoreError::NotFound(_)) => {
                     return Err(CoreError::invalid("role_id", "exists", "no such role"));
                 }
-                other => other?,
-            };
+                other => Some(other?),
+            },
+            None => None,
+        };
+        // Derived, never wider: a restricted caller mints keys at most as
+        // restricted as itself, whatever role it names.
+        let cap = authz::derived_restriction(&ctx.who, None);
+        let owner = input.user_id.unwrap_or(ctx.who.user_id);
+        if owner != ctx.who.user_id {
+            let user = self
+                .user_in_reach(ctx, owner, Privilege::KeysManage)
+                .await?;
+            // The key carries the owner's power (within its restriction):
+            // the caller must hold all of that itself.
+            let within =
+                authz::derived_restriction(&ctx.who, role.as_ref().map(|r| &r.privileges[..]));
+            self.check_not_above(ctx, &user, within.as_deref()).await?;
         }
         let generated = auth::generate_key(&input.name);
         let event = ctx
@@ -880,6 +1001,7 @@ impl Roster {
                 owner,
                 generated.record,
                 input.role_id,
+                cap,
                 input.expires_at,
                 event,
             )
@@ -952,6 +1074,10 @@ impl Roster {
 
     pub async fn revoke_key(&self, ctx: &Ctx, id: Uuid) -> CoreResult<()> {
         let key = self.get_key(ctx, id).await?;
+        if key.user_id != ctx.who.user_id {
+            let owner = self.load_user(key.user_id).await?;
+            self.check_not_above(ctx, &owner, None).await?;
+        }
         let event = ctx.event("key.revoke").target("api_key", id, None);
         self.store
             .revoke_key(id, OffsetDateTime::now_utc(), event)

@@ -10,11 +10,16 @@ use uuid::Uuid;
 use super::{Ctx, Roster, from_store};
 use crate::Secret;
 use crate::audit::{AuditEvent, Origin, Outcome};
-use crate::auth::{self, CredentialKind, IssuedToken, Principal, TokenError};
+use crate::auth::{self, CredentialKind, IssuedToken, Principal, TokenError, TokenSpec};
 use crate::authz::{self, Privilege, Target};
 use crate::error::{CoreError, CoreResult};
 use crate::store::RoleRef;
-use crate::user::{User, username_key};
+use crate::user::{USERNAME_MAX, User, username_key};
+
+/// Where a secret check comes from, for its throttle: the client address.
+fn source_of(origin: &Origin) -> String {
+    origin.source.clone().unwrap_or_else(|| "-".to_string())
+}
 
 /// A login attempt.
 pub struct LoginInput {
@@ -50,18 +55,23 @@ impl Roster {
         Ok(principal)
     }
 
+    /// `role` and `cap` restrict what the credential may use (a key's
+    /// role and the cap it was minted with); `enroll_only` marks a token
+    /// that may do nothing but read its user and enrol a second factor.
     async fn principal_for(
         &self,
         user: User,
         credential: CredentialKind,
-        restriction: Option<Uuid>,
+        role: Option<Uuid>,
+        cap: Option<Vec<Privilege>>,
+        enroll_only: bool,
     ) -> CoreResult<Principal> {
         let grants = self
             .store
             .grants_of(user.id)
             .await
             .map_err(from_store("user"))?;
-        let restriction = match restriction {
+        let role = match role {
             Some(role) => Some(
                 self.store
                     .role(RoleRef::Id(role))
@@ -72,12 +82,22 @@ impl Roster {
             ),
             None => None,
         };
+        let restriction = if enroll_only {
+            Some(Vec::new())
+        } else {
+            match (role, cap) {
+                (None, None) => None,
+                (Some(r), None) | (None, Some(r)) => Some(r),
+                (Some(r), Some(c)) => Some(r.into_iter().filter(|p| c.contains(p)).collect()),
+            }
+        };
         Ok(Principal {
             user_id: user.id,
             username: user.profile.username,
             container_id: user.container_id,
             grants,
             restriction,
+            enroll_only,
             credential,
         })
     }
@@ -90,11 +110,12 @@ impl Roster {
             .map_err(from_store("key"))?
             .ok_or(CoreError::Unauthenticated)?;
         let now = OffsetDateTime::now_utc();
+        // A throttled password (`locked`) does not stop keys: failed
+        // logins must not let anyone switch off an account's automation.
         if !auth::hashes_equal(&owner.key_hash, hash)
             || owner.key.revoked_at.is_some()
             || owner.key.expires_at.is_some_and(|t| t <= now)
             || !owner.user.profile.active
-            || owner.user.locked
         {
             return Err(CoreError::Unauthenticated);
         }
@@ -118,6 +139,8 @@ impl Roster {
                     key_id: owner.key.id,
                 },
                 owner.key.role_id,
+                owner.cap,
+                false,
             )
             .await?;
         Ok((principal, valid_until))
@@ -150,7 +173,8 @@ impl Roster {
             .await
             .map_err(from_store("user"))?
             .ok_or(CoreError::Unauthenticated)?;
-        if !user.profile.active || user.locked {
+        // Tokens from before a password or factor change are over.
+        if !user.profile.active || claims.credential_epoch != user.credential_epoch {
             return Err(CoreError::Unauthenticated);
         }
         self.principal_for(
@@ -159,6 +183,8 @@ impl Roster {
                 token_id: claims.token_id,
             },
             None,
+            None,
+            claims.enroll_only,
         )
         .await
     }
@@ -191,19 +217,31 @@ impl Roster {
     }
 
     /// Exchanges a username and password for a token. Every failure looks
-    /// the same to the caller; each is audited, and repeated failures lock
-    /// the account for the configured time, even against the right password.
+    /// the same to the caller and is audited. Failures slow down further
+    /// password checks of that name from that source (and, bounded, of the
+    /// account from anywhere); they never disable keys or live tokens.
     pub async fn issue_token(&self, input: LoginInput, origin: &Origin) -> CoreResult<IssuedToken> {
-        let record = if input.username.is_empty() || input.username.len() > 1024 {
+        if input.username.chars().count() > USERNAME_MAX {
+            // Refused before anything is hashed or stored.
+            return Err(CoreError::invalid(
+                "username",
+                "max_length",
+                format!("must be at most {USERNAME_MAX} characters"),
+            ));
+        }
+        let source = source_of(origin);
+        let account = username_key(&input.username);
+        self.admit_secret_check(&account, &source).await?;
+        let record = if input.username.is_empty() {
             None
         } else {
             self.store
-                .user_for_login(&username_key(&input.username))
+                .user_for_login(&account)
                 .await
                 .map_err(from_store("user"))?
         };
         let hash = record.as_ref().and_then(|r| r.password_hash.as_deref());
-        let password_ok = self.hasher.verify(&input.password, hash).await?;
+        let password_ok = self.login_hasher.verify(&input.password, hash).await?;
         let now = OffsetDateTime::now_utc();
         let totp_step = match (
             record.as_ref().and_then(|r| r.totp_secret.as_deref()),
@@ -214,9 +252,9 @@ impl Roster {
         };
         let reason = match &record {
             None => Some("unknown user or no password"),
-            Some(r) if r.locked_until.is_some_and(|t| t > now) => Some("account locked"),
             Some(_) if !password_ok => Some("wrong password"),
             Some(r) if !r.user.profile.active => Some("account disabled"),
+            Some(r) if r.user.profile.saml_sso_only => Some("password sign-in disabled: SSO only"),
             Some(r) => match (&r.totp_secret, &input.totp) {
                 // Right password, code missing: ask for it; not a failure.
                 (Some(_), None) => return Err(CoreError::MfaRequired),
@@ -227,23 +265,12 @@ impl Roster {
         let event = AuditEvent::new("login", Outcome::Success, origin);
         let user_id = record.as_ref().map(|r| r.user.id);
         let Some(record) = record.filter(|_| reason.is_none()) else {
-            let mut event = event
-                .actor(user_id, &input.username)
-                .details(json!({ "reason": reason }));
-            event.outcome = Outcome::Failure;
+            let mut event = event.actor(user_id, &input.username);
             if let Some(id) = user_id {
                 event = event.target("user", id, None);
             }
-            let locked = self
-                .store
-                .login_failed(user_id, self.lockout, event)
-                .await
-                .map_err(from_store("user"))?;
-            if locked.is_some()
-                && let Some(id) = user_id
-            {
-                self.auth_cache.forget_user(id);
-            }
+            self.secret_check_failed(account, source, event, reason.unwrap_or("refused"))
+                .await?;
             tracing::info!(outcome = "failure", "login");
             return Err(CoreError::Unauthenticated);
         };
@@ -255,29 +282,30 @@ impl Roster {
         );
         match self
             .store
-            .login_succeeded(user.id, now, totp_step, event.clone())
+            .login_succeeded(user.id, now, totp_step, source.clone(), event.clone())
             .await
         {
             Ok(()) => {}
             Err(crate::store::StoreError::Conflict { .. }) => {
                 // A replayed TOTP code: a failed login like any other.
-                let mut event = event.details(json!({ "reason": "TOTP code already used" }));
-                event.outcome = Outcome::Failure;
-                self.store
-                    .login_failed(Some(user.id), self.lockout, event)
-                    .await
-                    .map_err(from_store("user"))?;
+                self.secret_check_failed(account, source, event, "TOTP code already used")
+                    .await?;
                 return Err(CoreError::Unauthenticated);
             }
             Err(e) => return Err(from_store("user")(e)),
         }
         tracing::info!(outcome = "success", user_id = %user.id, "login");
-        let enroll_only = user.profile.mfa_required && record.totp_secret.is_none();
+        let mut spec = TokenSpec {
+            user_id: user.id,
+            credential_epoch: user.credential_epoch,
+            enroll_only: user.profile.mfa_required && record.totp_secret.is_none(),
+            ttl_secs: input.ttl_secs,
+            sliding: input.sliding,
+        };
         if input.sliding {
             let idle = input.ttl_secs.unwrap_or(self.token_ttl_secs);
-            let mut issued =
-                self.signer()
-                    .issue_with(user.id, enroll_only, Some(SLIDING_MAX_SECS), true)?;
+            spec.ttl_secs = Some(SLIDING_MAX_SECS);
+            let mut issued = self.signer().issue(&spec)?;
             let expires = now + time::Duration::seconds(idle as i64);
             self.store
                 .create_session(issued.token_id, user.id, idle, expires)
@@ -286,8 +314,70 @@ impl Roster {
             issued.expires_in_secs = idle;
             return Ok(issued);
         }
-        self.signer()
-            .issue_for(user.id, enroll_only, input.ttl_secs)
+        self.signer().issue(&spec)
+    }
+
+    /// Lets a secret check (login, current password, TOTP code) of
+    /// `account` from `source` go ahead, or says how long to wait: first the
+    /// per-source rate of attempts (ahead of any hashing), then the
+    /// back-off earned by earlier failures.
+    async fn admit_secret_check(&self, account: &str, source: &str) -> CoreResult<()> {
+        self.login_gate.check(source)?;
+        if let Some(until) = self
+            .store
+            .login_throttled(account, source)
+            .await
+            .map_err(from_store("user"))?
+        {
+            let wait = (until - OffsetDateTime::now_utc()).as_seconds_f64();
+            if wait > 0.0 {
+                return Err(CoreError::RateLimited {
+                    retry_after_secs: wait.ceil() as u64,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a failed secret check with its audit event and back-off.
+    async fn secret_check_failed(
+        &self,
+        account: String,
+        source: String,
+        event: AuditEvent,
+        reason: &str,
+    ) -> CoreResult<()> {
+        let mut event = event.details(json!({ "reason": reason }));
+        event.outcome = Outcome::Failure;
+        self.store
+            .login_failed(account, source, self.lockout, event)
+            .await
+            .map_err(from_store("user"))?;
+        Ok(())
+    }
+
+    /// Checks a secret the caller presents to prove it is the account's
+    /// owner (current password, TOTP code), under the login throttle; a
+    /// wrong one is audited as a failure of `action`.
+    pub(super) async fn prove_owner(
+        &self,
+        ctx: &Ctx,
+        user: &User,
+        action: &str,
+        check: impl AsyncFnOnce() -> CoreResult<bool>,
+    ) -> CoreResult<bool> {
+        let account = username_key(&user.profile.username);
+        let source = source_of(&ctx.origin);
+        self.admit_secret_check(&account, &source).await?;
+        let ok = check().await?;
+        if !ok {
+            let event = ctx
+                .event(action)
+                .target("user", user.id, Some(user.container_id));
+            self.secret_check_failed(account, source, event, "wrong secret")
+                .await?;
+        }
+        Ok(ok)
     }
 
     /// Revokes the token presented, on every node.
@@ -310,7 +400,7 @@ impl Roster {
     /// Sets another user's password (or one's own, with the privilege).
     pub async fn set_password(&self, ctx: &Ctx, id: Uuid, password: &Secret) -> CoreResult<User> {
         let user = self
-            .user_in_reach(ctx, id, Privilege::UsersCredentials)
+            .user_to_change(ctx, id, Privilege::UsersCredentials)
             .await?;
         self.write_password(ctx, user, password, "user.password.set")
             .await
@@ -323,14 +413,27 @@ impl Roster {
         current: &Secret,
         new: &Secret,
     ) -> CoreResult<User> {
+        self.require_full_credential(ctx)?;
         let user = self.load_user(ctx.who.user_id).await?;
+        if user.profile.saml_sso_only {
+            return Err(CoreError::invalid(
+                "password",
+                "sso_only",
+                "this account signs in with SSO only and has no password",
+            ));
+        }
         let record = self
             .store
             .user_for_login(&username_key(&user.profile.username))
             .await
             .map_err(from_store("user"))?;
-        let hash = record.as_ref().and_then(|r| r.password_hash.as_deref());
-        if !self.hasher.verify(current, hash).await? {
+        let hash = record.and_then(|r| r.password_hash);
+        let ok = self
+            .prove_owner(ctx, &user, "user.password.change", async || {
+                self.login_hasher.verify(current, hash.as_deref()).await
+            })
+            .await?;
+        if !ok {
             return Err(CoreError::invalid(
                 "current_password",
                 "matches",
@@ -375,7 +478,7 @@ impl Roster {
     /// Lifts a lockout.
     pub async fn unlock(&self, ctx: &Ctx, id: Uuid) -> CoreResult<User> {
         let user = self
-            .user_in_reach(ctx, id, Privilege::UsersCredentials)
+            .user_to_change(ctx, id, Privilege::UsersCredentials)
             .await?;
         let event = ctx
             .event("user.unlock")
@@ -387,17 +490,6 @@ impl Roster {
             .map_err(from_store("user"))?;
         self.auth_cache.forget_user(id);
         Ok(user)
-    }
-
-    /// Checks that the caller holds `privilege` over a user (faces use this
-    /// for vendor rules such as D3's "act on behalf of").
-    pub async fn check_user_privilege(
-        &self,
-        ctx: &Ctx,
-        id: Uuid,
-        privilege: Privilege,
-    ) -> CoreResult<()> {
-        self.user_in_reach(ctx, id, privilege).await.map(|_| ())
     }
 
     /// Loads a user and checks `privilege` on its container.

@@ -19,6 +19,7 @@ pub struct Enrollment {
 impl Roster {
     /// Starts (or restarts) TOTP enrollment for the caller.
     pub async fn begin_totp(&self, ctx: &Ctx) -> CoreResult<Enrollment> {
+        self.may_enrol(ctx)?;
         let user = self.load_user(ctx.who.user_id).await?;
         if user.mfa_enrolled {
             return Err(CoreError::Conflict(crate::FieldError::new(
@@ -44,7 +45,9 @@ impl Roster {
 
     /// Completes enrollment with a code from the app.
     pub async fn confirm_totp(&self, ctx: &Ctx, code: &str) -> CoreResult<()> {
+        self.may_enrol(ctx)?;
         let id = ctx.who.user_id;
+        let user = self.load_user(id).await?;
         let pending = self
             .store
             .pending_totp(id)
@@ -57,7 +60,12 @@ impl Roster {
                     "start enrollment with POST /me/mfa/totp first",
                 )
             })?;
-        if !mfa::check(&pending, code) {
+        let ok = self
+            .prove_owner(ctx, &user, "mfa.totp.enroll", async || {
+                Ok(mfa::check(&pending, code))
+            })
+            .await?;
+        if !ok {
             return Err(CoreError::invalid(
                 "code",
                 "totp",
@@ -75,6 +83,7 @@ impl Roster {
 
     /// Removes the caller's factor, proven by a current code.
     pub async fn remove_own_totp(&self, ctx: &Ctx, code: &str) -> CoreResult<()> {
+        self.require_full_credential(ctx)?;
         let user = self.load_user(ctx.who.user_id).await?;
         let record = self
             .store
@@ -84,7 +93,12 @@ impl Roster {
         let secret = record
             .and_then(|r| r.totp_secret)
             .ok_or(CoreError::NotFound("TOTP factor"))?;
-        if !mfa::check(&secret, code) {
+        let ok = self
+            .prove_owner(ctx, &user, "mfa.totp.remove", async || {
+                Ok(mfa::check(&secret, code))
+            })
+            .await?;
+        if !ok {
             return Err(CoreError::invalid(
                 "code",
                 "totp",
@@ -96,9 +110,20 @@ impl Roster {
 
     /// An administrator's reset, for a user who lost their device.
     pub async fn reset_totp(&self, ctx: &Ctx, id: Uuid) -> CoreResult<()> {
-        self.user_in_reach(ctx, id, Privilege::UsersCredentials)
+        self.user_to_change(ctx, id, Privilege::UsersCredentials)
             .await?;
         self.clear_totp(ctx, id, "mfa.totp.reset").await
+    }
+
+    /// Enrolling a factor is for the owner's whole credential or a token
+    /// issued for exactly that; a restricted key must not lock its owner's
+    /// password sign-in behind a factor the key holder controls.
+    fn may_enrol(&self, ctx: &Ctx) -> CoreResult<()> {
+        if ctx.who.enroll_only {
+            Ok(())
+        } else {
+            self.require_full_credential(ctx)
+        }
     }
 
     async fn clear_totp(&self, ctx: &Ctx, id: Uuid, action: &str) -> CoreResult<()> {

@@ -6,6 +6,8 @@ mod access;
 mod audit;
 mod cache;
 mod claims;
+mod gate;
+mod guard;
 mod login;
 mod mfa;
 mod users;
@@ -53,6 +55,10 @@ pub struct RosterConfig {
     /// Revocations made on other nodes take effect within this time.
     pub auth_cache_ttl: Duration,
     pub lockout: LockoutPolicy,
+    /// Secret checks (logins, current passwords, TOTP codes) one source may
+    /// start per second, and in a burst; 0 turns the limit off.
+    pub login_rate_per_sec: u32,
+    pub login_burst: u32,
 }
 
 impl Default for RosterConfig {
@@ -70,10 +76,9 @@ impl Default for RosterConfig {
             token_ttl_secs: 900,
             token_leeway_secs: 0,
             auth_cache_ttl: Duration::from_secs(5),
-            lockout: LockoutPolicy {
-                threshold: 10,
-                lock_secs: 900,
-            },
+            lockout: LockoutPolicy::new(10, 900),
+            login_rate_per_sec: 5,
+            login_burst: 20,
         }
     }
 }
@@ -93,7 +98,12 @@ impl Ctx {
 
 pub struct Roster {
     store: Arc<dyn Store>,
+    /// Hashing for authenticated work (creating users, setting passwords).
     hasher: PasswordHasher,
+    /// Hashing for password checks, anonymous logins above all: a pool and
+    /// queue of its own, so a flood of logins cannot starve administrators.
+    login_hasher: PasswordHasher,
+    login_gate: gate::LoginGate,
     policy: PasswordPolicy,
     lockout: LockoutPolicy,
     tokens: std::sync::RwLock<Arc<TokenSigner>>,
@@ -133,6 +143,9 @@ impl Roster {
     pub async fn new(store: Arc<dyn Store>, config: RosterConfig) -> CoreResult<Self> {
         let hasher = PasswordHasher::new(config.hash_cost, config.hash_workers, config.hash_queue)?
             .with_budget(config.hash_budget);
+        let login_hasher =
+            PasswordHasher::new(config.hash_cost, config.hash_workers, config.hash_queue)?
+                .with_budget(config.hash_budget);
         store
             .ensure_builtin_roles(BUILTIN_ROLES)
             .await
@@ -146,6 +159,8 @@ impl Roster {
         Ok(Self {
             store,
             hasher,
+            login_hasher,
+            login_gate: gate::LoginGate::new(config.login_rate_per_sec, config.login_burst),
             policy: config.password_policy,
             lockout: config.lockout,
             tokens: std::sync::RwLock::new(Arc::new(

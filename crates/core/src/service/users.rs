@@ -65,7 +65,11 @@ impl Roster {
         }
         for (i, g) in input.groups.iter().enumerate() {
             match self.find_group(*g).await {
-                Ok(group) => with.groups.push(group.id),
+                Ok(group) => {
+                    // The new member receives what the group holds.
+                    self.check_group_conferral(ctx, group.id).await?;
+                    with.groups.push(group.id);
+                }
                 Err(CoreError::NotFound(_)) => {
                     return Err(CoreError::invalid(
                         format!("groups[{i}]"),
@@ -279,6 +283,13 @@ impl Roster {
         if query.limit == 0 {
             query.limit = LIST_DEFAULT_LIMIT;
         }
+        if query.offset.is_some_and(|o| o > i64::MAX as u64) {
+            return Err(CoreError::invalid(
+                "offset",
+                "range",
+                format!("must be between 0 and {}", i64::MAX),
+            ));
+        }
         if query.limit > LIST_MAX_LIMIT {
             return Err(CoreError::invalid(
                 "limit",
@@ -320,7 +331,16 @@ impl Roster {
         if_match: Option<i64>,
         rules: &UserRules,
     ) -> CoreResult<User> {
-        let current = self.user_in_reach(ctx, id, Privilege::UsersWrite).await?;
+        let current = self.user_to_change(ctx, id, Privilege::UsersWrite).await?;
+        // Passwords and sign-in rules are credentials, whichever face or
+        // field carries them.
+        if patch.password != Patch::Keep
+            || patch.mfa_required != Patch::Keep
+            || patch.saml_sso_only != Patch::Keep
+        {
+            self.user_in_reach(ctx, id, Privilege::UsersCredentials)
+                .await?;
+        }
         if let Some(target) = move_to {
             let chain = match self.chain(target).await {
                 Err(CoreError::NotFound(_)) => {
@@ -358,7 +378,9 @@ impl Roster {
                 .clone()
                 .apply(&mut draft)
                 .map_err(CoreError::Invalid)?;
-            draft.validate_with(rules).map_err(CoreError::Invalid)?;
+            draft
+                .validate_update(rules, draft.username != current.profile.username)
+                .map_err(CoreError::Invalid)?;
             let container = move_to.unwrap_or(current.container_id);
             let event = ctx
                 .event("user.update")
@@ -392,7 +414,7 @@ impl Roster {
     }
 
     pub async fn delete_user(&self, ctx: &Ctx, id: Uuid, if_match: Option<i64>) -> CoreResult<()> {
-        let user = self.user_in_reach(ctx, id, Privilege::UsersDelete).await?;
+        let user = self.user_to_change(ctx, id, Privilege::UsersDelete).await?;
         if id == ctx.who.user_id {
             return Err(CoreError::Conflict(FieldError::new(
                 "id",

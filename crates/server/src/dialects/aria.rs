@@ -1301,17 +1301,7 @@ async fn current_role_privileges(
     Caller(ctx, _): Caller,
     Path(name): Path<String>,
 ) -> AriaResult {
-    let held = ctx
-        .who
-        .grants
-        .iter()
-        .any(|g| g.role_name.eq_ignore_ascii_case(&name));
-    if !held {
-        return Err(AriaError::from(CoreError::NotFound(
-            "role of the current user",
-        )));
-    }
-    let r = role_by_name(&state, &ctx, &name).await?;
+    let r = state.roster.own_role(&ctx, &name).await?;
     Ok(axum::Json(json!({ "privileges": r.privileges.iter().map(|p| privilege_json(*p)).collect::<Vec<_>>() })).into_response())
 }
 

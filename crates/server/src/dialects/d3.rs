@@ -163,16 +163,11 @@ async fn run(
     };
     let username = text(&envelope, "Username").ok_or_else(|| fail("Username is required."))?;
     // The command runs as the caller; it may name itself or a user it manages.
-    if !username.eq_ignore_ascii_case(&ctx.who.username) {
-        let acting = find_user(state, &ctx, &username)
-            .await
-            .map_err(|_| Failure::Transport(StatusCode::UNAUTHORIZED, BAD_KEY, None))?;
-        state
-            .roster
-            .check_user_privilege(&ctx, acting.id, roster_core::authz::Privilege::UsersWrite)
-            .await
-            .map_err(|_| Failure::Transport(StatusCode::UNAUTHORIZED, BAD_KEY, None))?;
-    }
+    state
+        .roster
+        .check_acting_for(&ctx, &username)
+        .await
+        .map_err(|_| Failure::Transport(StatusCode::UNAUTHORIZED, BAD_KEY, None))?;
     let site_name = text(&envelope, "Site").ok_or_else(|| fail("Site is required."))?;
     let site = match state
         .roster

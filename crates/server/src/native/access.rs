@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::dto::{UserList, UserOut};
+use super::dto::{MemberList, UserOut};
 use super::users::{bad_param, decode_cursor, encode_cursor, parse_uuid};
 use crate::extract::{Caller, JsonBody, if_match};
 use crate::problem::{ApiResult, Problem};
@@ -541,7 +541,7 @@ pub async fn delete_group(
 
 #[utoipa::path(get, path = "/groups/{id}/members", tag = "groups",
     params(("id" = Uuid, Path), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
-    responses((status = 200, body = UserList), (status = 403, body = Problem, content_type = PROBLEM),
+    responses((status = 200, body = MemberList), (status = 403, body = Problem, content_type = PROBLEM),
         (status = 404, body = Problem, content_type = PROBLEM)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn list_members(
@@ -549,14 +549,15 @@ pub async fn list_members(
     Caller(ctx): Caller,
     Path(id): Path<String>,
     Query(params): Query<Vec<(String, String)>>,
-) -> ApiResult<Json<UserList>> {
+) -> ApiResult<Json<MemberList>> {
     let (after, limit) = page_params(&params)?;
     let page = state
         .roster
         .members(&ctx, parse_uuid(&id, "group")?, after, limit)
         .await?;
-    Ok(Json(UserList {
+    Ok(Json(MemberList {
         items: page.items.into_iter().map(UserOut::from).collect(),
+        hidden: page.hidden,
         next_cursor: page.next.map(encode_cursor),
     }))
 }

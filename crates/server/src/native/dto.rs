@@ -274,6 +274,17 @@ pub struct UserList {
     pub next_cursor: Option<String>,
 }
 
+/// A page of a group's members. Members the caller may not read are
+/// counted in `hidden` and not described.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberList {
+    pub items: Vec<UserOut>,
+    /// Members on this page the caller may not read.
+    pub hidden: u64,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {

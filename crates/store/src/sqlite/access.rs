@@ -2,12 +2,14 @@
 
 use roster_core::access::ApiKeyInfo;
 use roster_core::auth::KeyRecord;
+use roster_core::authz::Privilege;
 use roster_core::store::{IdempotencyHit, IdempotencyWrite, KeyOwner, StoreError, StoreResult};
 use roster_core::user::User;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::roles::{parse_privileges, privileges_json};
 use super::users::{
     USER_COLUMN_COUNT, USER_COLUMNS, from_micros, map_write_error, micros, user_from_row,
 };
@@ -16,7 +18,7 @@ use super::users::{
 const IDEMPOTENCY_TTL_MICROS: i64 = 24 * 3600 * 1_000_000;
 
 const KEY_COLUMNS: &str = "k.id, k.user_id, k.name, k.prefix, k.role_id, k.created_at, k.expires_at, \
-    k.revoked_at, k.last_used_at, k.hash";
+    k.revoked_at, k.last_used_at, k.hash, k.privileges";
 
 fn key_info(r: &Row<'_>, at: usize) -> rusqlite::Result<ApiKeyInfo> {
     Ok(ApiKeyInfo {
@@ -37,12 +39,13 @@ pub fn insert_key(
     user_id: Uuid,
     key: &KeyRecord,
     role: Option<Uuid>,
+    cap: Option<&[Privilege]>,
     expires_at: Option<OffsetDateTime>,
     now: OffsetDateTime,
 ) -> StoreResult<ApiKeyInfo> {
     conn.execute(
-        "INSERT INTO api_keys (id, user_id, name, prefix, hash, role_id, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO api_keys (id, user_id, name, prefix, hash, role_id, created_at, expires_at, privileges)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             key.id,
             user_id,
@@ -51,7 +54,8 @@ pub fn insert_key(
             key.hash,
             role,
             micros(now),
-            expires_at.map(micros)
+            expires_at.map(micros),
+            cap.map(privileges_json)
         ],
     )
     .map_err(|e| match map_write_error(e) {
@@ -88,6 +92,9 @@ pub fn key_owner(conn: &Connection, hash: &str) -> rusqlite::Result<Option<KeyOw
             user: user_from_row(r)?,
             key: key_info(r, USER_COLUMN_COUNT)?,
             key_hash: r.get(USER_COLUMN_COUNT + 9)?,
+            cap: r
+                .get::<_, Option<String>>(USER_COLUMN_COUNT + 10)?
+                .map(|t| parse_privileges(&t)),
         })
     })
     .optional()

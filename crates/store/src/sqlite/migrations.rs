@@ -5,7 +5,10 @@
 
 use rusqlite::{Connection, TransactionBehavior};
 
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_access_rule.sql"),
+];
 
 /// roster's SQLite `application_id`: "Rost" in ASCII.
 pub const APPLICATION_ID: i64 = 0x526F_7374;

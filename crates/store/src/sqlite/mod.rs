@@ -291,7 +291,7 @@ mod store_impl {
     use roster_core::authz::{Grant, Privilege};
     use roster_core::store::*;
     use roster_core::user::{Patch, User, UserDraft, UserQuery};
-    use rusqlite::Connection;
+    use rusqlite::{Connection, OptionalExtension as _};
     use time::OffsetDateTime;
     use uuid::Uuid;
 
@@ -358,7 +358,7 @@ mod store_impl {
                         b.admin.now,
                     )?;
                     if let Some(key) = &b.key {
-                        access::insert_key(c, admin.id, key, None, None, b.admin.now)?;
+                        access::insert_key(c, admin.id, key, None, None, None, b.admin.now)?;
                     }
                     audit::append(c, &b.audit)?;
                     Ok(true)
@@ -542,22 +542,44 @@ mod store_impl {
             id: Uuid,
             at: OffsetDateTime,
             totp_step: Option<i64>,
+            source: String,
             event: AuditEvent,
         ) -> StoreResult<()> {
-            self.audited(event, move |c| users::record_login(c, id, at, totp_step))
+            self.audited(event, move |c| {
+                users::record_login(c, id, at, totp_step)?;
+                let key: Option<String> = c
+                    .query_row("SELECT username_key FROM users WHERE id = ?1", [id], |r| {
+                        r.get(0)
+                    })
+                    .optional()
+                    .map_err(users::map_write_error)?;
+                match key {
+                    Some(k) => users::clear_throttle(c, &k, &source),
+                    None => Ok(()),
+                }
+            })
+            .await
+        }
+
+        async fn login_throttled(
+            &self,
+            account_key: &str,
+            source: &str,
+        ) -> StoreResult<Option<OffsetDateTime>> {
+            self.read(|c| users::throttled_until(c, account_key, source))
                 .await
         }
 
         async fn login_failed(
             &self,
-            user: Option<Uuid>,
+            account_key: String,
+            source: String,
             policy: LockoutPolicy,
             event: AuditEvent,
         ) -> StoreResult<Option<OffsetDateTime>> {
             let now = event.at;
-            self.audited(event, move |c| match user {
-                Some(id) => users::record_failure(c, id, policy.threshold, policy.lock_secs, now),
-                None => Ok(None),
+            self.audited(event, move |c| {
+                users::record_failure(c, &account_key, &source, &policy, now)
             })
             .await
         }
@@ -795,6 +817,14 @@ mod store_impl {
             self.read(|c| roles::of(c, holder)).await
         }
 
+        async fn assignments_of_role(&self, role: Uuid) -> StoreResult<Vec<Assignment>> {
+            self.read(|c| roles::of_role(c, role)).await
+        }
+
+        async fn user_assignments_in(&self, container: Uuid) -> StoreResult<Vec<Assignment>> {
+            self.read(|c| roles::users_in(c, container)).await
+        }
+
         async fn assignment(&self, id: Uuid) -> StoreResult<Option<Assignment>> {
             self.read(|c| roles::by_id(c, id)).await
         }
@@ -808,12 +838,13 @@ mod store_impl {
             user: Uuid,
             key: KeyRecord,
             role: Option<Uuid>,
+            cap: Option<Vec<Privilege>>,
             expires_at: Option<OffsetDateTime>,
             event: AuditEvent,
         ) -> StoreResult<ApiKeyInfo> {
             let now = event.at;
             self.audited(event, move |c| {
-                access::insert_key(c, user, &key, role, expires_at, now)
+                access::insert_key(c, user, &key, role, cap.as_deref(), expires_at, now)
             })
             .await
         }

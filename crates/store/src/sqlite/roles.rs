@@ -13,12 +13,12 @@ use super::users::{from_micros, map_write_error, micros};
 const COLUMNS: &str =
     "id, seq, name, description, privileges, system, created_at, updated_at, version";
 
-fn privileges_json(p: &[Privilege]) -> String {
+pub(crate) fn privileges_json(p: &[Privilege]) -> String {
     serde_json::to_string(&p.iter().map(|p| p.as_str()).collect::<Vec<_>>())
         .unwrap_or_else(|_| "[]".into())
 }
 
-fn parse_privileges(text: &str) -> Vec<Privilege> {
+pub(crate) fn parse_privileges(text: &str) -> Vec<Privilege> {
     serde_json::from_str::<Vec<String>>(text)
         .unwrap_or_default()
         .iter()
@@ -261,6 +261,25 @@ pub fn of(conn: &Connection, holder: Holder) -> rusqlite::Result<Vec<Assignment>
          WHERE a.user_id IS ?1 AND a.group_id IS ?2 ORDER BY r.seq"
     ))?
     .query_map(params![user_id, group_id], assignment)?
+    .collect()
+}
+
+pub fn of_role(conn: &Connection, role: Uuid) -> rusqlite::Result<Vec<Assignment>> {
+    conn.prepare_cached(&format!(
+        "SELECT {ASSIGNMENT_COLUMNS} FROM role_assignments a JOIN roles r ON r.id = a.role_id
+         WHERE a.role_id = ?1"
+    ))?
+    .query_map([role], assignment)?
+    .collect()
+}
+
+pub fn users_in(conn: &Connection, container: Uuid) -> rusqlite::Result<Vec<Assignment>> {
+    conn.prepare_cached(&format!(
+        "SELECT {ASSIGNMENT_COLUMNS} FROM role_assignments a JOIN roles r ON r.id = a.role_id
+         WHERE a.user_id IS NOT NULL AND a.id IN (
+            SELECT assignment_id FROM role_assignment_scopes WHERE container_id = ?1)"
+    ))?
+    .query_map([container], assignment)?
     .collect()
 }
 

@@ -1,7 +1,7 @@
 //! SQL for users. Functions take a connection so the same statement serves
 //! the writer (inside its batch) and the read pool.
 
-use roster_core::store::{LoginRecord, NewUserRecord, StoreError, StoreResult};
+use roster_core::store::{LockoutPolicy, LoginRecord, NewUserRecord, StoreError, StoreResult};
 use roster_core::user::{Patch, User, UserDraft, UserQuery, UserSort, username_key};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
@@ -13,10 +13,10 @@ pub const USER_COLUMNS: &str = "u.seq, u.id, u.username, u.email, u.first_name, 
     u.display_name, u.phone, u.job_title, u.timezone, u.locale, u.active, u.locked_until, \
     u.mfa_required, u.totp_secret IS NOT NULL, u.saml_sso_only, u.security_level, u.distinguished_name, \
     u.external_id, u.attributes, u.password_hash IS NOT NULL, u.container_id, u.created_at, \
-    u.updated_at, u.last_login_at, u.version";
+    u.updated_at, u.last_login_at, u.version, u.credential_epoch";
 
 /// Columns after `USER_COLUMNS` start at this index.
-pub const USER_COLUMN_COUNT: usize = 26;
+pub const USER_COLUMN_COUNT: usize = 27;
 
 pub fn micros(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1000) as i64
@@ -60,6 +60,7 @@ pub fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
         updated_at: from_micros(r.get(23)?),
         last_login_at: r.get::<_, Option<i64>>(24)?.map(from_micros),
         version: r.get(25)?,
+        credential_epoch: r.get(26)?,
     })
 }
 
@@ -143,6 +144,7 @@ pub fn insert(conn: &Connection, rec: &NewUserRecord) -> StoreResult<User> {
         updated_at: from_micros(now),
         last_login_at: None,
         version: 1,
+        credential_epoch: 0,
     })
 }
 
@@ -161,9 +163,11 @@ pub fn for_login(conn: &Connection, key: &str) -> rusqlite::Result<Option<LoginR
     .query_row([key], |r| {
         Ok(LoginRecord {
             user: user_from_row(r)?,
-            password_hash: r.get(26)?,
-            locked_until: r.get::<_, Option<i64>>(27)?.map(from_micros),
-            totp_secret: r.get(28)?,
+            password_hash: r.get(USER_COLUMN_COUNT)?,
+            locked_until: r
+                .get::<_, Option<i64>>(USER_COLUMN_COUNT + 1)?
+                .map(from_micros),
+            totp_secret: r.get(USER_COLUMN_COUNT + 2)?,
         })
     })
     .optional()
@@ -328,6 +332,7 @@ pub fn update(
                 timezone = ?12, locale = ?13, active = ?14, mfa_required = ?15, saml_sso_only = ?16,
                 security_level = ?17, distinguished_name = ?18, external_id = ?19, attributes = ?20,
                 password_hash = CASE WHEN ?21 THEN ?22 ELSE password_hash END,
+                credential_epoch = credential_epoch + CASE WHEN ?21 THEN 1 ELSE 0 END,
                 updated_at = ?23, container_id = ?24, version = version + 1
              WHERE id = ?1 AND version = ?2",
         )
@@ -412,32 +417,88 @@ pub fn record_login(
     Ok(())
 }
 
-/// Counts a failure and locks the account once the count reaches the
-/// threshold; each further failure while locked restarts the lock.
+/// Counts a failed password check of `account_key` from `source`, and of
+/// the account across all sources (`*`), and sets when each may try again.
+/// Returns the later of the two, if the attempt now has to wait. The
+/// account-wide wait is mirrored on the user row as `locked_until`, which
+/// faces show as `locked` and an administrator can lift.
 pub fn record_failure(
     conn: &Connection,
-    id: Uuid,
-    threshold: u32,
-    lock_secs: u64,
+    account_key: &str,
+    source: &str,
+    policy: &LockoutPolicy,
     now: OffsetDateTime,
 ) -> StoreResult<Option<OffsetDateTime>> {
-    let until = micros(now) + (lock_secs as i64).saturating_mul(1_000_000);
+    let now_us = micros(now);
+    let window_us = (policy.window_secs as i64).saturating_mul(1_000_000);
+    let mut latest: Option<i64> = None;
+    for (src, free, max) in [
+        (source, policy.threshold, policy.lock_secs),
+        ("*", policy.account_threshold, policy.account_lock_secs),
+    ] {
+        // Failures older than the window are forgiven.
+        let failures: i64 = conn
+            .prepare_cached(
+                "INSERT INTO login_throttle (account_key, source, failures, blocked_until, updated_at)
+                 VALUES (?1, ?2, 1, NULL, ?3)
+                 ON CONFLICT (account_key, source) DO UPDATE SET
+                    failures = CASE WHEN updated_at < ?3 - ?4 THEN 1 ELSE failures + 1 END,
+                    updated_at = ?3
+                 RETURNING failures",
+            )
+            .map_err(map_write_error)?
+            .query_row(params![account_key, src, now_us, window_us], |r| r.get(0))
+            .map_err(map_write_error)?;
+        if let Some(wait) = policy.backoff_secs(failures as u64, free, max) {
+            let until = now_us.saturating_add((wait as i64).saturating_mul(1_000_000));
+            conn.prepare_cached(
+                "UPDATE login_throttle SET blocked_until = ?3 WHERE account_key = ?1 AND source = ?2",
+            )
+            .map_err(map_write_error)?
+            .execute(params![account_key, src, until])
+            .map_err(map_write_error)?;
+            if src == "*" {
+                conn.prepare_cached("UPDATE users SET locked_until = ?2 WHERE username_key = ?1")
+                    .map_err(map_write_error)?
+                    .execute(params![account_key, until])
+                    .map_err(map_write_error)?;
+            }
+            latest = Some(latest.map_or(until, |l| l.max(until)));
+        }
+    }
+    // Forget long-quiet entries a few at a time, so the table stays small
+    // without a sweeper.
     conn.prepare_cached(
-        "UPDATE users SET failed_logins = failed_logins + 1,
-            locked_until = CASE WHEN failed_logins + 1 >= ?2 THEN ?3 ELSE locked_until END
-         WHERE id = ?1",
+        "DELETE FROM login_throttle WHERE (account_key, source) IN (
+            SELECT account_key, source FROM login_throttle WHERE updated_at < ?1 LIMIT 8)",
     )
     .map_err(map_write_error)?
-    .execute(params![id, threshold, until])
+    .execute([now_us.saturating_sub(window_us.saturating_mul(4).max(24 * 3600 * 1_000_000))])
     .map_err(map_write_error)?;
-    let locked: Option<i64> = conn
-        .query_row("SELECT locked_until FROM users WHERE id = ?1", [id], |r| {
-            r.get(0)
-        })
-        .optional()
+    Ok(latest.map(from_micros))
+}
+
+/// Until when password checks of `account_key` from `source` must wait.
+pub fn throttled_until(
+    conn: &Connection,
+    account_key: &str,
+    source: &str,
+) -> rusqlite::Result<Option<OffsetDateTime>> {
+    conn.prepare_cached(
+        "SELECT max(blocked_until) FROM login_throttle
+         WHERE account_key = ?1 AND source IN (?2, '*') AND blocked_until IS NOT NULL",
+    )?
+    .query_row(params![account_key, source], |r| r.get::<_, Option<i64>>(0))
+    .map(|t| t.map(from_micros))
+}
+
+/// A successful check from `source` forgives that source's failures.
+pub fn clear_throttle(conn: &Connection, account_key: &str, source: &str) -> StoreResult<()> {
+    conn.prepare_cached("DELETE FROM login_throttle WHERE account_key = ?1 AND source = ?2")
         .map_err(map_write_error)?
-        .flatten();
-    Ok(locked.filter(|t| *t > micros(now)).map(from_micros))
+        .execute(params![account_key, source])
+        .map_err(map_write_error)?;
+    Ok(())
 }
 
 pub fn set_lock(
@@ -455,6 +516,14 @@ pub fn set_lock(
     if n == 0 {
         return Err(StoreError::NotFound);
     }
+    if until.is_none() {
+        // An administrator's unlock forgives every source.
+        conn.execute(
+            "DELETE FROM login_throttle WHERE account_key = (SELECT username_key FROM users WHERE id = ?1)",
+            [id],
+        )
+        .map_err(map_write_error)?;
+    }
     by_id(conn, id)
         .map_err(map_write_error)?
         .ok_or(StoreError::NotFound)
@@ -467,7 +536,9 @@ pub fn set_totp(
     confirmed: bool,
 ) -> StoreResult<()> {
     let sql = if confirmed {
-        "UPDATE users SET totp_secret = ?2, totp_pending = NULL, version = version + 1 WHERE id = ?1"
+        "UPDATE users SET totp_secret = ?2, totp_pending = NULL, version = version + 1,
+            credential_epoch = credential_epoch + CASE WHEN ?2 IS NULL THEN 1 ELSE 0 END
+         WHERE id = ?1"
     } else {
         "UPDATE users SET totp_pending = ?2 WHERE id = ?1"
     };
