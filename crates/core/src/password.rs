@@ -109,29 +109,89 @@ type Job = Box<dyn FnOnce() + Send>;
 /// Niceness of hashing threads: the scheduler then favours request handling.
 const HASH_THREAD_NICE: i32 = 10;
 
-fn start_pool(workers: usize) -> Result<mpsc::Sender<Job>, CoreError> {
-    let (tx, rx) = mpsc::channel::<Job>();
-    let rx = Arc::new(Mutex::new(rx));
-    for i in 0..workers {
-        let rx = rx.clone();
-        std::thread::Builder::new()
-            .name(format!("roster-hash-{i}"))
-            .spawn(move || {
-                lower_priority();
-                loop {
-                    let job = match rx.lock() {
-                        Ok(guard) => guard.recv(),
-                        Err(_) => return,
-                    };
-                    match job {
-                        Ok(job) => job(),
-                        Err(_) => return,
+/// Which queue a hasher feeds. Both share the pool's threads (and so their
+/// per-thread working memory), but authenticated work always goes first:
+/// a flood of anonymous logins can delay other logins, never the
+/// administrator creating users or setting passwords.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    Work = 0,
+    Login = 1,
+}
+
+struct Queues {
+    lanes: [std::collections::VecDeque<Job>; 2],
+    closed: bool,
+}
+
+/// The hashing threads and their two queues.
+struct Pool {
+    queues: Mutex<Queues>,
+    ready: std::sync::Condvar,
+}
+
+impl Pool {
+    fn start(workers: usize) -> Result<Arc<Pool>, CoreError> {
+        let pool = Arc::new(Pool {
+            queues: Mutex::new(Queues {
+                lanes: Default::default(),
+                closed: false,
+            }),
+            ready: std::sync::Condvar::new(),
+        });
+        for i in 0..workers {
+            let pool = pool.clone();
+            std::thread::Builder::new()
+                .name(format!("roster-hash-{i}"))
+                .spawn(move || {
+                    lower_priority();
+                    while let Some(job) = pool.next() {
+                        job();
                     }
-                }
-            })
-            .map_err(CoreError::internal)?;
+                })
+                .map_err(CoreError::internal)?;
+        }
+        Ok(pool)
     }
-    Ok(tx)
+
+    /// The next job, work before logins; `None` once closed and drained.
+    fn next(&self) -> Option<Job> {
+        let mut q = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(job) = q.lanes.iter_mut().find_map(|l| l.pop_front()) {
+                return Some(job);
+            }
+            if q.closed {
+                return None;
+            }
+            q = self.ready.wait(q).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn send(&self, lane: Lane, job: Job) -> Result<(), CoreError> {
+        let mut q = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        if q.closed {
+            return Err(CoreError::internal("password hashing pool stopped"));
+        }
+        q.lanes[lane as usize].push_back(job);
+        drop(q);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    fn close(&self) {
+        self.queues.lock().unwrap_or_else(|e| e.into_inner()).closed = true;
+        self.ready.notify_all();
+    }
+}
+
+/// Held by every hasher sharing a pool; the last one to go stops its threads.
+struct PoolHandle(Arc<Pool>);
+
+impl Drop for PoolHandle {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 #[cfg(target_os = "linux")]
@@ -206,7 +266,8 @@ pub struct PasswordHasher {
     /// bounds the memory queued requests hold.
     admission: Arc<Semaphore>,
     load: Arc<Load>,
-    pool: mpsc::Sender<Job>,
+    pool: Arc<PoolHandle>,
+    lane: Lane,
     /// Verifying against this when a user has no hash keeps the time of a
     /// failed login independent of whether the username exists.
     dummy_hash: Arc<String>,
@@ -218,7 +279,7 @@ impl PasswordHasher {
             .map_err(CoreError::internal)?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
         let workers = workers.max(1);
-        let pool = start_pool(workers)?;
+        let pool = PoolHandle(Pool::start(workers)?);
         // Hashed on the pool, so the caller's thread keeps no working memory.
         // A second, timed hash is the first estimate of a hash's duration:
         // the first one pays for faulting in the working memory and would
@@ -226,13 +287,15 @@ impl PasswordHasher {
         // distinct creates refused right after start).
         let (tx, rx) = mpsc::channel();
         let (a, p) = (argon.clone(), params.clone());
-        pool.send(Box::new(move || {
-            let _ = hash_with(&a, &p, b"roster-warm-up");
-            let started = Instant::now();
-            let hash = hash_with(&a, &p, b"roster-dummy-password");
-            let _ = tx.send((hash, started.elapsed()));
-        }))
-        .map_err(CoreError::internal)?;
+        pool.0.send(
+            Lane::Work,
+            Box::new(move || {
+                let _ = hash_with(&a, &p, b"roster-warm-up");
+                let started = Instant::now();
+                let hash = hash_with(&a, &p, b"roster-dummy-password");
+                let _ = tx.send((hash, started.elapsed()));
+            }),
+        )?;
         let (dummy, took) = rx.recv().map_err(CoreError::internal)?;
         let dummy = dummy?;
         let load = Load {
@@ -247,9 +310,19 @@ impl PasswordHasher {
             params,
             admission: Arc::new(Semaphore::new(workers + queue)),
             load: Arc::new(load),
-            pool,
+            pool: Arc::new(pool),
+            lane: Lane::Work,
             dummy_hash: Arc::new(dummy),
         })
+    }
+
+    /// A hasher on the same threads feeding `lane`, with an admission
+    /// budget and queue of its own.
+    pub fn lane(&self, lane: Lane, queue: usize) -> Self {
+        let mut other = self.clone();
+        other.lane = lane;
+        other.admission = Arc::new(Semaphore::new(self.load.workers + queue));
+        other.with_budget(self.load.budget)
     }
 
     /// The same hasher admitting work while its expected wait is at most
@@ -296,8 +369,9 @@ impl PasswordHasher {
         let span = tracing::Span::current();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let load = self.load.clone();
-        self.pool
-            .send(Box::new(move || {
+        self.pool.0.send(
+            self.lane,
+            Box::new(move || {
                 let started = Instant::now();
                 let out = span.in_scope(|| job(&argon, &params));
                 load.record(started.elapsed());
@@ -305,8 +379,8 @@ impl PasswordHasher {
                 // cancelled request's job must not count once it is done.
                 drop(admitted);
                 let _ = tx.send(out);
-            }))
-            .map_err(|_| CoreError::internal("password hashing pool stopped"))?;
+            }),
+        )?;
         rx.await
             .map_err(|_| CoreError::internal("password hashing job lost"))
     }
@@ -396,6 +470,45 @@ fn verify_with(password: &[u8], stored: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn queued_work_runs_before_queued_logins_and_threads_stop_with_the_last_hasher() {
+        let pool = PoolHandle(Pool::start(1).unwrap());
+        let (release, blocked) = mpsc::channel::<()>();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        pool.0
+            .send(
+                Lane::Work,
+                Box::new(move || {
+                    let _ = blocked.recv();
+                }),
+            )
+            .unwrap();
+        for (lane, name) in [
+            (Lane::Login, "login-1"),
+            (Lane::Login, "login-2"),
+            (Lane::Work, "work"),
+            (Lane::Login, "login-3"),
+        ] {
+            let order = order.clone();
+            pool.0
+                .send(lane, Box::new(move || order.lock().unwrap().push(name)))
+                .unwrap();
+        }
+        let (done, finished) = mpsc::channel();
+        pool.0
+            .send(Lane::Login, Box::new(move || done.send(()).unwrap()))
+            .unwrap();
+        release.send(()).unwrap();
+        finished.recv().unwrap();
+        assert_eq!(
+            *order.lock().unwrap(),
+            ["work", "login-1", "login-2", "login-3"]
+        );
+        let inner = pool.0.clone();
+        drop(pool);
+        assert!(inner.send(Lane::Work, Box::new(|| {})).is_err());
+    }
 
     #[test]
     fn policy_accepts_seed_examples_and_rejects_weak() {

@@ -32,7 +32,7 @@ use crate::access::BUILTIN_ROLES;
 use crate::audit::{AuditEvent, Origin, Outcome};
 use crate::auth::{self, MIN_CONFIGURED_KEY_LEN, Principal, TokenSigner};
 use crate::error::{CoreError, CoreResult, FieldError};
-use crate::password::{HashCost, PasswordHasher, PasswordPolicy};
+use crate::password::{HashCost, Lane, PasswordHasher, PasswordPolicy};
 use crate::store::{Bootstrap, LockoutPolicy, NewUserRecord, ROOT_CONTAINER_ID, Store, StoreError};
 use crate::user::UserDraft;
 use cache::AuthCache;
@@ -100,8 +100,10 @@ pub struct Roster {
     store: Arc<dyn Store>,
     /// Hashing for authenticated work (creating users, setting passwords).
     hasher: PasswordHasher,
-    /// Hashing for password checks, anonymous logins above all: a pool and
-    /// queue of its own, so a flood of logins cannot starve administrators.
+    /// Hashing for password checks, anonymous logins above all: the same
+    /// threads, but a queue and budget of its own that they serve only when
+    /// no authenticated work waits, so a flood of logins cannot starve
+    /// administrators.
     login_hasher: PasswordHasher,
     login_gate: gate::LoginGate,
     policy: PasswordPolicy,
@@ -143,9 +145,7 @@ impl Roster {
     pub async fn new(store: Arc<dyn Store>, config: RosterConfig) -> CoreResult<Self> {
         let hasher = PasswordHasher::new(config.hash_cost, config.hash_workers, config.hash_queue)?
             .with_budget(config.hash_budget);
-        let login_hasher =
-            PasswordHasher::new(config.hash_cost, config.hash_workers, config.hash_queue)?
-                .with_budget(config.hash_budget);
+        let login_hasher = hasher.lane(Lane::Login, config.hash_queue);
         store
             .ensure_builtin_roles(BUILTIN_ROLES)
             .await
