@@ -1704,3 +1704,163 @@ async fn d17_over_large_integers_and_odd_usernames_are_400s() {
         "only the admin: {list}"
     );
 }
+
+// ---- compound dialect requests: refused means nothing changed
+
+#[tokio::test]
+async fn a_refused_part_of_a_dialect_request_leaves_everything_as_it_was() {
+    let app = TestApp::spawn().await;
+    // May change profiles and groups, may not grant roles.
+    role(
+        &app,
+        "Profiler",
+        &[
+            "users.read",
+            "users.write",
+            "groups.read",
+            "groups.write",
+            "roles.read",
+            "containers.read",
+        ],
+    )
+    .await;
+    let prof = user(&app, "prof", "profiler-Passw0rd-1", None).await;
+    grant_all(&app, &prof, "Profiler").await;
+    let target = user(&app, "target", "target-user-Passw0rd", None).await;
+    let token = app.token("prof", "profiler-Passw0rd-1").await;
+    let before = admin_view(&app, &target).await;
+
+    // D3 UpdateUser: a new first name and a role the caller cannot grant.
+    let (st, body) = d3(
+        &app,
+        "UpdateUser",
+        &token,
+        &json!({
+            "Username": "prof",
+            "Site": "Root",
+            "CommandParams": {
+                "User ID": seq(&target),
+                "User Information": { "firstName": "Changed", "roleId": 1 }
+            }
+        }),
+    )
+    .await;
+    assert_eq!(
+        (st, body),
+        (401, json!({ "Error": "Invalid authentication key." }))
+    );
+    assert_eq!(admin_view(&app, &target).await, before);
+    assert_eq!(assignments(&app, &target).await, json!([]));
+
+    // Aria PUT /users: a new first name and a permission the caller cannot grant.
+    let (st, body) = aria(
+        &app,
+        Method::PUT,
+        "/users",
+        &format!("Bearer {token}"),
+        Some(json!({
+            "id": id(&target), "username": "target", "firstName": "Changed",
+            "role-permissions": [{ "roleName": "Administrator", "allowAllObjects": true }]
+        })),
+    )
+    .await;
+    assert_aria(st, &body, 403);
+    assert_eq!(admin_view(&app, &target).await, before);
+    assert_eq!(assignments(&app, &target).await, json!([]));
+
+    // Aria POST /usergroups with members and a permission it cannot grant:
+    // no group is left behind.
+    let (st, body) = aria(
+        &app,
+        Method::POST,
+        "/usergroups",
+        &format!("Bearer {token}"),
+        Some(json!({
+            "name": "left-behind", "userIds": [id(&target)],
+            "role-permissions": [{ "roleName": "Administrator", "allowAllObjects": true }]
+        })),
+    )
+    .await;
+    assert_aria(st, &body, 403);
+    let (st, groups) = call(&app, Method::GET, "/api/v1/groups", ADMIN_KEY, None).await;
+    assert_eq!(st, 200);
+    assert!(
+        !groups.to_string().contains("left-behind"),
+        "the refused group was created: {groups}"
+    );
+
+    // Aria PUT /usergroups: a new description, a member and a refused
+    // permission change nothing.
+    let g = group(&app, "kept").await;
+    let (st, body) = aria(
+        &app,
+        Method::PUT,
+        "/usergroups",
+        &format!("Bearer {token}"),
+        Some(json!({
+            "id": id(&g), "name": "kept", "description": "changed",
+            "userIds": [id(&target)],
+            "role-permissions": [{ "roleName": "Administrator", "allowAllObjects": true }]
+        })),
+    )
+    .await;
+    assert_aria(st, &body, 403);
+    let (_, now) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/groups/{}", id(&g)),
+        ADMIN_KEY,
+        None,
+    )
+    .await;
+    assert_eq!(now["description"], "");
+    let (_, members) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/groups/{}/members", id(&g)),
+        ADMIN_KEY,
+        None,
+    )
+    .await;
+    assert_eq!(members["items"], json!([]));
+
+    // Without the refused part, each request goes through whole.
+    let (st, body) = aria(
+        &app,
+        Method::PUT,
+        "/usergroups",
+        &format!("Bearer {token}"),
+        Some(json!({
+            "id": id(&g), "name": "kept", "description": "changed",
+            "userIds": [id(&target)]
+        })),
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    let (_, members) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/groups/{}/members", id(&g)),
+        ADMIN_KEY,
+        None,
+    )
+    .await;
+    assert_eq!(members["items"][0]["id"], id(&target));
+    let (st, body) = d3(
+        &app,
+        "UpdateUser",
+        &token,
+        &json!({
+            "Username": "prof",
+            "Site": "Root",
+            "CommandParams": {
+                "User ID": seq(&target),
+                "User Information": { "firstName": "Changed", "groupIds": [seq(&g)] }
+            }
+        }),
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["returnData"]["Status"], "Successful", "{body}");
+    assert_eq!(admin_view(&app, &target).await["first_name"], "Changed");
+}

@@ -240,6 +240,54 @@ pub struct AuditQuery {
     pub limit: u32,
 }
 
+/// One write of a request that changes several things (a dialect's user
+/// update that also changes roles and groups, a group created with members
+/// and permissions). [`Store::write_all`] applies a list of them, each with
+/// its audit event, in one transaction: all or nothing.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// As [`Store::update_user`]: only if the stored version is still this one.
+    UpdateUser {
+        id: Uuid,
+        expected_version: i64,
+        draft: Box<UserDraft>,
+        container_id: Uuid,
+        password_hash: Patch<String>,
+        now: OffsetDateTime,
+    },
+    /// As [`Store::replace_assignments`].
+    ReplaceAssignments {
+        holder: Holder,
+        assignments: Vec<(Uuid, bool, Vec<Uuid>)>,
+    },
+    /// As [`Store::assign`].
+    Assign {
+        holder: Holder,
+        role: Uuid,
+        all_objects: bool,
+        containers: Vec<Uuid>,
+    },
+    InsertGroup(NewGroup),
+    /// As [`Store::update_group`].
+    UpdateGroup {
+        id: Uuid,
+        expected_version: i64,
+        name: String,
+        description: String,
+        attributes: serde_json::Map<String, serde_json::Value>,
+        now: OffsetDateTime,
+    },
+    AddMember {
+        group: Uuid,
+        user: Uuid,
+        access_level: Option<String>,
+    },
+    RemoveMember {
+        group: Uuid,
+        user: Uuid,
+    },
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Answers when the database answers.
@@ -264,6 +312,10 @@ pub trait Store: Send + Sync + 'static {
         secret: Vec<u8>,
         audit: AuditEvent,
     ) -> StoreResult<()>;
+
+    /// Applies every write with its audit event in one transaction; the
+    /// first that fails undoes them all.
+    async fn write_all(&self, writes: Vec<(Write, AuditEvent)>) -> StoreResult<()>;
 
     // ---- users
 

@@ -8,10 +8,11 @@ use uuid::Uuid;
 use super::{Ctx, Roster, from_store};
 use crate::Secret;
 use crate::access::{self, ApiKeyInfo, Assignment, Container, Group, Holder, Membership, Role};
+use crate::audit::AuditEvent;
 use crate::auth;
 use crate::authz::{self, Grant, Privilege, Scope, Target};
 use crate::error::{CoreError, CoreResult, FieldError};
-use crate::store::{GroupRef, NewContainer, NewGroup, NewRole, ROOT_CONTAINER_ID, RoleRef};
+use crate::store::{GroupRef, NewContainer, NewGroup, NewRole, ROOT_CONTAINER_ID, RoleRef, Write};
 use crate::user::{Page, User};
 
 pub struct ContainerInput {
@@ -394,6 +395,18 @@ impl Roster {
     // ---- groups
 
     pub async fn create_group(&self, ctx: &Ctx, input: GroupInput) -> CoreResult<Group> {
+        let (group, event) = self.plan_create_group(ctx, input)?;
+        self.store
+            .insert_group(group, event)
+            .await
+            .map_err(from_store("group"))
+    }
+
+    fn plan_create_group(
+        &self,
+        ctx: &Ctx,
+        input: GroupInput,
+    ) -> CoreResult<(NewGroup, AuditEvent)> {
         let GroupInput {
             name,
             description,
@@ -408,20 +421,129 @@ impl Roster {
             .event("group.create")
             .target("group", id, None)
             .details(json!({ "name": name }));
+        let group = NewGroup {
+            id,
+            seq,
+            name,
+            description,
+            attributes,
+            now: OffsetDateTime::now_utc(),
+        };
+        Ok((group, event))
+    }
+
+    /// Creates a group with members and role assignments in one
+    /// transaction (Aria's user groups), each part checked as its own
+    /// request would be: nothing is written if any is refused.
+    pub async fn create_group_with(
+        &self,
+        ctx: &Ctx,
+        input: GroupInput,
+        members: Vec<Uuid>,
+        grants: Vec<crate::user::RoleGrant>,
+    ) -> CoreResult<Group> {
+        let (group, event) = self.plan_create_group(ctx, input)?;
+        let id = group.id;
+        let mut writes = vec![(Write::InsertGroup(group), event)];
+        writes.extend(self.plan_group_grants(ctx, id, grants).await?);
+        for user in members {
+            // A new member receives what the group is given here, which
+            // the grants above were checked for.
+            self.user_to_change(ctx, user, Privilege::UsersRead).await?;
+            writes.push(self.member_write(ctx, id, user, true));
+        }
         self.store
-            .insert_group(
-                NewGroup {
-                    id,
-                    seq,
-                    name,
-                    description,
-                    attributes,
-                    now: OffsetDateTime::now_utc(),
+            .write_all(writes)
+            .await
+            .map_err(from_store("group"))?;
+        self.find_group(GroupRef::Id(id)).await
+    }
+
+    /// Changes a group and, in the same transaction, its members (when
+    /// given: exactly these, among the members the caller may read) and
+    /// role assignments.
+    pub async fn update_group_with(
+        &self,
+        ctx: &Ctx,
+        id: Uuid,
+        change: GroupChange,
+        members: Option<Vec<Uuid>>,
+        grants: Vec<crate::user::RoleGrant>,
+    ) -> CoreResult<Group> {
+        let (update, event) = self.plan_update_group(ctx, id, change, None).await?;
+        let mut writes = vec![(update, event)];
+        writes.extend(self.plan_group_grants(ctx, id, grants).await?);
+        if let Some(wanted) = members {
+            let current = self.all_members(ctx, id).await?;
+            let changing = wanted.iter().any(|u| !current.iter().any(|c| c.id == *u))
+                || current.iter().any(|c| !wanted.contains(&c.id));
+            if changing {
+                // Joining or leaving gives or takes what the group holds.
+                self.check_group_conferral(ctx, id).await?;
+            }
+            for u in wanted
+                .iter()
+                .filter(|u| !current.iter().any(|c| c.id == **u))
+            {
+                self.user_to_change(ctx, *u, Privilege::UsersRead).await?;
+                writes.push(self.member_write(ctx, id, *u, true));
+            }
+            for c in current.iter().filter(|c| !wanted.contains(&c.id)) {
+                self.user_to_change(ctx, c.id, Privilege::UsersRead).await?;
+                writes.push(self.member_write(ctx, id, c.id, false));
+            }
+        }
+        self.store
+            .write_all(writes)
+            .await
+            .map_err(from_store("group"))?;
+        self.auth_cache.clear();
+        self.find_group(GroupRef::Id(id)).await
+    }
+
+    async fn plan_group_grants(
+        &self,
+        ctx: &Ctx,
+        group: Uuid,
+        grants: Vec<crate::user::RoleGrant>,
+    ) -> CoreResult<Vec<(Write, AuditEvent)>> {
+        let holder = Holder::Group(group);
+        let mut writes = Vec::new();
+        for g in grants {
+            let (role, event) = self
+                .plan_assign(ctx, holder, g.role, g.all_objects, &g.containers)
+                .await?;
+            writes.push((
+                Write::Assign {
+                    holder,
+                    role: role.id,
+                    all_objects: g.all_objects,
+                    containers: g.containers,
                 },
                 event,
+            ));
+        }
+        Ok(writes)
+    }
+
+    fn member_write(&self, ctx: &Ctx, group: Uuid, user: Uuid, add: bool) -> (Write, AuditEvent) {
+        let (action, write) = if add {
+            (
+                "group.member.add",
+                Write::AddMember {
+                    group,
+                    user,
+                    access_level: None,
+                },
             )
-            .await
-            .map_err(from_store("group"))
+        } else {
+            ("group.member.remove", Write::RemoveMember { group, user })
+        };
+        let event = ctx
+            .event(action)
+            .target("group", group, None)
+            .details(json!({ "user_id": user }));
+        (write, event)
     }
 
     pub async fn get_group(&self, ctx: &Ctx, id: Uuid) -> CoreResult<Group> {
@@ -483,6 +605,39 @@ impl Roster {
         change: GroupChange,
         if_match: Option<i64>,
     ) -> CoreResult<Group> {
+        let (update, event) = self.plan_update_group(ctx, id, change, if_match).await?;
+        let Write::UpdateGroup {
+            id,
+            expected_version,
+            name,
+            description,
+            attributes,
+            now,
+        } = update
+        else {
+            return Err(CoreError::internal("planned a group update"));
+        };
+        self.store
+            .update_group(
+                id,
+                expected_version,
+                name,
+                description,
+                attributes,
+                now,
+                event,
+            )
+            .await
+            .map_err(from_store("group"))
+    }
+
+    async fn plan_update_group(
+        &self,
+        ctx: &Ctx,
+        id: Uuid,
+        change: GroupChange,
+        if_match: Option<i64>,
+    ) -> CoreResult<(Write, AuditEvent)> {
         let current = self.get_group(ctx, id).await?;
         authz::authorize(&ctx.who, Privilege::GroupsWrite, Target::Global)?;
         let name = change.name.unwrap_or(current.name);
@@ -497,18 +652,15 @@ impl Roster {
         }
         validate_group(&name, &description, &attributes)?;
         let event = ctx.event("group.update").target("group", id, None);
-        self.store
-            .update_group(
-                id,
-                if_match.unwrap_or(current.version),
-                name,
-                description,
-                attributes,
-                OffsetDateTime::now_utc(),
-                event,
-            )
-            .await
-            .map_err(from_store("group"))
+        let update = Write::UpdateGroup {
+            id,
+            expected_version: if_match.unwrap_or(current.version),
+            name,
+            description,
+            attributes,
+            now: OffsetDateTime::now_utc(),
+        };
+        Ok((update, event))
     }
 
     pub async fn delete_group(&self, ctx: &Ctx, id: Uuid) -> CoreResult<()> {
@@ -617,11 +769,32 @@ impl Roster {
         containers: Vec<Uuid>,
     ) -> CoreResult<Assignment> {
         self.holder_to_change(ctx, holder).await?;
-        let role = self
-            .assignable_role(ctx, role, all_objects, &containers)
+        let (role, event) = self
+            .plan_assign(ctx, holder, role, all_objects, &containers)
             .await?;
-        // Assigning a role the holder has replaces that assignment's scope:
-        // the old one must be the caller's to take away.
+        let a = self
+            .store
+            .assign(holder, role.id, all_objects, containers, event)
+            .await
+            .map_err(from_store("assignment"))?;
+        self.forget_holder(holder);
+        Ok(a)
+    }
+
+    /// Checks assigning `role` to a holder the caller may change, and the
+    /// event that records it. Assigning a role the holder has replaces that
+    /// assignment's scope: the old one must be the caller's to take away.
+    pub(super) async fn plan_assign(
+        &self,
+        ctx: &Ctx,
+        holder: Holder,
+        role: RoleRef,
+        all_objects: bool,
+        containers: &[Uuid],
+    ) -> CoreResult<(Role, AuditEvent)> {
+        let role = self
+            .assignable_role(ctx, role, all_objects, containers)
+            .await?;
         if let Some(existing) = self
             .store
             .assignments_of(holder)
@@ -629,7 +802,7 @@ impl Roster {
             .map_err(from_store("assignment"))?
             .into_iter()
             .find(|a| a.role_id == role.id)
-            && !same_scope(&existing, all_objects, &containers)
+            && !same_scope(&existing, all_objects, containers)
         {
             self.check_revocable(ctx, &existing).await?;
         }
@@ -643,13 +816,7 @@ impl Roster {
             .details(json!({
                 "role": role.name, "all_objects": all_objects, "container_ids": containers
             }));
-        let a = self
-            .store
-            .assign(holder, role.id, all_objects, containers, event)
-            .await
-            .map_err(from_store("assignment"))?;
-        self.forget_holder(holder);
-        Ok(a)
+        Ok((role, event))
     }
 
     /// Resolves a role and checks that the caller may grant it over this
@@ -752,6 +919,25 @@ impl Roster {
         user: Uuid,
         grants: Vec<crate::user::RoleGrant>,
     ) -> CoreResult<Vec<Assignment>> {
+        let (resolved, event) = self.plan_user_roles(ctx, user, grants).await?;
+        let holder = Holder::User(user);
+        let out = self
+            .store
+            .replace_assignments(holder, resolved, event)
+            .await
+            .map_err(from_store("assignment"))?;
+        self.auth_cache.forget_user(user);
+        Ok(out)
+    }
+
+    /// Checks replacing a user's role assignments: each new or changed one
+    /// conferred, each dropped one taken away; unchanged ones need nothing.
+    pub(super) async fn plan_user_roles(
+        &self,
+        ctx: &Ctx,
+        user: Uuid,
+        grants: Vec<crate::user::RoleGrant>,
+    ) -> CoreResult<(Vec<(Uuid, bool, Vec<Uuid>)>, AuditEvent)> {
         let holder = Holder::User(user);
         self.holder_to_change(ctx, holder).await?;
         let current = self
@@ -791,13 +977,7 @@ impl Roster {
             .event("role.replace")
             .target("user", user, None)
             .details(json!({ "roles": names }));
-        let out = self
-            .store
-            .replace_assignments(holder, resolved, event)
-            .await
-            .map_err(from_store("assignment"))?;
-        self.auth_cache.forget_user(user);
-        Ok(out)
+        Ok((resolved, event))
     }
 
     /// Makes `users` the users whose container-scoped roles reach

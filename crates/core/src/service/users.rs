@@ -6,15 +6,39 @@ use uuid::Uuid;
 
 use super::{Ctx, Roster, from_store};
 use crate::Secret;
+use crate::access::Holder;
+use crate::audit::AuditEvent;
 use crate::authz::{self, Privilege, Target};
 use crate::error::{CoreError, CoreResult, FieldError};
 use crate::store::{
-    IdempotencyWrite, Inserted, NewUserAccess, NewUserRecord, ROOT_CONTAINER_ID, StoreError,
+    GroupRef, IdempotencyWrite, Inserted, NewUserAccess, NewUserRecord, ROOT_CONTAINER_ID,
+    StoreError, Write,
 };
 use crate::user::{
-    CreateUser, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, Page, Patch, User, UserDraft, UserPatch,
-    UserQuery, UserRules, username_key,
+    CreateUser, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, Page, Patch, RoleGrant, User, UserDraft,
+    UserPatch, UserQuery, UserRules, username_key,
 };
+
+/// The profile part of [`Roster::update_user_and_access`].
+pub struct UserChange<'a> {
+    pub patch: UserPatch,
+    /// Move the user to this container.
+    pub move_to: Option<Uuid>,
+    /// Write only on this version (412 otherwise).
+    pub if_match: Option<i64>,
+    pub rules: &'a UserRules,
+}
+
+/// What a dialect's user update also changes about the user's access.
+#[derive(Debug, Default)]
+pub struct AccessChange {
+    /// Replace every role assignment with these.
+    pub set_roles: Option<Vec<RoleGrant>>,
+    /// Assign these roles (re-scoping any the user has).
+    pub assign: Vec<RoleGrant>,
+    /// Join these groups.
+    pub join: Vec<GroupRef>,
+}
 
 /// Result of a create: the user, and whether it is a replay of an earlier
 /// request with the same idempotency key.
@@ -331,6 +355,37 @@ impl Roster {
         if_match: Option<i64>,
         rules: &UserRules,
     ) -> CoreResult<User> {
+        self.update_user_and_access(
+            ctx,
+            id,
+            UserChange {
+                patch,
+                move_to,
+                if_match,
+                rules,
+            },
+            AccessChange::default(),
+        )
+        .await
+    }
+
+    /// Changes a user's profile and, in the same transaction, its roles and
+    /// groups (dialects whose update requests carry them). Every part is
+    /// checked as if it were its own request; if any is refused, nothing
+    /// changes.
+    pub async fn update_user_and_access(
+        &self,
+        ctx: &Ctx,
+        id: Uuid,
+        change: UserChange<'_>,
+        access: AccessChange,
+    ) -> CoreResult<User> {
+        let UserChange {
+            patch,
+            move_to,
+            if_match,
+            rules,
+        } = change;
         let current = self.user_to_change(ctx, id, Privilege::UsersWrite).await?;
         // Passwords and sign-in rules are credentials, whichever face or
         // field carries them.
@@ -368,6 +423,7 @@ impl Roster {
             Patch::Clear => Patch::Clear,
             Patch::Keep => Patch::Keep,
         };
+        let access_writes = self.plan_user_access(ctx, id, access).await?;
         let mut current = current;
         for _attempt in 0..5 {
             if if_match.is_some_and(|v| v != current.version) {
@@ -386,19 +442,39 @@ impl Roster {
                 .event("user.update")
                 .target("user", id, Some(container))
                 .details(json!({ "fields": patch.changed_fields() }));
-            match self
-                .store
-                .update_user(
+            let written = if access_writes.is_empty() {
+                self.store
+                    .update_user(
+                        id,
+                        current.version,
+                        draft,
+                        container,
+                        password_hash.clone(),
+                        OffsetDateTime::now_utc(),
+                        event,
+                    )
+                    .await
+            } else {
+                let update = Write::UpdateUser {
                     id,
-                    current.version,
-                    draft,
-                    container,
-                    password_hash.clone(),
-                    OffsetDateTime::now_utc(),
-                    event,
-                )
-                .await
-            {
+                    expected_version: current.version,
+                    draft: Box::new(draft),
+                    container_id: container,
+                    password_hash: password_hash.clone(),
+                    now: OffsetDateTime::now_utc(),
+                };
+                let mut writes = vec![(update, event)];
+                writes.extend(access_writes.iter().cloned());
+                match self.store.write_all(writes).await {
+                    Ok(()) => self
+                        .store
+                        .user_by_id(id)
+                        .await
+                        .and_then(|u| u.ok_or(StoreError::NotFound)),
+                    Err(e) => Err(e),
+                }
+            };
+            match written {
                 Ok(user) => {
                     self.auth_cache.forget_user(id);
                     tracing::info!(user_id = %id, actor = %ctx.who.user_id, "user updated");
@@ -411,6 +487,62 @@ impl Roster {
             }
         }
         Err(CoreError::PreconditionFailed)
+    }
+
+    /// Checks the access part of [`Self::update_user_and_access`] and turns
+    /// it into writes, each with its audit event.
+    async fn plan_user_access(
+        &self,
+        ctx: &Ctx,
+        id: Uuid,
+        access: AccessChange,
+    ) -> CoreResult<Vec<(Write, AuditEvent)>> {
+        let holder = Holder::User(id);
+        let mut writes = Vec::new();
+        if let Some(grants) = access.set_roles {
+            let (assignments, event) = self.plan_user_roles(ctx, id, grants).await?;
+            writes.push((
+                Write::ReplaceAssignments {
+                    holder,
+                    assignments,
+                },
+                event,
+            ));
+        }
+        for g in access.assign {
+            let (role, event) = self
+                .plan_assign(ctx, holder, g.role, g.all_objects, &g.containers)
+                .await?;
+            writes.push((
+                Write::Assign {
+                    holder,
+                    role: role.id,
+                    all_objects: g.all_objects,
+                    containers: g.containers,
+                },
+                event,
+            ));
+        }
+        if !access.join.is_empty() {
+            authz::authorize(&ctx.who, Privilege::GroupsWrite, Target::Global)?;
+        }
+        for g in access.join {
+            let group = self.find_group(g).await?;
+            self.check_group_conferral(ctx, group.id).await?;
+            let event = ctx
+                .event("group.member.add")
+                .target("group", group.id, None)
+                .details(json!({ "user_id": id }));
+            writes.push((
+                Write::AddMember {
+                    group: group.id,
+                    user: id,
+                    access_level: None,
+                },
+                event,
+            ));
+        }
+        Ok(writes)
     }
 
     pub async fn delete_user(&self, ctx: &Ctx, id: Uuid, if_match: Option<i64>) -> CoreResult<()> {

@@ -15,7 +15,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use roster_core::access::Holder;
-use roster_core::service::{Ctx, LoginInput};
+use roster_core::service::{AccessChange, Ctx, LoginInput, UserChange};
 use roster_core::store::RoleRef;
 use roster_core::user::{CreateUser, Patch, RoleGrant, User, UserDraft, UserPatch, UserRules};
 use roster_core::{CoreError, Secret};
@@ -661,17 +661,24 @@ async fn modify_user(
         password: opt_text(&m, "password").map_or(Patch::Keep, |p| Patch::Set(Secret::new(p))),
         ..Default::default()
     };
-    let mut user = state
+    // The profile and the permissions change together or not at all.
+    let access = AccessChange {
+        set_roles: match m.contains_key("role-permissions") {
+            true => Some(grants(m.get("role-permissions"))?),
+            false => None,
+        },
+        ..Default::default()
+    };
+    let change = UserChange {
+        patch,
+        move_to: None,
+        if_match: None,
+        rules: &RULES,
+    };
+    let user = state
         .roster
-        .update_user_with(&ctx, id, patch, None, None, &RULES)
+        .update_user_and_access(&ctx, id, change, access)
         .await?;
-    if m.contains_key("role-permissions") {
-        state
-            .roster
-            .set_user_roles(&ctx, id, grants(m.get("role-permissions"))?)
-            .await?;
-        user = state.roster.get_user(&ctx, id).await?;
-    }
     Ok(axum::Json(user_json(&state, &ctx, &user, links_wanted(&params)).await?).into_response())
 }
 
@@ -882,33 +889,22 @@ async fn create_group(
     if let Some(d) = opt_text(&m, "displayName") {
         attributes.insert("displayName".into(), json!(d));
     }
+    let input = roster_core::service::GroupInput {
+        name: opt_text(&m, "name").unwrap_or_default(),
+        description: opt_text(&m, "description").unwrap_or_default(),
+        seq: None,
+        attributes,
+    };
+    // The group, its members and its permissions, in one transaction.
     let g = state
         .roster
-        .create_group(
+        .create_group_with(
             &ctx,
-            roster_core::service::GroupInput {
-                name: opt_text(&m, "name").unwrap_or_default(),
-                description: opt_text(&m, "description").unwrap_or_default(),
-                seq: None,
-                attributes,
-            },
+            input,
+            uuids(m.get("userIds"), "userIds")?,
+            grants(m.get("role-permissions"))?,
         )
         .await?;
-    for u in uuids(m.get("userIds"), "userIds")? {
-        state.roster.add_member(&ctx, g.id, u, None).await?;
-    }
-    for grant in grants(m.get("role-permissions"))? {
-        state
-            .roster
-            .assign_role(
-                &ctx,
-                Holder::Group(g.id),
-                grant.role,
-                grant.all_objects,
-                grant.containers,
-            )
-            .await?;
-    }
     let out = group_json(&state, &ctx, &g, links_wanted(&params)).await?;
     Ok((StatusCode::CREATED, axum::Json(out)).into_response())
 }
@@ -932,49 +928,27 @@ async fn modify_group(
     if let Some(d) = m.get("displayName") {
         attributes.insert("displayName".into(), d.clone());
     }
+    let change = roster_core::service::GroupChange {
+        name: None,
+        description: opt_text(&m, "description"),
+        attributes,
+    };
+    let members = match m.contains_key("userIds") {
+        true => Some(uuids(m.get("userIds"), "userIds")?),
+        false => None,
+    };
+    // The group, its members and its permissions change together or not
+    // at all; members the caller may not read are left as they are.
     state
         .roster
-        .update_group(
+        .update_group_with(
             &ctx,
             id,
-            roster_core::service::GroupChange {
-                name: None,
-                description: opt_text(&m, "description"),
-                attributes,
-            },
-            None,
+            change,
+            members,
+            grants(m.get("role-permissions"))?,
         )
         .await?;
-    if m.contains_key("userIds") {
-        let wanted = uuids(m.get("userIds"), "userIds")?;
-        let now = group_json(&state, &ctx, &current, false).await?;
-        let members: Vec<Uuid> = now["userIds"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.as_str().and_then(|s| Uuid::parse_str(s).ok()))
-            .collect();
-        for u in wanted.iter().filter(|u| !members.contains(u)) {
-            state.roster.add_member(&ctx, id, *u, None).await?;
-        }
-        for u in members.iter().filter(|u| !wanted.contains(u)) {
-            state.roster.remove_member(&ctx, id, *u).await?;
-        }
-    }
-    if m.contains_key("role-permissions") {
-        for grant in grants(m.get("role-permissions"))? {
-            state
-                .roster
-                .assign_role(
-                    &ctx,
-                    Holder::Group(id),
-                    grant.role,
-                    grant.all_objects,
-                    grant.containers,
-                )
-                .await?;
-        }
-    }
     Ok(StatusCode::OK.into_response())
 }
 

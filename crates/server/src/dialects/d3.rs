@@ -13,9 +13,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use roster_core::access::Holder;
-use roster_core::service::Ctx;
+use roster_core::service::{AccessChange, Ctx, UserChange};
 use roster_core::store::{GroupRef, RoleRef};
-use roster_core::user::{CreateUser, Patch, RoleGrant, User, UserDraft, UserPatch, UserQuery};
+use roster_core::user::{
+    CreateUser, Patch, RoleGrant, User, UserDraft, UserPatch, UserQuery, UserRules,
+};
 use roster_core::{CoreError, Secret};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -421,31 +423,36 @@ async fn update_user(state: &AppState, ctx: &Ctx, params: &Map<String, Value>) -
         patch.security_level = Patch::Set(level);
         changed.push(json!({ "FieldName": "SecurityLevel", "UpdateValue": level }));
     }
-    state
-        .roster
-        .update_user(ctx, user.id, patch, None, None)
-        .await?;
+    // The profile, the role and the groups change together or not at all.
+    let mut access = AccessChange::default();
     let sites = containers_by_seq(state, ctx, &ints(&info, "siteIds")?).await?;
     if let Some(role) = int_field(&info, "roleId")? {
-        let scope = if sites.is_empty() {
+        let containers = if sites.is_empty() {
             vec![user.container_id]
         } else {
             sites.clone()
         };
-        state
-            .roster
-            .assign_role(ctx, Holder::User(user.id), RoleRef::Seq(role), false, scope)
-            .await?;
+        access.assign.push(RoleGrant {
+            role: RoleRef::Seq(role),
+            all_objects: false,
+            containers,
+        });
         changed.push(json!({ "FieldName": "RoleId", "UpdateValue": role }));
     }
     for g in ints(&info, "groupIds")? {
-        let group = state.roster.group_by_seq(ctx, g).await?;
-        state
-            .roster
-            .add_member(ctx, group.id, user.id, None)
-            .await?;
+        access.join.push(GroupRef::Seq(g));
         changed.push(json!({ "FieldName": "GroupId", "UpdateValue": g }));
     }
+    let change = UserChange {
+        patch,
+        move_to: None,
+        if_match: None,
+        rules: &UserRules::default(),
+    };
+    state
+        .roster
+        .update_user_and_access(ctx, user.id, change, access)
+        .await?;
     Ok(json!({ "error": "", "returnData": { "Status": "Successful", "Data": changed } }))
 }
 

@@ -318,6 +318,70 @@ mod store_impl {
         }
     }
 
+    /// One write of [`Store::write_all`], with the same statements (and
+    /// the same error meanings) as the single-write methods.
+    fn apply(c: &Connection, write: &Write, at: OffsetDateTime) -> StoreResult<()> {
+        match write {
+            Write::UpdateUser {
+                id,
+                expected_version,
+                draft,
+                container_id,
+                password_hash,
+                now,
+            } => users::update(
+                c,
+                *id,
+                *expected_version,
+                draft,
+                *container_id,
+                password_hash,
+                *now,
+            )
+            .map(drop),
+            Write::ReplaceAssignments {
+                holder,
+                assignments,
+            } => {
+                roles::clear(c, *holder)?;
+                for (role, all, containers) in assignments {
+                    roles::assign(c, *holder, *role, *all, containers, at)?;
+                }
+                Ok(())
+            }
+            Write::Assign {
+                holder,
+                role,
+                all_objects,
+                containers,
+            } => roles::assign(c, *holder, *role, *all_objects, containers, at).map(drop),
+            Write::InsertGroup(g) => groups::insert(c, g).map(drop),
+            Write::UpdateGroup {
+                id,
+                expected_version,
+                name,
+                description,
+                attributes,
+                now,
+            } => groups::update(
+                c,
+                *id,
+                *expected_version,
+                name,
+                description,
+                attributes,
+                *now,
+            )
+            .map(drop),
+            Write::AddMember {
+                group,
+                user,
+                access_level,
+            } => groups::add_member(c, *group, *user, access_level.as_deref()).map(drop),
+            Write::RemoveMember { group, user } => groups::remove_member(c, *group, *user),
+        }
+    }
+
     #[async_trait]
     impl Store for SqliteStore {
         async fn ping(&self) -> StoreResult<()> {
@@ -686,6 +750,19 @@ mod store_impl {
 
         async fn delete_role(&self, id: Uuid, event: AuditEvent) -> StoreResult<()> {
             self.audited(event, move |c| roles::delete(c, id)).await
+        }
+
+        async fn write_all(&self, writes: Vec<(Write, AuditEvent)>) -> StoreResult<()> {
+            self.inner
+                .writer
+                .write(move |c| {
+                    for (write, event) in &writes {
+                        apply(c, write, event.at)?;
+                        audit::append(c, event)?;
+                    }
+                    Ok(())
+                })
+                .await
         }
 
         async fn insert_group(&self, g: NewGroup, event: AuditEvent) -> StoreResult<Group> {
