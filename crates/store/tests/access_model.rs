@@ -28,9 +28,11 @@ use roster_core::audit::Origin;
 use roster_core::auth::{CredentialKind, Principal};
 use roster_core::authz::{self, Privilege, Target};
 use roster_core::password::HashCost;
-use roster_core::service::{ContainerInput, Ctx, GroupInput, NewKey, RoleInput};
-use roster_core::store::{ROOT_CONTAINER_ID, RoleRef, Store};
-use roster_core::user::{CreateUser, Patch, RoleGrant, UserDraft, UserPatch};
+use roster_core::service::{
+    AccessChange, ContainerInput, Ctx, GroupChange, GroupInput, NewKey, RoleInput, UserChange,
+};
+use roster_core::store::{GroupRef, ROOT_CONTAINER_ID, RoleRef, Store};
+use roster_core::user::{CreateUser, Patch, RoleGrant, UserDraft, UserPatch, UserRules};
 use roster_core::{Roster, RosterConfig, Secret};
 use roster_store::sqlite::Synchronous;
 use roster_store::{SqliteOptions, SqliteStore};
@@ -114,6 +116,20 @@ enum Op {
         groups: u8,
         grant: Option<(usize, usize)>,
     },
+    /// A dialect's update: profile, a role and a group in one request.
+    UpdateWithAccess {
+        actor: usize,
+        user: usize,
+        grant: Option<(usize, usize)>,
+        group: Option<usize>,
+    },
+    /// Aria's group update: members and permissions in one request.
+    GroupWith {
+        actor: usize,
+        group: usize,
+        members: u8,
+        grant: Option<(usize, usize)>,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -133,6 +149,10 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (i(), i()).prop_map(|(actor, user)| Op::ResetMfa { actor, user }),
         1 => (i(), i()).prop_map(|(actor, user)| Op::Unlock { actor, user }),
         1 => (i(), i(), i()).prop_map(|(actor, user, how)| Op::Update { actor, user, how }),
+        1 => (i(), i(), prop::option::of((i(), i())), prop::option::of(i()))
+            .prop_map(|(actor, user, grant, group)| Op::UpdateWithAccess { actor, user, grant, group }),
+        1 => (i(), i(), any::<u8>(), prop::option::of((i(), i())))
+            .prop_map(|(actor, group, members, grant)| Op::GroupWith { actor, group, members, grant }),
         1 => (i(), any::<u8>(), prop::option::of((i(), i())))
             .prop_map(|(actor, groups, grant)| Op::CreateUser { actor, groups, grant }),
     ]
@@ -529,7 +549,13 @@ impl World {
             }
             Op::RemoveMember { group, user, .. } => {
                 let g = self.l.groups[group % self.l.groups.len()];
-                ok(r.remove_member(ctx, g, self.user(*user)).await)?;
+                // One of its members, so that removals are tried at all.
+                let members = self.store.members(g, 0, 100).await.expect("members");
+                if members.is_empty() {
+                    return Err(());
+                }
+                let u = members[user % members.len()].id;
+                ok(r.remove_member(ctx, g, u).await)?;
                 Ok(Effect::Grants)
             }
             Op::EditRole {
@@ -609,6 +635,50 @@ impl World {
                 ok(r.update_user(ctx, u, patch, move_to, None).await)?;
                 Ok(Effect::Touched(u))
             }
+            Op::UpdateWithAccess {
+                user, grant, group, ..
+            } => {
+                let u = self.user(*user);
+                let access = AccessChange {
+                    assign: grant.iter().map(|(r, s)| self.grant(*r, *s)).collect(),
+                    join: group
+                        .iter()
+                        .map(|g| GroupRef::Id(self.l.groups[g % self.l.groups.len()]))
+                        .collect(),
+                    ..Default::default()
+                };
+                let change = UserChange {
+                    patch: UserPatch {
+                        display_name: Patch::Set("compound".into()),
+                        ..Default::default()
+                    },
+                    move_to: None,
+                    if_match: None,
+                    rules: &UserRules::default(),
+                };
+                ok(r.update_user_and_access(ctx, u, change, access).await)?;
+                Ok(Effect::Touched(u))
+            }
+            Op::GroupWith {
+                group,
+                members,
+                grant,
+                ..
+            } => {
+                let g = self.l.groups[group % self.l.groups.len()];
+                let members = (0..8)
+                    .filter(|i| members & (1 << i) != 0)
+                    .map(|i| self.user(i))
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                let grants = grant.iter().map(|(r, s)| self.grant(*r, *s)).collect();
+                ok(
+                    r.update_group_with(ctx, g, GroupChange::default(), Some(members), grants)
+                        .await,
+                )?;
+                Ok(Effect::Grants)
+            }
             Op::CreateUser { groups, grant, .. } => {
                 let n = self.l.users.len();
                 let input = CreateUser {
@@ -673,7 +743,9 @@ fn actor_of(op: &Op) -> usize {
         | Op::ResetMfa { actor, .. }
         | Op::Unlock { actor, .. }
         | Op::Update { actor, .. }
-        | Op::CreateUser { actor, .. } => *actor,
+        | Op::CreateUser { actor, .. }
+        | Op::UpdateWithAccess { actor, .. }
+        | Op::GroupWith { actor, .. } => *actor,
     }
 }
 
