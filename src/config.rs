@@ -153,7 +153,7 @@ impl Config {
             token_ttl_secs: self.token_ttl_secs,
             token_leeway_secs: self.token_leeway_secs,
             auth_cache_ttl: Duration::from_secs(self.auth_cache_ttl_secs),
-            lockout: roster_core::store::LockoutPolicy::new(
+            lockout: roster_core::lockout::LockoutPolicy::new(
                 self.lockout_threshold,
                 self.lockout_secs,
             ),

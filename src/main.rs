@@ -12,8 +12,8 @@ use clap::{Parser, Subcommand};
 use figment::Figment;
 use figment::providers::Serialized;
 use roster_core::service::Verification;
+use roster_core::store::Store;
 use roster_core::{CoreError, Roster};
-use roster_store::SqliteStore;
 use roster_store::sqlite::{SqliteOptions, Synchronous};
 use tracing_subscriber::EnvFilter;
 
@@ -109,7 +109,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve { .. } => serve(config).await,
             Command::Migrate => {
-                close(open_sqlite(&config)?).await;
+                close(open_store(&config)?).await;
                 eprintln!("database ready: {}", config.database_url);
                 Ok(())
             }
@@ -122,12 +122,12 @@ fn main() -> anyhow::Result<()> {
             Command::Tokens {
                 command: TokensCommand::RotateKey,
             } => {
-                let sqlite = open_sqlite(&config)?;
-                let roster = Roster::new(Arc::new(sqlite.clone()), config.core())
+                let store = open_store(&config)?;
+                let roster = Roster::new(store.clone(), config.core())
                     .await
                     .map_err(describe)?;
                 let kid = roster.rotate_signing_key().await.map_err(describe)?;
-                close(sqlite).await;
+                close(store).await;
                 println!("new token signing key {kid} in force");
                 Ok(())
             }
@@ -154,7 +154,7 @@ fn init_logging(format: &str) {
     }
 }
 
-fn open_sqlite(config: &Config) -> anyhow::Result<SqliteStore> {
+fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let synchronous = match config.sqlite_synchronous.to_ascii_lowercase().as_str() {
         "full" => Synchronous::Full,
         "normal" => Synchronous::Normal,
@@ -172,7 +172,7 @@ fn open_sqlite(config: &Config) -> anyhow::Result<SqliteStore> {
 
 /// Checkpoints the WAL into the database and closes it, so that a clean
 /// stop leaves a self-contained file behind.
-async fn close(store: SqliteStore) {
+async fn close(store: Arc<dyn Store>) {
     if let Err(e) = tokio::task::spawn_blocking(move || store.close()).await {
         tracing::warn!(error = %e, "closing the database failed");
     }
@@ -194,19 +194,15 @@ fn describe(e: CoreError) -> anyhow::Error {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
-    let sqlite = open_sqlite(&config)?;
+    let store = open_store(&config)?;
     // Read back from the database, not echoed from the configuration.
-    let durability = sqlite
-        .durability()
+    let durability = store
+        .durability_report()
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    tracing::info!(
-        journal_mode = %durability.journal_mode,
-        synchronous = durability.synchronous,
-        "database durability settings"
-    );
+    tracing::info!(%durability, "database durability settings");
     let roster = Arc::new(
-        Roster::new(Arc::new(sqlite.clone()), config.core())
+        Roster::new(store.clone(), config.core())
             .await
             .map_err(describe)?,
     );
@@ -240,7 +236,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let http = config.http();
     let app = roster_server::app(roster, http.clone());
     roster_server::serve_with(listener, app, http, shutdown).await?;
-    close(sqlite).await;
+    close(store).await;
     tracing::info!("roster stopped");
     Ok(())
 }
@@ -285,8 +281,8 @@ async fn verify_audit(config: Config) -> anyhow::Result<()> {
 }
 
 async fn import(config: Config, file: PathBuf) -> anyhow::Result<()> {
-    let sqlite = open_sqlite(&config)?;
-    let roster = Roster::new(Arc::new(sqlite.clone()), config.core())
+    let store = open_store(&config)?;
+    let roster = Roster::new(store.clone(), config.core())
         .await
         .map_err(describe)?;
     let reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
@@ -322,7 +318,7 @@ async fn import(config: Config, file: PathBuf) -> anyhow::Result<()> {
         }
     }
     total += roster.import_users(batch).await.map_err(describe)?;
-    close(sqlite).await;
+    close(store).await;
     eprintln!("imported {total} users in {:.1?}", started.elapsed());
     Ok(())
 }

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Client, RequestBuilder, Response};
+use roster_core::lockout::LockoutPolicy;
 use roster_core::password::HashCost;
-use roster_core::store::{LockoutPolicy, Store};
+use roster_core::store::Store;
 use roster_core::{Roster, RosterConfig, Secret};
 use roster_server::HttpConfig;
 use roster_store::{SqliteOptions, SqliteStore};

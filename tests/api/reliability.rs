@@ -158,7 +158,10 @@ async fn every_clean_stop_leaves_a_checkpointed_database() {
 #[tokio::test]
 async fn durability_settings_are_read_back_from_the_running_database() {
     let dir = tempfile::tempdir().unwrap();
-    for (setting, expected) in [("full", "synchronous=2"), ("normal", "synchronous=1")] {
+    for (setting, expected) in [
+        ("full", "synchronous=FULL"),
+        ("normal", "synchronous=NORMAL"),
+    ] {
         let db = dir.path().join(format!("{setting}.db"));
         let mut bin = Binary::start(dir.path(), &db, &[("ROSTER_SQLITE_SYNCHRONOUS", setting)]);
         let log = bin.stderr();

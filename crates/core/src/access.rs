@@ -295,3 +295,50 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
         privileges: &[UsersRead, GroupsRead],
     },
 ];
+
+/// The container every installation starts with; home of the bootstrap admin.
+pub const ROOT_CONTAINER_ID: Uuid = Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_0001);
+
+#[derive(Debug, Clone)]
+pub struct NewContainer {
+    pub id: Uuid,
+    pub seq: Option<i64>,
+    pub name: String,
+    pub parent_id: Uuid,
+    pub now: OffsetDateTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewRole {
+    pub id: Uuid,
+    pub seq: Option<i64>,
+    pub name: String,
+    pub description: String,
+    pub privileges: Vec<Privilege>,
+    pub now: OffsetDateTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewGroup {
+    pub id: Uuid,
+    pub seq: Option<i64>,
+    pub name: String,
+    pub description: String,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+    pub now: OffsetDateTime,
+}
+
+/// How a group is named by a caller.
+#[derive(Debug, Clone, Copy)]
+pub enum GroupRef {
+    Id(Uuid),
+    Seq(i64),
+}
+
+/// How a role is named by a caller.
+#[derive(Debug, Clone)]
+pub enum RoleRef {
+    Id(Uuid),
+    Seq(i64),
+    Name(String),
+}

@@ -183,6 +183,19 @@ pub fn verify_chain<'a>(
     Ok(prev)
 }
 
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub actor_id: Option<Uuid>,
+    pub action: Option<String>,
+    pub target_id: Option<String>,
+    pub outcome: Option<Outcome>,
+    pub since: Option<OffsetDateTime>,
+    pub until: Option<OffsetDateTime>,
+    /// Newest first: events with `seq` below this.
+    pub before_seq: Option<i64>,
+    pub limit: u32,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,10 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use crate::Secret;
+use crate::access::ApiKeyInfo;
+use crate::authz::Privilege;
 use crate::error::CoreError;
+use crate::user::User;
 
 /// Recognisable prefix, so a leaked key is easy to find with secret scanners.
 pub const API_KEY_PREFIX: &str = "rst_";
@@ -239,6 +242,16 @@ impl TokenSigner {
 /// Tokens have three dot-separated parts; API keys never contain a dot.
 pub fn looks_like_token(credential: &str) -> bool {
     credential.split('.').count() == 3
+}
+
+/// The owner of an API key, and the key's own state.
+pub struct KeyOwner {
+    pub key: ApiKeyInfo,
+    pub key_hash: String,
+    pub user: User,
+    /// The privileges the key was limited to when it was minted (a key
+    /// minted by a restricted credential keeps its restriction).
+    pub cap: Option<Vec<Privilege>>,
 }
 
 #[cfg(test)]

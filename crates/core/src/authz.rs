@@ -238,7 +238,7 @@ pub fn granting<'p>(
             && match (&g.scope, target) {
                 (Scope::All, _) => true,
                 (Scope::Containers(cs), Target::Global) => {
-                    cs.contains(&crate::store::ROOT_CONTAINER_ID)
+                    cs.contains(&crate::access::ROOT_CONTAINER_ID)
                 }
                 (Scope::Containers(cs), Target::In(chain)) => chain.iter().any(|c| cs.contains(c)),
             }
@@ -296,7 +296,7 @@ mod tests {
         Principal {
             user_id: Uuid::now_v7(),
             username: "u".into(),
-            container_id: crate::store::ROOT_CONTAINER_ID,
+            container_id: crate::access::ROOT_CONTAINER_ID,
             grants,
             restriction,
             enroll_only: false,
@@ -309,7 +309,7 @@ mod tests {
     #[test]
     fn scoped_grants_cover_sub_containers_only() {
         let (a, a_child, b) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
-        let root = crate::store::ROOT_CONTAINER_ID;
+        let root = crate::access::ROOT_CONTAINER_ID;
         let p = principal(
             vec![grant(&[Privilege::UsersWrite], Scope::Containers(vec![a]))],
             None,

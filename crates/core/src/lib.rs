@@ -8,6 +8,7 @@ pub mod auth;
 pub mod authz;
 pub mod common_passwords;
 pub mod error;
+pub mod lockout;
 pub mod mfa;
 pub mod password;
 pub mod secret;

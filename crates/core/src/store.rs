@@ -9,15 +9,17 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::access::{
-    ApiKeyInfo, Assignment, BuiltinRole, Container, Group, Holder, Membership, Role,
+    ApiKeyInfo, Assignment, BuiltinRole, Container, Group, Holder, Membership, NewContainer,
+    NewGroup, NewRole, Role, RoleRef,
 };
-use crate::audit::{AuditEvent, AuditRecord, Outcome};
-use crate::auth::KeyRecord;
+use crate::audit::{AuditEvent, AuditQuery, AuditRecord};
+use crate::auth::{KeyOwner, KeyRecord};
 use crate::authz::{Grant, Privilege};
-use crate::user::{Patch, User, UserDraft, UserQuery};
-
-/// The container every installation starts with; home of the bootstrap admin.
-pub const ROOT_CONTAINER_ID: Uuid = Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_0001);
+use crate::lockout::LockoutPolicy;
+use crate::user::{
+    IdempotencyHit, IdempotencyWrite, Inserted, LoginRecord, NewUserAccess, NewUserRecord, Patch,
+    User, UserDraft, UserQuery,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -45,199 +47,10 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// A validated user ready to be written.
-#[derive(Debug, Clone)]
-pub struct NewUserRecord {
-    pub id: Uuid,
-    pub profile: UserDraft,
-    pub password_hash: Option<String>,
-    pub container_id: Uuid,
-    pub now: OffsetDateTime,
-}
-
-/// Ties a create to the idempotency key it was sent with, written in the
-/// same transaction as the user.
-#[derive(Debug, Clone)]
-pub struct IdempotencyWrite {
-    /// Keys are per caller: two callers may use the same key independently.
-    pub scope: Uuid,
-    pub key: String,
-    pub request_hash: String,
-}
-
-pub enum Inserted {
-    Created(User),
-    /// The key was used before with the same request: the first result.
-    Replayed(User),
-    /// The key was used before with a different request.
-    Mismatch,
-}
-
-/// The stored result of an earlier request with an idempotency key.
-pub struct IdempotencyHit {
-    pub request_hash: String,
-    pub user: User,
-}
-
-/// A user together with the secret material only the core may see.
-pub struct LoginRecord {
-    pub user: User,
-    pub password_hash: Option<String>,
-    pub locked_until: Option<OffsetDateTime>,
-    pub totp_secret: Option<String>,
-}
-
-/// The owner of an API key, and the key's own state.
-pub struct KeyOwner {
-    pub key: ApiKeyInfo,
-    pub key_hash: String,
-    pub user: User,
-    /// The privileges the key was limited to when it was minted (a key
-    /// minted by a restricted credential keeps its restriction).
-    pub cap: Option<Vec<Privilege>>,
-}
-
 pub struct Bootstrap {
     pub admin: NewUserRecord,
     pub key: Option<KeyRecord>,
     pub audit: AuditEvent,
-}
-
-/// How failed password checks slow down further ones. Failures are counted
-/// per account *and source*, and per account across all sources; past the
-/// free failures each further one doubles the wait (1 s, 2 s, 4 s, ...) up
-/// to a ceiling. Nothing here disables API keys or live tokens.
-#[derive(Debug, Clone, Copy)]
-pub struct LockoutPolicy {
-    /// Free failures from one source before back-off starts.
-    pub threshold: u32,
-    /// The longest wait for one source, in seconds.
-    pub lock_secs: u64,
-    /// Free failures of an account across all sources.
-    pub account_threshold: u32,
-    /// The longest account-wide wait: bounded low, so that nobody can keep
-    /// an account from signing in for long.
-    pub account_lock_secs: u64,
-    /// Failures older than this are forgiven.
-    pub window_secs: u64,
-    /// The first wait; each further failure doubles it.
-    pub first_wait_secs: u64,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::LockoutPolicy;
-
-    #[test]
-    fn backoff_doubles_after_the_free_failures_up_to_the_ceiling() {
-        let p = LockoutPolicy::new(10, 900);
-        let waits: Vec<_> = (1..=22).map(|n| p.backoff_secs(n, 10, 900)).collect();
-        assert!(waits[..9].iter().all(Option::is_none));
-        assert_eq!(waits[9], Some(1));
-        assert_eq!(waits[10], Some(2));
-        assert_eq!(waits[11], Some(4));
-        assert_eq!(waits[21], Some(900));
-        assert_eq!(p.backoff_secs(u64::MAX - 1, 10, 60), Some(60));
-        assert_eq!((p.account_threshold, p.account_lock_secs), (100, 60));
-    }
-}
-
-impl LockoutPolicy {
-    pub fn new(threshold: u32, lock_secs: u64) -> Self {
-        let threshold = threshold.max(1);
-        Self {
-            threshold,
-            lock_secs,
-            account_threshold: threshold.saturating_mul(10),
-            account_lock_secs: lock_secs.min(60),
-            window_secs: lock_secs.max(900),
-            first_wait_secs: 1,
-        }
-    }
-
-    /// The wait after the `failures`-th failure in a row: none before
-    /// `free` failures, then `first_wait_secs`, doubling with each further
-    /// one, at most `max`.
-    pub fn backoff_secs(&self, failures: u64, free: u32, max: u64) -> Option<u64> {
-        let over = (failures + 1).checked_sub(u64::from(free.max(1)))?;
-        if over == 0 || max == 0 {
-            return None;
-        }
-        let doubling = 1u64
-            .checked_shl((over - 1).min(62) as u32)
-            .unwrap_or(u64::MAX);
-        Some(
-            self.first_wait_secs
-                .max(1)
-                .saturating_mul(doubling)
-                .min(max),
-        )
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct NewContainer {
-    pub id: Uuid,
-    pub seq: Option<i64>,
-    pub name: String,
-    pub parent_id: Uuid,
-    pub now: OffsetDateTime,
-}
-
-#[derive(Debug, Clone)]
-pub struct NewRole {
-    pub id: Uuid,
-    pub seq: Option<i64>,
-    pub name: String,
-    pub description: String,
-    pub privileges: Vec<Privilege>,
-    pub now: OffsetDateTime,
-}
-
-#[derive(Debug, Clone)]
-pub struct NewGroup {
-    pub id: Uuid,
-    pub seq: Option<i64>,
-    pub name: String,
-    pub description: String,
-    pub attributes: serde_json::Map<String, serde_json::Value>,
-    pub now: OffsetDateTime,
-}
-
-/// How a group is named by a caller.
-#[derive(Debug, Clone, Copy)]
-pub enum GroupRef {
-    Id(Uuid),
-    Seq(i64),
-}
-
-/// Memberships and grants written with a new user, in its transaction.
-#[derive(Debug, Clone, Default)]
-pub struct NewUserAccess {
-    pub groups: Vec<Uuid>,
-    /// (role, all objects, containers)
-    pub assignments: Vec<(Uuid, bool, Vec<Uuid>)>,
-}
-
-/// How a role is named by a caller.
-#[derive(Debug, Clone)]
-pub enum RoleRef {
-    Id(Uuid),
-    Seq(i64),
-    Name(String),
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct AuditQuery {
-    pub actor_id: Option<Uuid>,
-    pub action: Option<String>,
-    pub target_id: Option<String>,
-    pub outcome: Option<Outcome>,
-    pub since: Option<OffsetDateTime>,
-    pub until: Option<OffsetDateTime>,
-    /// Newest first: events with `seq` below this.
-    pub before_seq: Option<i64>,
-    pub limit: u32,
 }
 
 /// One write of a request that changes several things (a dialect's user
@@ -292,6 +105,13 @@ pub enum Write {
 pub trait Store: Send + Sync + 'static {
     /// Answers when the database answers.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// What an acknowledged write survives, read back from the database
+    /// itself (for the start-up log), e.g. `journal_mode=wal synchronous=FULL`.
+    async fn durability_report(&self) -> StoreResult<String>;
+
+    /// Flushes and closes the backend before the process exits (blocking).
+    fn close(&self) {}
 
     /// Makes the built-in roles exist as given.
     async fn ensure_builtin_roles(&self, roles: &'static [BuiltinRole]) -> StoreResult<()>;

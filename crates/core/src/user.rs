@@ -277,7 +277,7 @@ pub struct CreateUser {
     /// Home container; the caller's own when absent.
     pub container_id: Option<uuid::Uuid>,
     /// Groups the user joins, in the same transaction.
-    pub groups: Vec<crate::store::GroupRef>,
+    pub groups: Vec<crate::access::GroupRef>,
     /// Roles granted to the user, in the same transaction.
     pub roles: Vec<RoleGrant>,
     /// A face's stricter minimum password length (AttackForge: 15).
@@ -289,7 +289,7 @@ pub struct CreateUser {
 /// A role to grant, over every object or some containers.
 #[derive(Debug, Clone)]
 pub struct RoleGrant {
-    pub role: crate::store::RoleRef,
+    pub role: crate::access::RoleRef,
     pub all_objects: bool,
     pub containers: Vec<uuid::Uuid>,
 }
@@ -498,6 +498,56 @@ impl<T> Page<T> {
             hidden: 0,
         }
     }
+}
+
+/// A validated user ready to be written.
+#[derive(Debug, Clone)]
+pub struct NewUserRecord {
+    pub id: Uuid,
+    pub profile: UserDraft,
+    pub password_hash: Option<String>,
+    pub container_id: Uuid,
+    pub now: OffsetDateTime,
+}
+
+/// Ties a create to the idempotency key it was sent with, written in the
+/// same transaction as the user.
+#[derive(Debug, Clone)]
+pub struct IdempotencyWrite {
+    /// Keys are per caller: two callers may use the same key independently.
+    pub scope: Uuid,
+    pub key: String,
+    pub request_hash: String,
+}
+
+pub enum Inserted {
+    Created(User),
+    /// The key was used before with the same request: the first result.
+    Replayed(User),
+    /// The key was used before with a different request.
+    Mismatch,
+}
+
+/// The stored result of an earlier request with an idempotency key.
+pub struct IdempotencyHit {
+    pub request_hash: String,
+    pub user: User,
+}
+
+/// A user together with the secret material only the core may see.
+pub struct LoginRecord {
+    pub user: User,
+    pub password_hash: Option<String>,
+    pub locked_until: Option<OffsetDateTime>,
+    pub totp_secret: Option<String>,
+}
+
+/// Memberships and grants written with a new user, in its transaction.
+#[derive(Debug, Clone, Default)]
+pub struct NewUserAccess {
+    pub groups: Vec<Uuid>,
+    /// (role, all objects, containers)
+    pub assignments: Vec<(Uuid, bool, Vec<Uuid>)>,
 }
 
 #[cfg(test)]

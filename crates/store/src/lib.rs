@@ -4,10 +4,16 @@ pub mod sqlite;
 
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};
 
-/// Opens the store a database URL names.
-pub fn open(url: &str, options: SqliteOptions) -> Result<SqliteStore, OpenError> {
+use std::sync::Arc;
+
+use roster_core::store::Store;
+
+/// Opens the store a database URL names, choosing the backend by its
+/// scheme (`sqlite://PATH`; PostgreSQL to come).
+pub fn open(url: &str, options: SqliteOptions) -> Result<Arc<dyn Store>, OpenError> {
     if let Some(path) = sqlite::path_from_url(url) {
-        return SqliteStore::open(&path, options).map_err(OpenError::from);
+        let store = SqliteStore::open(&path, options).map_err(OpenError::from)?;
+        return Ok(Arc::new(store));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Err(OpenError::Unsupported(

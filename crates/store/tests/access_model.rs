@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner};
-use roster_core::access::Holder;
+use roster_core::access::{GroupRef, Holder, ROOT_CONTAINER_ID, RoleRef};
 use roster_core::audit::Origin;
 use roster_core::auth::{CredentialKind, Principal};
 use roster_core::authz::{self, Privilege, Target};
@@ -31,7 +31,7 @@ use roster_core::password::HashCost;
 use roster_core::service::{
     AccessChange, ContainerInput, Ctx, GroupChange, GroupInput, NewKey, RoleInput, UserChange,
 };
-use roster_core::store::{GroupRef, ROOT_CONTAINER_ID, RoleRef, Store};
+use roster_core::store::Store;
 use roster_core::user::{CreateUser, Patch, RoleGrant, UserDraft, UserPatch, UserRules};
 use roster_core::{Roster, RosterConfig, Secret};
 use roster_store::sqlite::Synchronous;
@@ -689,7 +689,7 @@ impl World {
                     },
                     groups: (0..self.l.groups.len())
                         .filter(|i| groups & (1 << i) != 0)
-                        .map(|i| roster_core::store::GroupRef::Id(self.l.groups[i]))
+                        .map(|i| GroupRef::Id(self.l.groups[i]))
                         .collect(),
                     roles: grant.iter().map(|(r, s)| self.grant(*r, *s)).collect(),
                     ..Default::default()

@@ -8,11 +8,12 @@ use uuid::Uuid;
 use super::{Ctx, Roster, from_store};
 use crate::Secret;
 use crate::access::{self, ApiKeyInfo, Assignment, Container, Group, Holder, Membership, Role};
+use crate::access::{GroupRef, NewContainer, NewGroup, NewRole, ROOT_CONTAINER_ID, RoleRef};
 use crate::audit::AuditEvent;
 use crate::auth;
 use crate::authz::{self, Grant, Privilege, Scope, Target};
 use crate::error::{CoreError, CoreResult, FieldError};
-use crate::store::{GroupRef, NewContainer, NewGroup, NewRole, ROOT_CONTAINER_ID, RoleRef, Write};
+use crate::store::Write;
 use crate::user::{Page, User};
 
 pub struct ContainerInput {

@@ -1,10 +1,11 @@
 //! Reading and verifying the audit trail.
 
 use super::{Ctx, Roster, from_store};
+use crate::audit::AuditQuery;
 use crate::audit::{AuditRecord, Broken, GENESIS, verify_chain};
 use crate::authz::{self, Privilege, Target};
 use crate::error::{CoreError, CoreResult};
-use crate::store::{AuditQuery, Store};
+use crate::store::Store;
 use crate::user::Page;
 
 /// Outcome of checking the whole chain.

@@ -7,10 +7,10 @@
 use uuid::Uuid;
 
 use super::{Ctx, Roster, from_store};
+use crate::access::RoleRef;
 use crate::access::{Assignment, Holder};
 use crate::authz::{self, Privilege, ResolvedScope, Scope};
 use crate::error::{CoreError, CoreResult};
-use crate::store::RoleRef;
 use crate::user::User;
 
 impl Roster {

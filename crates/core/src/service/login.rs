@@ -9,11 +9,11 @@ use uuid::Uuid;
 
 use super::{Ctx, Roster, from_store};
 use crate::Secret;
+use crate::access::RoleRef;
 use crate::audit::{AuditEvent, Origin, Outcome};
 use crate::auth::{self, CredentialKind, IssuedToken, Principal, TokenError, TokenSpec};
 use crate::authz::{self, Privilege, Target};
 use crate::error::{CoreError, CoreResult};
-use crate::store::RoleRef;
 use crate::user::{USERNAME_MAX, User, username_key};
 
 /// Where a secret check comes from, for its throttle: the client address.

@@ -29,11 +29,14 @@ pub use self::users::{AccessChange, Created, UserChange};
 
 use crate::Secret;
 use crate::access::BUILTIN_ROLES;
+use crate::access::ROOT_CONTAINER_ID;
 use crate::audit::{AuditEvent, Origin, Outcome};
 use crate::auth::{self, MIN_CONFIGURED_KEY_LEN, Principal, TokenSigner};
 use crate::error::{CoreError, CoreResult, FieldError};
+use crate::lockout::LockoutPolicy;
 use crate::password::{HashCost, Lane, PasswordHasher, PasswordPolicy};
-use crate::store::{Bootstrap, LockoutPolicy, NewUserRecord, ROOT_CONTAINER_ID, Store, StoreError};
+use crate::store::{Bootstrap, Store, StoreError};
+use crate::user::NewUserRecord;
 use crate::user::UserDraft;
 use cache::AuthCache;
 

@@ -7,17 +7,16 @@ use uuid::Uuid;
 use super::{Ctx, Roster, from_store};
 use crate::Secret;
 use crate::access::Holder;
+use crate::access::{GroupRef, ROOT_CONTAINER_ID};
 use crate::audit::AuditEvent;
 use crate::authz::{self, Privilege, Target};
 use crate::error::{CoreError, CoreResult, FieldError};
-use crate::store::{
-    GroupRef, IdempotencyWrite, Inserted, NewUserAccess, NewUserRecord, ROOT_CONTAINER_ID,
-    StoreError, Write,
-};
+use crate::store::{StoreError, Write};
 use crate::user::{
     CreateUser, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, Page, Patch, RoleGrant, User, UserDraft,
     UserPatch, UserQuery, UserRules, username_key,
 };
+use crate::user::{IdempotencyWrite, Inserted, NewUserAccess, NewUserRecord};
 
 /// The profile part of [`Roster::update_user_and_access`].
 pub struct UserChange<'a> {

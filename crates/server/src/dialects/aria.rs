@@ -14,9 +14,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use roster_core::access::Holder;
+use roster_core::access::{Holder, RoleRef};
 use roster_core::service::{AccessChange, Ctx, LoginInput, UserChange};
-use roster_core::store::RoleRef;
 use roster_core::user::{CreateUser, Patch, RoleGrant, User, UserDraft, UserPatch, UserRules};
 use roster_core::{CoreError, Secret};
 use serde_json::{Map, Value, json};
@@ -538,7 +537,7 @@ async fn create_user(
         password: opt_text(&m, "password").map(Secret::new),
         groups: uuids(m.get("groupIds"), "groupIds")?
             .into_iter()
-            .map(roster_core::store::GroupRef::Id)
+            .map(roster_core::access::GroupRef::Id)
             .collect(),
         roles,
         rules: Some(RULES),

@@ -12,9 +12,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use roster_core::access::Holder;
+use roster_core::access::{GroupRef, Holder, RoleRef};
 use roster_core::service::{AccessChange, Ctx, UserChange};
-use roster_core::store::{GroupRef, RoleRef};
 use roster_core::user::{
     CreateUser, Patch, RoleGrant, User, UserDraft, UserPatch, UserQuery, UserRules,
 };

@@ -15,9 +15,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use roster_core::CoreError;
-use roster_core::access::{Container, Holder};
+use roster_core::access::{Container, Holder, RoleRef};
 use roster_core::service::{Ctx, NewKey};
-use roster_core::store::RoleRef;
 use roster_core::user::{
     CreateUser, Patch, RoleGrant, User, UserDraft, UserPatch, UserQuery, UserRules, UserSort,
 };

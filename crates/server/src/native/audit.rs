@@ -3,8 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use roster_core::audit::{AuditRecord, Outcome};
-use roster_core::store::AuditQuery;
+use roster_core::audit::{AuditQuery, AuditRecord, Outcome};
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;

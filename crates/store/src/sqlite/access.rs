@@ -1,10 +1,10 @@
 //! SQL for API keys, revoked tokens, signing secrets and idempotency records.
 
 use roster_core::access::ApiKeyInfo;
-use roster_core::auth::KeyRecord;
+use roster_core::auth::{KeyOwner, KeyRecord};
 use roster_core::authz::Privilege;
-use roster_core::store::{IdempotencyHit, IdempotencyWrite, KeyOwner, StoreError, StoreResult};
-use roster_core::user::User;
+use roster_core::store::{StoreError, StoreResult};
+use roster_core::user::{IdempotencyHit, IdempotencyWrite, User};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use time::OffsetDateTime;
 use uuid::Uuid;

@@ -1,7 +1,7 @@
 //! SQL for the hash-chained audit log.
 
-use roster_core::audit::{AuditEvent, AuditRecord, GENESIS, Outcome, chain_hash};
-use roster_core::store::{AuditQuery, StoreResult};
+use roster_core::audit::{AuditEvent, AuditQuery, AuditRecord, GENESIS, Outcome, chain_hash};
+use roster_core::store::StoreResult;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 

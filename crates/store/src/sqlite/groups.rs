@@ -1,7 +1,7 @@
 //! SQL for groups and their members.
 
-use roster_core::access::{Group, Membership, name_key};
-use roster_core::store::{NewGroup, StoreError, StoreResult};
+use roster_core::access::{Group, Membership, NewGroup, name_key};
+use roster_core::store::{StoreError, StoreResult};
 use roster_core::user::User;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::{Map, Value};

@@ -284,13 +284,17 @@ mod store_impl {
     use async_trait::async_trait;
     use roster_core::access::{
         ADMINISTRATOR_ROLE_ID, ApiKeyInfo, Assignment, BuiltinRole, Container, Group, Holder,
-        Membership, Role,
+        Membership, NewContainer, NewGroup, NewRole, Role, RoleRef,
     };
-    use roster_core::audit::{AuditEvent, AuditRecord};
-    use roster_core::auth::KeyRecord;
+    use roster_core::audit::{AuditEvent, AuditQuery, AuditRecord};
+    use roster_core::auth::{KeyOwner, KeyRecord};
     use roster_core::authz::{Grant, Privilege};
+    use roster_core::lockout::LockoutPolicy;
     use roster_core::store::*;
-    use roster_core::user::{Patch, User, UserDraft, UserQuery};
+    use roster_core::user::{
+        IdempotencyHit, IdempotencyWrite, Inserted, LoginRecord, NewUserAccess, NewUserRecord,
+        Patch, User, UserDraft, UserQuery,
+    };
     use rusqlite::{Connection, OptionalExtension as _};
     use time::OffsetDateTime;
     use uuid::Uuid;
@@ -384,6 +388,24 @@ mod store_impl {
 
     #[async_trait]
     impl Store for SqliteStore {
+        async fn durability_report(&self) -> StoreResult<String> {
+            let d = self.durability().await?;
+            let synchronous = match d.synchronous {
+                3 => "EXTRA",
+                2 => "FULL",
+                1 => "NORMAL",
+                _ => "OFF",
+            };
+            Ok(format!(
+                "sqlite journal_mode={} synchronous={synchronous}",
+                d.journal_mode
+            ))
+        }
+
+        fn close(&self) {
+            SqliteStore::close(self)
+        }
+
         async fn ping(&self) -> StoreResult<()> {
             // Reads may still work on a full disk; readiness means writes do.
             if self.inner.writer.storage_failed() {

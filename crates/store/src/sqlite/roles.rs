@@ -1,8 +1,8 @@
 //! SQL for roles, role assignments and the grants they add up to.
 
-use roster_core::access::{Assignment, BuiltinRole, Holder, Role, name_key};
+use roster_core::access::{Assignment, BuiltinRole, Holder, NewRole, Role, RoleRef, name_key};
 use roster_core::authz::{Grant, Privilege, Scope};
-use roster_core::store::{NewRole, RoleRef, StoreError, StoreResult};
+use roster_core::store::{StoreError, StoreResult};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use time::OffsetDateTime;
 use uuid::Uuid;

@@ -1,7 +1,7 @@
 //! SQL for the container tree.
 
-use roster_core::access::{Container, name_key};
-use roster_core::store::{NewContainer, StoreError, StoreResult};
+use roster_core::access::{Container, NewContainer, name_key};
+use roster_core::store::{StoreError, StoreResult};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use time::OffsetDateTime;
 use uuid::Uuid;

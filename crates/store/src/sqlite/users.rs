@@ -1,8 +1,11 @@
 //! SQL for users. Functions take a connection so the same statement serves
 //! the writer (inside its batch) and the read pool.
 
-use roster_core::store::{LockoutPolicy, LoginRecord, NewUserRecord, StoreError, StoreResult};
-use roster_core::user::{Patch, User, UserDraft, UserQuery, UserSort, username_key};
+use roster_core::lockout::LockoutPolicy;
+use roster_core::store::{StoreError, StoreResult};
+use roster_core::user::{
+    LoginRecord, NewUserRecord, Patch, User, UserDraft, UserQuery, UserSort, username_key,
+};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use time::OffsetDateTime;
@@ -64,32 +67,44 @@ pub fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
     })
 }
 
-/// Turns a constraint failure into the field it concerns.
+/// Turns a constraint failure into what it means, by SQLite's extended
+/// result code (the kind of constraint); for uniqueness, the field is read
+/// from the columns SQLite lists (`UNIQUE constraint failed: t.c, ...`), the
+/// only place it names them. Anything else is classified by its code too.
 pub fn map_write_error(e: rusqlite::Error) -> StoreError {
-    if let rusqlite::Error::SqliteFailure(err, Some(msg)) = &e
-        && err.code == rusqlite::ErrorCode::ConstraintViolation
-    {
-        if msg.contains("users.username_key") {
-            return StoreError::Conflict { field: "username" };
-        }
-        if msg.contains("users.id") {
-            return StoreError::Conflict { field: "id" };
-        }
-        if msg.contains("FOREIGN KEY") {
-            return StoreError::MissingReference { field: "reference" };
-        }
-        if let Some(rest) = msg.strip_prefix("UNIQUE constraint failed: ") {
-            let field = if rest.contains(".seq") {
-                "seq"
-            } else if rest.contains("name_key") {
-                "name"
-            } else {
-                "id"
-            };
-            return StoreError::Conflict { field };
+    use rusqlite::ffi;
+    if let rusqlite::Error::SqliteFailure(err, msg) = &e {
+        match err.extended_code {
+            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
+                return StoreError::MissingReference { field: "reference" };
+            }
+            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                let columns = msg
+                    .as_deref()
+                    .and_then(|m| m.split_once(": "))
+                    .map_or("", |(_, c)| c);
+                return StoreError::Conflict {
+                    field: unique_field(columns),
+                };
+            }
+            _ => {}
         }
     }
     super::classify(&e)
+}
+
+/// The API field a unique index stands for.
+fn unique_field(columns: &str) -> &'static str {
+    let column = |c: &str| columns.split(", ").any(|x| x.ends_with(c));
+    if column("users.username_key") {
+        "username"
+    } else if column(".seq") {
+        "seq"
+    } else if column(".name_key") || columns.contains("containers_sibling_name") {
+        "name"
+    } else {
+        "id"
+    }
 }
 
 pub fn insert(conn: &Connection, rec: &NewUserRecord) -> StoreResult<User> {
@@ -557,4 +572,40 @@ pub fn pending_totp(conn: &Connection, id: Uuid) -> rusqlite::Result<Option<Stri
     })
     .optional()
     .map(Option::flatten)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constraint_failures_are_classified_by_code() {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch(
+            "PRAGMA foreign_keys = ON;
+             CREATE TABLE p (id INTEGER PRIMARY KEY);
+             CREATE TABLE users (username_key TEXT UNIQUE, seq INTEGER UNIQUE,
+                p INTEGER REFERENCES p(id));
+             INSERT INTO users VALUES ('a', 1, NULL);",
+        )
+        .unwrap();
+        let fail = |sql: &str| map_write_error(c.execute(sql, []).unwrap_err());
+        assert!(matches!(
+            fail("INSERT INTO users VALUES ('a', 2, NULL)"),
+            StoreError::Conflict { field: "username" }
+        ));
+        assert!(matches!(
+            fail("INSERT INTO users VALUES ('b', 1, NULL)"),
+            StoreError::Conflict { field: "seq" }
+        ));
+        assert!(matches!(
+            fail("INSERT INTO users VALUES ('c', 3, 42)"),
+            StoreError::MissingReference { .. }
+        ));
+        // Not a constraint: classified by its code, not taken for one.
+        assert!(!matches!(
+            fail("INSERT INTO nowhere VALUES (1)"),
+            StoreError::Conflict { .. } | StoreError::MissingReference { .. }
+        ));
+    }
 }
