@@ -101,44 +101,9 @@ pub enum Write {
     },
 }
 
+/// Users, their credentials' state and the login throttle.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// Answers when the database answers.
-    async fn ping(&self) -> StoreResult<()>;
-
-    /// What an acknowledged write survives, read back from the database
-    /// itself (for the start-up log), e.g. `journal_mode=wal synchronous=FULL`.
-    async fn durability_report(&self) -> StoreResult<String>;
-
-    /// Flushes and closes the backend before the process exits (blocking).
-    fn close(&self) {}
-
-    /// Makes the built-in roles exist as given.
-    async fn ensure_builtin_roles(&self, roles: &'static [BuiltinRole]) -> StoreResult<()>;
-
-    /// On an empty database, creates the administrator (with the
-    /// Administrator role over every object and the given key). Returns
-    /// false if users exist.
-    async fn bootstrap(&self, b: Bootstrap) -> StoreResult<bool>;
-
-    /// Stores `candidate` as a token signing secret unless one exists;
-    /// returns the secrets in force as (key id, secret), newest first.
-    /// An empty `candidate` only reads.
-    async fn signing_secrets(&self, candidate: Vec<u8>) -> StoreResult<Vec<(String, Vec<u8>)>>;
-
-    async fn add_signing_secret(
-        &self,
-        kid: String,
-        secret: Vec<u8>,
-        audit: AuditEvent,
-    ) -> StoreResult<()>;
-
-    /// Applies every write with its audit event in one transaction; the
-    /// first that fails undoes them all.
-    async fn write_all(&self, writes: Vec<(Write, AuditEvent)>) -> StoreResult<()>;
-
-    // ---- users
-
+pub trait UserStore: Send + Sync {
     async fn insert_user(
         &self,
         rec: NewUserRecord,
@@ -236,17 +201,32 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
 
     async fn pending_totp(&self, id: Uuid) -> StoreResult<Option<String>>;
+}
 
-    // ---- containers
+/// Containers, roles, groups, memberships and role assignments.
+#[async_trait]
+pub trait AccessStore: Send + Sync {
+    /// Makes the built-in roles exist as given.
+    async fn ensure_builtin_roles(&self, roles: &'static [BuiltinRole]) -> StoreResult<()>;
+
+    /// Applies every write with its audit event in one transaction; the
+    /// first that fails undoes them all.
+    async fn write_all(&self, writes: Vec<(Write, AuditEvent)>) -> StoreResult<()>;
 
     async fn insert_container(&self, c: NewContainer, audit: AuditEvent) -> StoreResult<Container>;
+
     async fn container(&self, id: Uuid) -> StoreResult<Option<Container>>;
+
     async fn container_by_seq(&self, seq: i64) -> StoreResult<Option<Container>>;
+
     /// Containers with this name (case-insensitive), oldest first.
     async fn containers_named(&self, name: &str) -> StoreResult<Vec<Container>>;
+
     /// The container and its ancestors, nearest first, the root last.
     async fn container_chain(&self, id: Uuid) -> StoreResult<Vec<Uuid>>;
+
     async fn list_containers(&self) -> StoreResult<Vec<Container>>;
+
     #[allow(clippy::too_many_arguments)]
     async fn update_container(
         &self,
@@ -257,13 +237,15 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
         audit: AuditEvent,
     ) -> StoreResult<Container>;
+
     async fn delete_container(&self, id: Uuid, audit: AuditEvent) -> StoreResult<()>;
 
-    // ---- roles
-
     async fn insert_role(&self, r: NewRole, audit: AuditEvent) -> StoreResult<Role>;
+
     async fn role(&self, r: RoleRef) -> StoreResult<Option<Role>>;
+
     async fn list_roles(&self) -> StoreResult<Vec<Role>>;
+
     #[allow(clippy::too_many_arguments)]
     async fn update_role(
         &self,
@@ -275,14 +257,17 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
         audit: AuditEvent,
     ) -> StoreResult<Role>;
+
     async fn delete_role(&self, id: Uuid, audit: AuditEvent) -> StoreResult<()>;
 
-    // ---- groups
-
     async fn insert_group(&self, g: NewGroup, audit: AuditEvent) -> StoreResult<Group>;
+
     async fn group(&self, id: Uuid) -> StoreResult<Option<Group>>;
+
     async fn group_by_seq(&self, seq: i64) -> StoreResult<Option<Group>>;
+
     async fn list_groups(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<Group>>;
+
     #[allow(clippy::too_many_arguments)]
     async fn update_group(
         &self,
@@ -294,7 +279,9 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
         audit: AuditEvent,
     ) -> StoreResult<Group>;
+
     async fn delete_group(&self, id: Uuid, audit: AuditEvent) -> StoreResult<()>;
+
     /// Returns false when the user was a member already.
     async fn add_member(
         &self,
@@ -303,11 +290,12 @@ pub trait Store: Send + Sync + 'static {
         access_level: Option<String>,
         audit: AuditEvent,
     ) -> StoreResult<bool>;
-    async fn remove_member(&self, group: Uuid, user: Uuid, audit: AuditEvent) -> StoreResult<()>;
-    async fn members(&self, group: Uuid, after_seq: i64, limit: u32) -> StoreResult<Vec<User>>;
-    async fn groups_of(&self, user: Uuid) -> StoreResult<Vec<Membership>>;
 
-    // ---- role assignments
+    async fn remove_member(&self, group: Uuid, user: Uuid, audit: AuditEvent) -> StoreResult<()>;
+
+    async fn members(&self, group: Uuid, after_seq: i64, limit: u32) -> StoreResult<Vec<User>>;
+
+    async fn groups_of(&self, user: Uuid) -> StoreResult<Vec<Membership>>;
 
     /// Grants `role` to `holder` over every object or these containers,
     /// replacing the holder's earlier assignment of the same role.
@@ -319,7 +307,9 @@ pub trait Store: Send + Sync + 'static {
         containers: Vec<Uuid>,
         audit: AuditEvent,
     ) -> StoreResult<Assignment>;
+
     async fn unassign(&self, assignment: Uuid, audit: AuditEvent) -> StoreResult<()>;
+
     /// Replaces all of a holder's assignments with these, in one transaction.
     async fn replace_assignments(
         &self,
@@ -327,6 +317,7 @@ pub trait Store: Send + Sync + 'static {
         assignments: Vec<(Uuid, bool, Vec<Uuid>)>,
         audit: AuditEvent,
     ) -> StoreResult<Vec<Assignment>>;
+
     /// Makes `users` exactly the users whose scoped assignments include
     /// `container`: adds it to their container-scoped assignments, and
     /// removes it from everyone else's.
@@ -336,16 +327,35 @@ pub trait Store: Send + Sync + 'static {
         users: Vec<Uuid>,
         audit: AuditEvent,
     ) -> StoreResult<()>;
+
     async fn assignments_of(&self, holder: Holder) -> StoreResult<Vec<Assignment>>;
+
     /// Every assignment of a role, to anyone.
     async fn assignments_of_role(&self, role: Uuid) -> StoreResult<Vec<Assignment>>;
+
     /// Every user assignment whose scope names this container.
     async fn user_assignments_in(&self, container: Uuid) -> StoreResult<Vec<Assignment>>;
+
     async fn assignment(&self, id: Uuid) -> StoreResult<Option<Assignment>>;
+
     /// Every grant a user holds, directly and through groups.
     async fn grants_of(&self, user: Uuid) -> StoreResult<Vec<Grant>>;
+}
 
-    // ---- API keys
+/// API keys, token revocations, sliding sessions and signing secrets.
+#[async_trait]
+pub trait CredentialStore: Send + Sync {
+    /// Stores `candidate` as a token signing secret unless one exists;
+    /// returns the secrets in force as (key id, secret), newest first.
+    /// An empty `candidate` only reads.
+    async fn signing_secrets(&self, candidate: Vec<u8>) -> StoreResult<Vec<(String, Vec<u8>)>>;
+
+    async fn add_signing_secret(
+        &self,
+        kid: String,
+        secret: Vec<u8>,
+        audit: AuditEvent,
+    ) -> StoreResult<()>;
 
     /// `cap` is the most the key may ever do (see [`KeyOwner::cap`]).
     #[allow(clippy::too_many_arguments)]
@@ -358,13 +368,16 @@ pub trait Store: Send + Sync + 'static {
         expires_at: Option<OffsetDateTime>,
         audit: AuditEvent,
     ) -> StoreResult<ApiKeyInfo>;
-    async fn key_owner(&self, key_hash: &str) -> StoreResult<Option<KeyOwner>>;
-    async fn key(&self, id: Uuid) -> StoreResult<Option<ApiKeyInfo>>;
-    async fn list_keys(&self, user: Option<Uuid>) -> StoreResult<Vec<ApiKeyInfo>>;
-    async fn revoke_key(&self, id: Uuid, at: OffsetDateTime, audit: AuditEvent) -> StoreResult<()>;
-    async fn touch_key(&self, id: Uuid, at: OffsetDateTime) -> StoreResult<()>;
 
-    // ---- tokens
+    async fn key_owner(&self, key_hash: &str) -> StoreResult<Option<KeyOwner>>;
+
+    async fn key(&self, id: Uuid) -> StoreResult<Option<ApiKeyInfo>>;
+
+    async fn list_keys(&self, user: Option<Uuid>) -> StoreResult<Vec<ApiKeyInfo>>;
+
+    async fn revoke_key(&self, id: Uuid, at: OffsetDateTime, audit: AuditEvent) -> StoreResult<()>;
+
+    async fn touch_key(&self, id: Uuid, at: OffsetDateTime) -> StoreResult<()>;
 
     async fn revoke_token(
         &self,
@@ -372,6 +385,7 @@ pub trait Store: Send + Sync + 'static {
         expires_at: OffsetDateTime,
         audit: AuditEvent,
     ) -> StoreResult<()>;
+
     async fn token_revoked(&self, jti: Uuid) -> StoreResult<bool>;
 
     /// Starts a sliding session for a token: it lapses after `idle_secs` unused.
@@ -382,15 +396,41 @@ pub trait Store: Send + Sync + 'static {
         idle_secs: u64,
         expires_at: OffsetDateTime,
     ) -> StoreResult<()>;
+
     /// The session's idle length and current expiry, if it exists.
     async fn session(&self, jti: Uuid) -> StoreResult<Option<(u64, OffsetDateTime)>>;
+
     async fn extend_session(&self, jti: Uuid, expires_at: OffsetDateTime) -> StoreResult<()>;
+}
 
-    // ---- audit
-
+/// The append-only, hash-chained audit log.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
     /// Writes an event that accompanies no other change (login failures).
     async fn append_audit(&self, audit: AuditEvent) -> StoreResult<()>;
+
     async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRecord>>;
+
     /// Events in chain order after `after_seq`, for verification.
     async fn audit_chain(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditRecord>>;
+}
+
+/// A storage backend: every area's narrow trait, plus what concerns the
+/// backend as a whole. Services hold an `Arc<dyn Store>`.
+#[async_trait]
+pub trait Store: UserStore + AccessStore + CredentialStore + AuditStore + 'static {
+    /// Answers when the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// What an acknowledged write survives, read back from the database
+    /// itself (for the start-up log), e.g. `journal_mode=wal synchronous=FULL`.
+    async fn durability_report(&self) -> StoreResult<String>;
+
+    /// Flushes and closes the backend before the process exits (blocking).
+    fn close(&self) {}
+
+    /// On an empty database, creates the administrator (with the
+    /// Administrator role over every object and the given key). Returns
+    /// false if users exist.
+    async fn bootstrap(&self, b: Bootstrap) -> StoreResult<bool>;
 }

@@ -31,7 +31,7 @@ use roster_core::password::HashCost;
 use roster_core::service::{
     AccessChange, ContainerInput, Ctx, GroupChange, GroupInput, NewKey, RoleInput, UserChange,
 };
-use roster_core::store::Store;
+use roster_core::store::{AccessStore, Store};
 use roster_core::user::{CreateUser, Patch, RoleGrant, UserDraft, UserPatch, UserRules};
 use roster_core::{Roster, RosterConfig, Secret};
 use roster_store::sqlite::Synchronous;

@@ -387,88 +387,7 @@ mod store_impl {
     }
 
     #[async_trait]
-    impl Store for SqliteStore {
-        async fn durability_report(&self) -> StoreResult<String> {
-            let d = self.durability().await?;
-            let synchronous = match d.synchronous {
-                3 => "EXTRA",
-                2 => "FULL",
-                1 => "NORMAL",
-                _ => "OFF",
-            };
-            Ok(format!(
-                "sqlite journal_mode={} synchronous={synchronous}",
-                d.journal_mode
-            ))
-        }
-
-        fn close(&self) {
-            SqliteStore::close(self)
-        }
-
-        async fn ping(&self) -> StoreResult<()> {
-            // Reads may still work on a full disk; readiness means writes do.
-            if self.inner.writer.storage_failed() {
-                return Err(StoreError::Unavailable(
-                    "the last write failed for a storage reason".into(),
-                ));
-            }
-            self.read(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
-        }
-
-        async fn ensure_builtin_roles(&self, list: &'static [BuiltinRole]) -> StoreResult<()> {
-            self.inner
-                .writer
-                .write(move |c| roles::ensure_builtin(c, list))
-                .await
-        }
-
-        async fn bootstrap(&self, b: Bootstrap) -> StoreResult<bool> {
-            self.inner
-                .writer
-                .write(move |c| {
-                    let any: bool = c
-                        .query_row("SELECT EXISTS (SELECT 1 FROM users)", [], |r| r.get(0))
-                        .map_err(backend)?;
-                    if any {
-                        access::expire_idempotency(c)?;
-                        return Ok(false);
-                    }
-                    let admin = users::insert(c, &b.admin)?;
-                    roles::assign(
-                        c,
-                        Holder::User(admin.id),
-                        ADMINISTRATOR_ROLE_ID,
-                        true,
-                        &[],
-                        b.admin.now,
-                    )?;
-                    if let Some(key) = &b.key {
-                        access::insert_key(c, admin.id, key, None, None, None, b.admin.now)?;
-                    }
-                    audit::append(c, &b.audit)?;
-                    Ok(true)
-                })
-                .await
-        }
-
-        async fn signing_secrets(&self, candidate: Vec<u8>) -> StoreResult<Vec<(String, Vec<u8>)>> {
-            self.inner
-                .writer
-                .write(move |c| access::signing_secrets(c, &candidate))
-                .await
-        }
-
-        async fn add_signing_secret(
-            &self,
-            kid: String,
-            secret: Vec<u8>,
-            event: AuditEvent,
-        ) -> StoreResult<()> {
-            self.audited(event, move |c| access::add_signing_secret(c, &kid, &secret))
-                .await
-        }
-
+    impl UserStore for SqliteStore {
         async fn insert_user(
             &self,
             rec: NewUserRecord,
@@ -685,6 +604,16 @@ mod store_impl {
 
         async fn pending_totp(&self, id: Uuid) -> StoreResult<Option<String>> {
             self.read(|c| users::pending_totp(c, id)).await
+        }
+    }
+
+    #[async_trait]
+    impl AccessStore for SqliteStore {
+        async fn ensure_builtin_roles(&self, list: &'static [BuiltinRole]) -> StoreResult<()> {
+            self.inner
+                .writer
+                .write(move |c| roles::ensure_builtin(c, list))
+                .await
         }
 
         async fn insert_container(
@@ -931,6 +860,26 @@ mod store_impl {
         async fn grants_of(&self, user: Uuid) -> StoreResult<Vec<Grant>> {
             self.read(|c| roles::grants_of(c, user)).await
         }
+    }
+
+    #[async_trait]
+    impl CredentialStore for SqliteStore {
+        async fn signing_secrets(&self, candidate: Vec<u8>) -> StoreResult<Vec<(String, Vec<u8>)>> {
+            self.inner
+                .writer
+                .write(move |c| access::signing_secrets(c, &candidate))
+                .await
+        }
+
+        async fn add_signing_secret(
+            &self,
+            kid: String,
+            secret: Vec<u8>,
+            event: AuditEvent,
+        ) -> StoreResult<()> {
+            self.audited(event, move |c| access::add_signing_secret(c, &kid, &secret))
+                .await
+        }
 
         async fn insert_key(
             &self,
@@ -1014,7 +963,10 @@ mod store_impl {
                 .write(move |c| access::extend_session(c, jti, expires_at))
                 .await
         }
+    }
 
+    #[async_trait]
+    impl AuditStore for SqliteStore {
         async fn append_audit(&self, event: AuditEvent) -> StoreResult<()> {
             self.inner
                 .writer
@@ -1029,6 +981,66 @@ mod store_impl {
 
         async fn audit_chain(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditRecord>> {
             self.read_blocking(move |c| audit::chain(c, after_seq, limit))
+                .await
+        }
+    }
+
+    #[async_trait]
+    impl Store for SqliteStore {
+        async fn durability_report(&self) -> StoreResult<String> {
+            let d = self.durability().await?;
+            let synchronous = match d.synchronous {
+                3 => "EXTRA",
+                2 => "FULL",
+                1 => "NORMAL",
+                _ => "OFF",
+            };
+            Ok(format!(
+                "sqlite journal_mode={} synchronous={synchronous}",
+                d.journal_mode
+            ))
+        }
+
+        fn close(&self) {
+            SqliteStore::close(self)
+        }
+
+        async fn ping(&self) -> StoreResult<()> {
+            // Reads may still work on a full disk; readiness means writes do.
+            if self.inner.writer.storage_failed() {
+                return Err(StoreError::Unavailable(
+                    "the last write failed for a storage reason".into(),
+                ));
+            }
+            self.read(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
+        }
+
+        async fn bootstrap(&self, b: Bootstrap) -> StoreResult<bool> {
+            self.inner
+                .writer
+                .write(move |c| {
+                    let any: bool = c
+                        .query_row("SELECT EXISTS (SELECT 1 FROM users)", [], |r| r.get(0))
+                        .map_err(backend)?;
+                    if any {
+                        access::expire_idempotency(c)?;
+                        return Ok(false);
+                    }
+                    let admin = users::insert(c, &b.admin)?;
+                    roles::assign(
+                        c,
+                        Holder::User(admin.id),
+                        ADMINISTRATOR_ROLE_ID,
+                        true,
+                        &[],
+                        b.admin.now,
+                    )?;
+                    if let Some(key) = &b.key {
+                        access::insert_key(c, admin.id, key, None, None, None, b.admin.now)?;
+                    }
+                    audit::append(c, &b.audit)?;
+                    Ok(true)
+                })
                 .await
         }
     }
