@@ -1,0 +1,580 @@
+//! The store contract, written once against `Arc<dyn Store>` and run
+//! against every backend: the services rely on exactly these behaviours
+//! (uniqueness as field conflicts, version checks, all-or-nothing writes,
+//! a gap-free audit chain, shared throttle counters, credential epochs).
+//! A new backend joins by adding itself to `backends()`; no test is copied.
+
+use std::sync::Arc;
+
+use roster_core::access::{
+    ADMINISTRATOR_ROLE_ID, BUILTIN_ROLES, GroupRef, Holder, NewContainer, NewGroup,
+    ROOT_CONTAINER_ID, RoleRef,
+};
+use roster_core::audit::{AuditEvent, GENESIS, Origin, Outcome, verify_chain};
+use roster_core::auth::generate_key;
+use roster_core::authz::Privilege;
+use roster_core::lockout::LockoutPolicy;
+use roster_core::store::{Store, StoreError, Write};
+use roster_core::user::{
+    IdempotencyWrite, Inserted, NewUserAccess, NewUserRecord, Patch, UserDraft, UserQuery,
+};
+use roster_store::{SqliteOptions, SqliteStore};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// A store under test and what keeps it alive.
+struct Backend {
+    name: &'static str,
+    store: Arc<dyn Store>,
+    _dir: tempfile::TempDir,
+}
+
+/// Every backend, each fresh. PostgreSQL joins here (issue 10).
+async fn backends() -> Vec<Backend> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sqlite = SqliteStore::open(&dir.path().join("c.db"), SqliteOptions::default())
+        .expect("sqlite store");
+    let store: Arc<dyn Store> = Arc::new(sqlite);
+    store
+        .ensure_builtin_roles(BUILTIN_ROLES)
+        .await
+        .expect("built-in roles");
+    vec![Backend {
+        name: "sqlite",
+        store,
+        _dir: dir,
+    }]
+}
+
+/// Runs one contract case on every backend, naming the backend on failure.
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                for b in backends().await {
+                    eprintln!("backend: {}", b.name);
+                    cases::$case(b.store.clone()).await;
+                }
+            }
+        )*
+    };
+}
+
+conformance!(
+    users_are_unique_by_username_case_insensitively,
+    updates_need_the_version_they_read,
+    pages_are_keyset_ordered_by_seq,
+    idempotency_records_replay_the_first_result,
+    write_all_is_all_or_nothing,
+    grants_come_directly_and_through_groups,
+    the_audit_chain_is_gap_free_and_verifies,
+    failed_logins_back_off_per_source_and_forgive_on_unlock,
+    password_and_factor_changes_move_the_credential_epoch,
+    key_caps_and_revocations_hold,
+    missing_references_are_named_not_backend_errors,
+);
+
+fn event(action: &str) -> AuditEvent {
+    AuditEvent::new(action, Outcome::Success, &Origin::default()).actor(None, "conformance")
+}
+
+fn record(username: &str) -> NewUserRecord {
+    NewUserRecord {
+        id: Uuid::now_v7(),
+        profile: UserDraft {
+            username: username.into(),
+            active: true,
+            ..Default::default()
+        },
+        password_hash: None,
+        container_id: ROOT_CONTAINER_ID,
+        now: OffsetDateTime::now_utc(),
+    }
+}
+
+async fn create(s: &Arc<dyn Store>, username: &str) -> roster_core::user::User {
+    match s
+        .insert_user(
+            record(username),
+            NewUserAccess::default(),
+            None,
+            event("user.create"),
+        )
+        .await
+        .expect("insert")
+    {
+        Inserted::Created(u) => u,
+        _ => panic!("not created"),
+    }
+}
+
+mod cases {
+    use super::*;
+
+    pub async fn users_are_unique_by_username_case_insensitively(s: Arc<dyn Store>) {
+        let u = create(&s, "Jill.Valentine").await;
+        assert_eq!(u.version, 1);
+        let again = s
+            .insert_user(
+                record("jill.VALENTINE"),
+                NewUserAccess::default(),
+                None,
+                event("user.create"),
+            )
+            .await;
+        assert!(matches!(
+            again,
+            Err(StoreError::Conflict { field: "username" })
+        ));
+        let found = s.user_for_login("jill.valentine").await.unwrap().unwrap();
+        assert_eq!(found.user.id, u.id);
+        assert_eq!(s.user_by_id(u.id).await.unwrap().unwrap().seq, u.seq);
+    }
+
+    pub async fn updates_need_the_version_they_read(s: Arc<dyn Store>) {
+        let u = create(&s, "versioned").await;
+        let mut draft = u.profile.clone();
+        draft.first_name = Some("First".into());
+        let now = OffsetDateTime::now_utc();
+        let updated = s
+            .update_user(
+                u.id,
+                1,
+                draft.clone(),
+                u.container_id,
+                Patch::Keep,
+                now,
+                event("user.update"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(updated.version, 2);
+        assert_eq!(updated.profile.first_name.as_deref(), Some("First"));
+        let stale = s
+            .update_user(
+                u.id,
+                1,
+                draft,
+                u.container_id,
+                Patch::Keep,
+                now,
+                event("user.update"),
+            )
+            .await;
+        assert!(matches!(stale, Err(StoreError::VersionMismatch)));
+        let gone = s
+            .update_user(
+                Uuid::now_v7(),
+                1,
+                u.profile.clone(),
+                u.container_id,
+                Patch::Keep,
+                now,
+                event("user.update"),
+            )
+            .await;
+        assert!(matches!(gone, Err(StoreError::NotFound)));
+    }
+
+    pub async fn pages_are_keyset_ordered_by_seq(s: Arc<dyn Store>) {
+        for i in 0..7 {
+            create(&s, &format!("paged-{i}")).await;
+        }
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let q = UserQuery {
+                after_seq: after,
+                limit: 3,
+                q: Some("paged-".into()),
+                ..Default::default()
+            };
+            let page = s.list_users(&q, None).await.unwrap();
+            if page.is_empty() {
+                break;
+            }
+            after = page.last().map(|u| u.seq);
+            seen.extend(page.into_iter().map(|u| u.seq));
+        }
+        assert_eq!(seen.len(), 7);
+        assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+        let q = UserQuery {
+            q: Some("paged-".into()),
+            ..Default::default()
+        };
+        assert_eq!(s.count_users(&q, None).await.unwrap(), 7);
+        // A scope with no users in it sees nobody.
+        let empty = s.list_users(&q, Some(&[Uuid::now_v7()])).await.unwrap();
+        assert!(empty.is_empty());
+    }
+
+    pub async fn idempotency_records_replay_the_first_result(s: Arc<dyn Store>) {
+        let scope = Uuid::now_v7();
+        let write = |hash: &str| IdempotencyWrite {
+            scope,
+            key: "retry-1".into(),
+            request_hash: hash.into(),
+        };
+        let first = s
+            .insert_user(
+                record("idem"),
+                NewUserAccess::default(),
+                Some(write("h1")),
+                event("user.create"),
+            )
+            .await
+            .unwrap();
+        let Inserted::Created(u) = first else {
+            panic!("created")
+        };
+        let hit = s
+            .idempotent_result(scope, "retry-1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((hit.user.id, hit.request_hash.as_str()), (u.id, "h1"));
+        // A racing retry inside the same transaction path replays.
+        let again = s
+            .insert_user(
+                record("idem-other-name"),
+                NewUserAccess::default(),
+                Some(write("h1")),
+                event("user.create"),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(again, Inserted::Replayed(r) if r.id == u.id));
+        let other = s
+            .insert_user(
+                record("idem-third"),
+                NewUserAccess::default(),
+                Some(write("h2")),
+                event("user.create"),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(other, Inserted::Mismatch));
+        // Keys are per caller.
+        assert!(
+            s.idempotent_result(Uuid::now_v7(), "retry-1")
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    pub async fn write_all_is_all_or_nothing(s: Arc<dyn Store>) {
+        let u = create(&s, "compound").await;
+        let group = NewGroup {
+            id: Uuid::now_v7(),
+            seq: None,
+            name: "compound-group".into(),
+            description: String::new(),
+            attributes: Default::default(),
+            now: OffsetDateTime::now_utc(),
+        };
+        let gid = group.id;
+        let mut draft = u.profile.clone();
+        draft.display_name = Some("changed".into());
+        let update = Write::UpdateUser {
+            id: u.id,
+            expected_version: u.version,
+            draft: Box::new(draft),
+            container_id: u.container_id,
+            password_hash: Patch::Keep,
+            now: OffsetDateTime::now_utc(),
+        };
+        // The last write fails (no such user): nothing before it stays.
+        let failing = vec![
+            (update.clone(), event("user.update")),
+            (Write::InsertGroup(group.clone()), event("group.create")),
+            (
+                Write::AddMember {
+                    group: gid,
+                    user: Uuid::now_v7(),
+                    access_level: None,
+                },
+                event("group.member.add"),
+            ),
+        ];
+        assert!(s.write_all(failing).await.is_err());
+        assert!(s.group(gid).await.unwrap().is_none());
+        let still = s.user_by_id(u.id).await.unwrap().unwrap();
+        assert_eq!((still.version, still.profile.display_name), (1, None));
+        let events_before = s.audit_chain(0, 10_000).await.unwrap().len();
+        // The same without the failing write: all of it, with its events.
+        let ok = vec![
+            (update, event("user.update")),
+            (Write::InsertGroup(group), event("group.create")),
+            (
+                Write::AddMember {
+                    group: gid,
+                    user: u.id,
+                    access_level: Some("View".into()),
+                },
+                event("group.member.add"),
+            ),
+        ];
+        s.write_all(ok).await.unwrap();
+        assert_eq!(s.user_by_id(u.id).await.unwrap().unwrap().version, 2);
+        assert_eq!(s.members(gid, 0, 10).await.unwrap()[0].id, u.id);
+        assert_eq!(
+            s.audit_chain(0, 10_000).await.unwrap().len(),
+            events_before + 3
+        );
+    }
+
+    pub async fn grants_come_directly_and_through_groups(s: Arc<dyn Store>) {
+        let u = create(&s, "granted").await;
+        let c = s
+            .insert_container(
+                NewContainer {
+                    id: Uuid::now_v7(),
+                    seq: None,
+                    name: "Site".into(),
+                    parent_id: ROOT_CONTAINER_ID,
+                    now: OffsetDateTime::now_utc(),
+                },
+                event("container.create"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            s.container_chain(c.id).await.unwrap(),
+            vec![c.id, ROOT_CONTAINER_ID]
+        );
+        let manager = s.role(RoleRef::Seq(4)).await.unwrap().unwrap();
+        s.assign(
+            Holder::User(u.id),
+            manager.id,
+            false,
+            vec![c.id],
+            event("role.assign"),
+        )
+        .await
+        .unwrap();
+        let g = s
+            .insert_group(
+                NewGroup {
+                    id: Uuid::now_v7(),
+                    seq: None,
+                    name: "admins".into(),
+                    description: String::new(),
+                    attributes: Default::default(),
+                    now: OffsetDateTime::now_utc(),
+                },
+                event("group.create"),
+            )
+            .await
+            .unwrap();
+        s.assign(
+            Holder::Group(g.id),
+            ADMINISTRATOR_ROLE_ID,
+            true,
+            vec![],
+            event("role.assign"),
+        )
+        .await
+        .unwrap();
+        let direct = s.grants_of(u.id).await.unwrap();
+        assert_eq!(direct.len(), 1);
+        assert!(direct[0].privileges.contains(&Privilege::UsersWrite));
+        assert!(
+            s.add_member(g.id, u.id, None, event("group.member.add"))
+                .await
+                .unwrap()
+        );
+        let both = s.grants_of(u.id).await.unwrap();
+        assert_eq!(both.len(), 2);
+        assert!(both.iter().any(|g| g.via_group.is_some()));
+        // Re-assigning a role replaces that assignment's scope.
+        s.assign(
+            Holder::User(u.id),
+            manager.id,
+            true,
+            vec![],
+            event("role.assign"),
+        )
+        .await
+        .unwrap();
+        let mine = s.assignments_of(Holder::User(u.id)).await.unwrap();
+        assert_eq!(mine.len(), 1);
+        assert!(mine[0].all_objects);
+        assert_eq!(s.assignments_of_role(manager.id).await.unwrap().len(), 1);
+        assert_eq!(
+            s.group_by_seq(g.seq).await.unwrap().map(|x| x.id),
+            Some(g.id)
+        );
+        let _ = GroupRef::Id(g.id);
+    }
+
+    pub async fn the_audit_chain_is_gap_free_and_verifies(s: Arc<dyn Store>) {
+        for i in 0..5 {
+            create(&s, &format!("audited-{i}")).await;
+        }
+        s.append_audit(event("standalone")).await.unwrap();
+        let chain = s.audit_chain(0, 10_000).await.unwrap();
+        assert!(chain.len() >= 6);
+        assert!(verify_chain(&chain, (0, GENESIS.to_string())).is_ok());
+        // Read in two runs, the second continuing from the first.
+        let (head, tail) = chain.split_at(3);
+        let prev = verify_chain(head, (0, GENESIS.to_string())).unwrap();
+        assert!(verify_chain(tail, prev).is_ok());
+        let q = roster_core::audit::AuditQuery {
+            action: Some("standalone".into()),
+            limit: 10,
+            ..Default::default()
+        };
+        assert_eq!(s.list_audit(&q).await.unwrap().len(), 1);
+    }
+
+    pub async fn failed_logins_back_off_per_source_and_forgive_on_unlock(s: Arc<dyn Store>) {
+        let u = create(&s, "throttled").await;
+        let policy = LockoutPolicy::new(3, 900);
+        let fail = |source: &'static str| {
+            let s = s.clone();
+            async move {
+                s.login_failed("throttled".into(), source.into(), policy, event("login"))
+                    .await
+                    .unwrap()
+            }
+        };
+        assert!(fail("10.0.0.1").await.is_none());
+        assert!(fail("10.0.0.1").await.is_none());
+        let until = fail("10.0.0.1").await.expect("third failure waits");
+        assert!(until > OffsetDateTime::now_utc());
+        assert!(
+            s.login_throttled("throttled", "10.0.0.1")
+                .await
+                .unwrap()
+                .is_some()
+        );
+        // Another source is not slowed by this one's failures.
+        assert!(
+            s.login_throttled("throttled", "10.0.0.2")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // Names that do not exist are counted the same way.
+        for _ in 0..3 {
+            s.login_failed("nobody".into(), "10.0.0.1".into(), policy, event("login"))
+                .await
+                .unwrap();
+        }
+        assert!(
+            s.login_throttled("nobody", "10.0.0.1")
+                .await
+                .unwrap()
+                .is_some()
+        );
+        s.set_lock(u.id, None, event("user.unlock")).await.unwrap();
+        assert!(
+            s.login_throttled("throttled", "10.0.0.1")
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    pub async fn password_and_factor_changes_move_the_credential_epoch(s: Arc<dyn Store>) {
+        let u = create(&s, "epoch").await;
+        assert_eq!(u.credential_epoch, 0);
+        let now = OffsetDateTime::now_utc();
+        let after_profile = s
+            .update_user(
+                u.id,
+                1,
+                u.profile.clone(),
+                u.container_id,
+                Patch::Keep,
+                now,
+                event("user.update"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(after_profile.credential_epoch, 0);
+        let after_password = s
+            .update_user(
+                u.id,
+                2,
+                u.profile.clone(),
+                u.container_id,
+                Patch::Set("$argon2id$not-a-real-hash".into()),
+                now,
+                event("user.password.set"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(after_password.credential_epoch, 1);
+        s.set_totp(u.id, Some("SECRET".into()), true, event("mfa.totp.enroll"))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.user_by_id(u.id).await.unwrap().unwrap().credential_epoch,
+            1
+        );
+        s.set_totp(u.id, None, true, event("mfa.totp.reset"))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.user_by_id(u.id).await.unwrap().unwrap().credential_epoch,
+            2
+        );
+    }
+
+    pub async fn key_caps_and_revocations_hold(s: Arc<dyn Store>) {
+        let u = create(&s, "keyed").await;
+        let key = generate_key("capped");
+        let hash = key.record.hash.clone();
+        let info = s
+            .insert_key(
+                u.id,
+                key.record,
+                None,
+                Some(vec![Privilege::UsersRead]),
+                None,
+                event("key.create"),
+            )
+            .await
+            .unwrap();
+        let owner = s.key_owner(&hash).await.unwrap().unwrap();
+        assert_eq!(owner.user.id, u.id);
+        assert_eq!(owner.cap, Some(vec![Privilege::UsersRead]));
+        s.revoke_key(info.id, OffsetDateTime::now_utc(), event("key.revoke"))
+            .await
+            .unwrap();
+        let revoked = s.key_owner(&hash).await.unwrap().unwrap();
+        assert!(revoked.key.revoked_at.is_some());
+        let jti = Uuid::now_v7();
+        assert!(!s.token_revoked(jti).await.unwrap());
+        s.revoke_token(
+            jti,
+            OffsetDateTime::now_utc() + time::Duration::hours(1),
+            event("token.revoke"),
+        )
+        .await
+        .unwrap();
+        assert!(s.token_revoked(jti).await.unwrap());
+    }
+
+    pub async fn missing_references_are_named_not_backend_errors(s: Arc<dyn Store>) {
+        let orphan = NewUserRecord {
+            container_id: Uuid::now_v7(),
+            ..record("orphan")
+        };
+        let r = s
+            .insert_user(orphan, NewUserAccess::default(), None, event("user.create"))
+            .await;
+        assert!(
+            matches!(r, Err(StoreError::MissingReference { .. })),
+            "{:?}",
+            r.err()
+        );
+        let g = s
+            .remove_member(Uuid::now_v7(), Uuid::now_v7(), event("group.member.remove"))
+            .await;
+        assert!(matches!(g, Err(StoreError::NotFound)), "{:?}", g.err());
+    }
+}
