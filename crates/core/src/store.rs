@@ -268,18 +268,6 @@ pub trait AccessStore: Send + Sync {
 
     async fn list_groups(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<Group>>;
 
-    #[allow(clippy::too_many_arguments)]
-    async fn update_group(
-        &self,
-        id: Uuid,
-        expected_version: i64,
-        name: String,
-        description: String,
-        attributes: serde_json::Map<String, serde_json::Value>,
-        now: OffsetDateTime,
-        audit: AuditEvent,
-    ) -> StoreResult<Group>;
-
     async fn delete_group(&self, id: Uuid, audit: AuditEvent) -> StoreResult<()>;
 
     /// Returns false when the user was a member already.

@@ -446,7 +446,7 @@ impl Roster {
         let (group, event) = self.plan_create_group(ctx, input)?;
         let id = group.id;
         let mut writes = vec![(Write::InsertGroup(group), event)];
-        writes.extend(self.plan_group_grants(ctx, id, grants).await?);
+        writes.extend(self.plan_grants(ctx, Holder::Group(id), grants).await?);
         for user in members {
             // A new member receives what the group is given here, which
             // the grants above were checked for.
@@ -473,7 +473,7 @@ impl Roster {
     ) -> CoreResult<Group> {
         let (update, event) = self.plan_update_group(ctx, id, change, None).await?;
         let mut writes = vec![(update, event)];
-        writes.extend(self.plan_group_grants(ctx, id, grants).await?);
+        writes.extend(self.plan_grants(ctx, Holder::Group(id), grants).await?);
         if let Some(wanted) = members {
             let current = self.all_members(ctx, id).await?;
             let changing = wanted.iter().any(|u| !current.iter().any(|c| c.id == *u))
@@ -502,13 +502,14 @@ impl Roster {
         self.find_group(GroupRef::Id(id)).await
     }
 
-    async fn plan_group_grants(
+    /// Checks assigning each of `grants` to `holder` and turns them into
+    /// writes with their events.
+    pub(super) async fn plan_grants(
         &self,
         ctx: &Ctx,
-        group: Uuid,
+        holder: Holder,
         grants: Vec<crate::user::RoleGrant>,
     ) -> CoreResult<Vec<(Write, AuditEvent)>> {
-        let holder = Holder::Group(group);
         let mut writes = Vec::new();
         for g in grants {
             let (role, event) = self
@@ -527,7 +528,13 @@ impl Roster {
         Ok(writes)
     }
 
-    fn member_write(&self, ctx: &Ctx, group: Uuid, user: Uuid, add: bool) -> (Write, AuditEvent) {
+    pub(super) fn member_write(
+        &self,
+        ctx: &Ctx,
+        group: Uuid,
+        user: Uuid,
+        add: bool,
+    ) -> (Write, AuditEvent) {
         let (action, write) = if add {
             (
                 "group.member.add",
@@ -606,30 +613,12 @@ impl Roster {
         change: GroupChange,
         if_match: Option<i64>,
     ) -> CoreResult<Group> {
-        let (update, event) = self.plan_update_group(ctx, id, change, if_match).await?;
-        let Write::UpdateGroup {
-            id,
-            expected_version,
-            name,
-            description,
-            attributes,
-            now,
-        } = update
-        else {
-            return Err(CoreError::internal("planned a group update"));
-        };
+        let write = self.plan_update_group(ctx, id, change, if_match).await?;
         self.store
-            .update_group(
-                id,
-                expected_version,
-                name,
-                description,
-                attributes,
-                now,
-                event,
-            )
+            .write_all(vec![write])
             .await
-            .map_err(from_store("group"))
+            .map_err(from_store("group"))?;
+        self.find_group(GroupRef::Id(id)).await
     }
 
     async fn plan_update_group(

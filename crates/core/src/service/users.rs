@@ -508,38 +508,14 @@ impl Roster {
                 event,
             ));
         }
-        for g in access.assign {
-            let (role, event) = self
-                .plan_assign(ctx, holder, g.role, g.all_objects, &g.containers)
-                .await?;
-            writes.push((
-                Write::Assign {
-                    holder,
-                    role: role.id,
-                    all_objects: g.all_objects,
-                    containers: g.containers,
-                },
-                event,
-            ));
-        }
+        writes.extend(self.plan_grants(ctx, holder, access.assign).await?);
         if !access.join.is_empty() {
             authz::authorize(&ctx.who, Privilege::GroupsWrite, Target::Global)?;
         }
         for g in access.join {
             let group = self.find_group(g).await?;
             self.check_group_conferral(ctx, group.id).await?;
-            let event = ctx
-                .event("group.member.add")
-                .target("group", group.id, None)
-                .details(json!({ "user_id": id }));
-            writes.push((
-                Write::AddMember {
-                    group: group.id,
-                    user: id,
-                    access_level: None,
-                },
-                event,
-            ));
+            writes.push(self.member_write(ctx, group.id, id, true));
         }
         Ok(writes)
     }

@@ -732,30 +732,6 @@ mod store_impl {
             self.read(|c| groups::page(c, after_seq, limit)).await
         }
 
-        async fn update_group(
-            &self,
-            id: Uuid,
-            expected_version: i64,
-            name: String,
-            description: String,
-            attributes: serde_json::Map<String, serde_json::Value>,
-            now: OffsetDateTime,
-            event: AuditEvent,
-        ) -> StoreResult<Group> {
-            self.audited(event, move |c| {
-                groups::update(
-                    c,
-                    id,
-                    expected_version,
-                    &name,
-                    &description,
-                    &attributes,
-                    now,
-                )
-            })
-            .await
-        }
-
         async fn delete_group(&self, id: Uuid, event: AuditEvent) -> StoreResult<()> {
             self.audited(event, move |c| groups::delete(c, id)).await
         }
