@@ -321,8 +321,8 @@ pub trait AccessStore: Send + Sync {
     /// Every assignment of a role, to anyone.
     async fn assignments_of_role(&self, role: Uuid) -> StoreResult<Vec<Assignment>>;
 
-    /// Every user assignment whose scope names this container.
-    async fn user_assignments_in(&self, container: Uuid) -> StoreResult<Vec<Assignment>>;
+    /// Every assignment (of users and groups) whose scope names this container.
+    async fn assignments_in(&self, container: Uuid) -> StoreResult<Vec<Assignment>>;
 
     async fn assignment(&self, id: Uuid) -> StoreResult<Option<Assignment>>;
 

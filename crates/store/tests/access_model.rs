@@ -123,6 +123,12 @@ enum Op {
         grant: Option<(usize, usize)>,
         group: Option<usize>,
     },
+    /// Moves a container (A, A1 or B) under another.
+    MoveContainer {
+        actor: usize,
+        container: usize,
+        parent: usize,
+    },
     /// Aria's group update: members and permissions in one request.
     GroupWith {
         actor: usize,
@@ -153,6 +159,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(actor, user, grant, group)| Op::UpdateWithAccess { actor, user, grant, group }),
         1 => (i(), i(), any::<u8>(), prop::option::of((i(), i())))
             .prop_map(|(actor, group, members, grant)| Op::GroupWith { actor, group, members, grant }),
+        1 => (i(), i(), i()).prop_map(|(actor, container, parent)| Op::MoveContainer { actor, container, parent }),
         1 => (i(), any::<u8>(), prop::option::of((i(), i())))
             .prop_map(|(actor, groups, grant)| Op::CreateUser { actor, groups, grant }),
     ]
@@ -306,6 +313,11 @@ impl World {
                 vec!["roles.write", "roles.read", "users.read", "roles.assign"],
             ),
             ("Reader", vec!["users.read"]),
+            (
+                "Structurer",
+                vec!["containers.write", "containers.read", "users.credentials"],
+            ),
+            ("Builder", vec!["containers.write", "containers.read"]),
         ] {
             let r = w
                 .roster
@@ -333,7 +345,7 @@ impl World {
         }
         w.l.roles.extend(w.l.custom_roles.clone());
         // roles: 0 Administrator, 1 Manager, 2 PowerUser, 3 ReadOnly,
-        //        4 Assigner, 5 Editor, 6 Reader
+        //        4 Assigner, 5 Editor, 6 Reader, 7 Structurer, 8 Builder
         for name in ["admins", "managers", "plain"] {
             let g = w
                 .roster
@@ -379,6 +391,7 @@ impl World {
             (2, &[]),               // nobody, in A1
             (1, &[(0, 0)]),         // an administrator who lives in A
             (3, &[(4, 4), (3, 0)]), // assigner over B, reads everything
+            (3, &[(7, 2), (8, 4)]), // restructures A (with credentials) and B
         ];
         for (i, (home, grants)) in people.iter().enumerate() {
             let u = w
@@ -679,6 +692,20 @@ impl World {
                 )?;
                 Ok(Effect::Grants)
             }
+            Op::MoveContainer {
+                container, parent, ..
+            } => {
+                let c = self.l.containers[1 + container % (self.l.containers.len() - 1)];
+                let p = self.l.containers[parent % self.l.containers.len()];
+                ok(r.update_container(ctx, c, None, Some(p), None).await)?;
+                // The tree changed: every place's ancestors are read again.
+                let mut chains = Vec::new();
+                for c in &self.l.containers {
+                    chains.push(self.store.container_chain(*c).await.expect("chain"));
+                }
+                self.l.chains = chains;
+                Ok(Effect::Grants)
+            }
             Op::CreateUser { groups, grant, .. } => {
                 let n = self.l.users.len();
                 let input = CreateUser {
@@ -745,7 +772,8 @@ fn actor_of(op: &Op) -> usize {
         | Op::Update { actor, .. }
         | Op::CreateUser { actor, .. }
         | Op::UpdateWithAccess { actor, .. }
-        | Op::GroupWith { actor, .. } => *actor,
+        | Op::GroupWith { actor, .. }
+        | Op::MoveContainer { actor, .. } => *actor,
     }
 }
 

@@ -211,6 +211,7 @@ impl Roster {
                 other => other?,
             };
             authz::authorize(&ctx.who, Privilege::ContainersWrite, Target::In(&target))?;
+            self.check_move(ctx, &chain, &target).await?;
         }
         let name = name.unwrap_or(current.name);
         access::validate_named(&name, "").map_err(invalid)?;
@@ -228,6 +229,32 @@ impl Roster {
             )
             .await
             .map_err(from_store("container"))
+    }
+
+    /// Moving a container under another parent changes who holds what over
+    /// it: grants scoped to the new ancestors start to cover it, grants
+    /// scoped to the old ones stop. Each is a conferral or a revocation over
+    /// the moved container, checked as such (`chain`: the container and its
+    /// ancestors now; `new_parent`: the new parent and its ancestors).
+    async fn check_move(&self, ctx: &Ctx, chain: &[Uuid], new_parent: &[Uuid]) -> CoreResult<()> {
+        let old_ancestors = &chain[1..];
+        let changed = old_ancestors
+            .iter()
+            .filter(|c| !new_parent.contains(c))
+            .chain(new_parent.iter().filter(|c| !old_ancestors.contains(c)));
+        let here = authz::ResolvedScope::Chains(vec![chain.to_vec()]);
+        for c in changed {
+            for a in self
+                .store
+                .assignments_in(*c)
+                .await
+                .map_err(from_store("assignment"))?
+            {
+                let role = self.find_role(RoleRef::Id(a.role_id)).await?;
+                authz::may_confer(&ctx.who, &role.privileges, &here)?;
+            }
+        }
+        Ok(())
     }
 
     pub async fn delete_container(&self, ctx: &Ctx, id: Uuid) -> CoreResult<()> {
@@ -1001,7 +1028,7 @@ impl Roster {
         }
         for a in self
             .store
-            .user_assignments_in(container)
+            .assignments_in(container)
             .await
             .map_err(from_store("assignment"))?
         {

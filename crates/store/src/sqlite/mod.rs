@@ -825,8 +825,8 @@ mod store_impl {
             self.read(|c| roles::of_role(c, role)).await
         }
 
-        async fn user_assignments_in(&self, container: Uuid) -> StoreResult<Vec<Assignment>> {
-            self.read(|c| roles::users_in(c, container)).await
+        async fn assignments_in(&self, container: Uuid) -> StoreResult<Vec<Assignment>> {
+            self.read(|c| roles::scoped_to(c, container)).await
         }
 
         async fn assignment(&self, id: Uuid) -> StoreResult<Option<Assignment>> {

@@ -273,10 +273,10 @@ pub fn of_role(conn: &Connection, role: Uuid) -> rusqlite::Result<Vec<Assignment
     .collect()
 }
 
-pub fn users_in(conn: &Connection, container: Uuid) -> rusqlite::Result<Vec<Assignment>> {
+pub fn scoped_to(conn: &Connection, container: Uuid) -> rusqlite::Result<Vec<Assignment>> {
     conn.prepare_cached(&format!(
         "SELECT {ASSIGNMENT_COLUMNS} FROM role_assignments a JOIN roles r ON r.id = a.role_id
-         WHERE a.user_id IS NOT NULL AND a.id IN (
+         WHERE a.id IN (
             SELECT assignment_id FROM role_assignment_scopes WHERE container_id = ?1)"
     ))?
     .query_map([container], assignment)?
