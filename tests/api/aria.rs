@@ -670,3 +670,67 @@ async fn power_validated_solutions_requests() {
     .await;
     assert_eq!(s, 400);
 }
+
+/// Concurrent additions to one role's privileges all land: each change is
+/// made on the version it read, and made again if another came first.
+#[tokio::test]
+async fn concurrent_privilege_additions_are_not_lost() {
+    let app = std::sync::Arc::new(TestApp::spawn().await);
+    let auth = format!("Bearer {ADMIN_KEY}");
+    let (st, body) = aria(
+        &app,
+        reqwest::Method::POST,
+        "/roles",
+        &auth,
+        Some(json!({ "name": "Racy", "description": "", "privilege-keys": [] })),
+    )
+    .await;
+    assert_eq!(st, 201, "{body}");
+    let keys = [
+        "users.read",
+        "users.write",
+        "groups.read",
+        "groups.write",
+        "roles.read",
+        "containers.read",
+        "audit.read",
+        "keys.manage",
+    ];
+    let mut tasks = Vec::new();
+    for key in keys {
+        let (app, auth) = (app.clone(), auth.clone());
+        tasks.push(tokio::spawn(async move {
+            aria(
+                &app,
+                reqwest::Method::POST,
+                "/roles/Racy/privileges",
+                &auth,
+                Some(json!({ "privilege-key": [key] })),
+            )
+            .await
+        }));
+    }
+    for t in tasks {
+        let (st, body) = t.await.unwrap();
+        assert_eq!(st, 200, "{body}");
+    }
+    let (st, body) = aria(
+        &app,
+        reqwest::Method::GET,
+        "/roles/Racy/privileges",
+        &auth,
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    let mut held: Vec<String> = body["privileges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["key"].as_str().unwrap().to_string())
+        .collect();
+    held.sort();
+    let mut wanted: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    wanted.sort();
+    assert_eq!(held, wanted);
+}

@@ -23,6 +23,13 @@ pub struct ContainerInput {
     pub seq: Option<i64>,
 }
 
+/// A change to a role's privilege list, by privilege name.
+pub enum PrivilegeChange {
+    Add(Vec<String>),
+    Set(Vec<String>),
+    Remove(Vec<String>),
+}
+
 pub struct RoleInput {
     pub name: String,
     pub description: String,
@@ -398,6 +405,45 @@ impl Roster {
             .map_err(from_store("role"))?;
         self.auth_cache.clear();
         Ok(role)
+    }
+
+    /// Adds, replaces or removes privileges of a role (Aria's role
+    /// privilege calls): read, change and write on the version read, again
+    /// if another change landed in between, so none is lost.
+    pub async fn change_role_privileges(
+        &self,
+        ctx: &Ctx,
+        id: Uuid,
+        change: PrivilegeChange,
+    ) -> CoreResult<Role> {
+        // Each round lets at least one of the racing changes through.
+        for _attempt in 0..32 {
+            let current = self.find_role(RoleRef::Id(id)).await?;
+            let mut names: Vec<String> = current
+                .privileges
+                .iter()
+                .map(|p| p.as_str().to_string())
+                .collect();
+            match &change {
+                PrivilegeChange::Add(more) => names.extend(more.iter().cloned()),
+                PrivilegeChange::Set(all) => names = all.clone(),
+                PrivilegeChange::Remove(gone) => names.retain(|n| !gone.contains(n)),
+            }
+            let input = RoleInput {
+                name: current.name,
+                description: current.description,
+                privileges: names,
+                seq: None,
+            };
+            match self
+                .update_role(ctx, id, input, Some(current.version))
+                .await
+            {
+                Err(CoreError::PreconditionFailed) => continue,
+                other => return other,
+            }
+        }
+        Err(CoreError::PreconditionFailed)
     }
 
     pub async fn delete_role(&self, ctx: &Ctx, id: Uuid) -> CoreResult<()> {

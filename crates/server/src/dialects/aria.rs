@@ -15,7 +15,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use roster_core::access::{Holder, RoleRef};
-use roster_core::service::{AccessChange, Ctx, LoginInput, UserChange};
+use roster_core::service::{AccessChange, Ctx, LoginInput, PrivilegeChange, UserChange};
 use roster_core::user::{CreateUser, Patch, RoleGrant, User, UserDraft, UserPatch, UserRules};
 use roster_core::{CoreError, Secret};
 use serde_json::{Map, Value, json};
@@ -1187,23 +1187,15 @@ async fn change_privileges(
     ctx: &Ctx,
     name: &str,
     bytes: &[u8],
-    how: fn(&mut Vec<String>, Vec<String>),
+    how: fn(Vec<String>) -> PrivilegeChange,
 ) -> AriaResult {
     let r = role_by_name(state, ctx, name).await?;
     let m: Map<String, Value> = body(bytes)?;
-    let mut current: Vec<String> = r
-        .privileges
-        .iter()
-        .map(|p| p.as_str().to_string())
-        .collect();
-    how(&mut current, keys(&m, "privilege-key")?);
-    let input = roster_core::service::RoleInput {
-        name: r.name.clone(),
-        description: r.description.clone(),
-        privileges: current,
-        seq: None,
-    };
-    let updated = state.roster.update_role(ctx, r.id, input, None).await?;
+    let change = how(keys(&m, "privilege-key")?);
+    let updated = state
+        .roster
+        .change_role_privileges(ctx, r.id, change)
+        .await?;
     Ok(axum::Json(json!({ "privilege-key": updated.privileges.iter().map(|p| p.as_str()).collect::<Vec<_>>() })).into_response())
 }
 
@@ -1213,7 +1205,7 @@ async fn add_role_privileges(
     Path(name): Path<String>,
     bytes: Bytes,
 ) -> AriaResult {
-    change_privileges(&state, &ctx, &name, &bytes, |cur, new| cur.extend(new)).await
+    change_privileges(&state, &ctx, &name, &bytes, PrivilegeChange::Add).await
 }
 
 async fn set_role_privileges(
@@ -1222,7 +1214,7 @@ async fn set_role_privileges(
     Path(name): Path<String>,
     bytes: Bytes,
 ) -> AriaResult {
-    change_privileges(&state, &ctx, &name, &bytes, |cur, new| *cur = new).await
+    change_privileges(&state, &ctx, &name, &bytes, PrivilegeChange::Set).await
 }
 
 async fn remove_role_privileges(
@@ -1231,10 +1223,7 @@ async fn remove_role_privileges(
     Path(name): Path<String>,
     bytes: Bytes,
 ) -> AriaResult {
-    change_privileges(&state, &ctx, &name, &bytes, |cur, gone| {
-        cur.retain(|k| !gone.contains(k))
-    })
-    .await
+    change_privileges(&state, &ctx, &name, &bytes, PrivilegeChange::Remove).await
 }
 
 async fn privileges(
