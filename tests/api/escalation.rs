@@ -1567,41 +1567,17 @@ async fn d17_over_large_integers_and_odd_usernames_are_400s() {
     assert_eq!(body["users"], json!([]));
 
     // Native.
-    for query in [
-        "limit=99999999999999999999",
-        "limit=4294967296",
-        "limit=1001",
-        "limit=-1",
+    for path in [
+        "/api/v1/users?limit=99999999999999999999",
+        "/api/v1/users?limit=4294967296",
+        "/api/v1/users?limit=1001",
+        "/api/v1/users?limit=-1",
+        "/api/v1/groups?limit=99999999999999999999",
+        "/api/v1/audit-events?limit=99999999999999999999",
     ] {
-        let (st, body) = call(
-            &app,
-            Method::GET,
-            &format!("/api/v1/users?{query}"),
-            ADMIN_KEY,
-            None,
-        )
-        .await;
+        let (st, body) = call(&app, Method::GET, path, ADMIN_KEY, None).await;
         assert_problem(st, &body, 400, Some(("limit", "range")));
     }
-    let (st, body) = call(
-        &app,
-        Method::GET,
-        "/api/v1/groups?limit=99999999999999999999",
-        ADMIN_KEY,
-        None,
-    )
-    .await;
-    assert_problem(st, &body, 400, Some(("limit", "range")));
-
-    let (st, body) = call(
-        &app,
-        Method::GET,
-        "/api/v1/audit-events?limit=99999999999999999999",
-        ADMIN_KEY,
-        None,
-    )
-    .await;
-    assert_problem(st, &body, 400, Some(("limit", "range")));
     // A cursor past every seq is an empty page; one past i64 is a bad cursor.
     use base64::Engine as _;
     let cursor =

@@ -211,21 +211,25 @@ mod cases {
 
     pub async fn idempotency_records_replay_the_first_result(s: Arc<dyn Store>) {
         let scope = Uuid::now_v7();
-        let write = |hash: &str| IdempotencyWrite {
-            scope,
-            key: "retry-1".into(),
-            request_hash: hash.into(),
+        let insert = |username: &'static str, hash: &'static str| {
+            let s = s.clone();
+            async move {
+                let key = IdempotencyWrite {
+                    scope,
+                    key: "retry-1".into(),
+                    request_hash: hash.into(),
+                };
+                s.insert_user(
+                    record(username),
+                    NewUserAccess::default(),
+                    Some(key),
+                    event("user.create"),
+                )
+                .await
+                .unwrap()
+            }
         };
-        let first = s
-            .insert_user(
-                record("idem"),
-                NewUserAccess::default(),
-                Some(write("h1")),
-                event("user.create"),
-            )
-            .await
-            .unwrap();
-        let Inserted::Created(u) = first else {
+        let Inserted::Created(u) = insert("idem", "h1").await else {
             panic!("created")
         };
         let hit = s
@@ -234,27 +238,14 @@ mod cases {
             .unwrap()
             .unwrap();
         assert_eq!((hit.user.id, hit.request_hash.as_str()), (u.id, "h1"));
-        // A racing retry inside the same transaction path replays.
-        let again = s
-            .insert_user(
-                record("idem-other-name"),
-                NewUserAccess::default(),
-                Some(write("h1")),
-                event("user.create"),
-            )
-            .await
-            .unwrap();
+        // A retry with the same key and request replays the first result.
+        let again = insert("idem-other-name", "h1").await;
         assert!(matches!(again, Inserted::Replayed(r) if r.id == u.id));
-        let other = s
-            .insert_user(
-                record("idem-third"),
-                NewUserAccess::default(),
-                Some(write("h2")),
-                event("user.create"),
-            )
-            .await
-            .unwrap();
-        assert!(matches!(other, Inserted::Mismatch));
+        // The same key with another request is a mismatch.
+        assert!(matches!(
+            insert("idem-third", "h2").await,
+            Inserted::Mismatch
+        ));
         // Keys are per caller.
         assert!(
             s.idempotent_result(Uuid::now_v7(), "retry-1")

@@ -145,7 +145,10 @@ mod with_sqlx {
         }
     }
 
-    async fn get_user(State(pool): State<PgPool>, Path(id): Path<Uuid>) -> Result<Json<UserOut>, Fail> {
+    async fn get_user(
+        State(pool): State<PgPool>,
+        Path(id): Path<Uuid>,
+    ) -> Result<Json<UserOut>, Fail> {
         let row = sqlx::query(GET_SQL)
             .bind(id)
             .fetch_optional(&pool)
@@ -180,7 +183,14 @@ mod with_sqlx {
             .fetch_one(&pool)
             .await
             .map_err(fail)?;
-        Ok((StatusCode::CREATED, Json(Created { id: a.id, seq, username: a.username })))
+        Ok((
+            StatusCode::CREATED,
+            Json(Created {
+                id: a.id,
+                seq,
+                username: a.username,
+            }),
+        ))
     }
 }
 
@@ -194,11 +204,15 @@ mod with_tpg {
     pub async fn router(url: &str, size: usize) -> Router {
         let cfg = Config {
             url: Some(url.to_string()),
-            manager: Some(ManagerConfig { recycling_method: RecyclingMethod::Fast }),
+            manager: Some(ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            }),
             pool: Some(PoolConfig::new(size)),
             ..Config::default()
         };
-        let pool = cfg.create_pool(Some(Runtime::Tokio1), NoTls).expect("deadpool");
+        let pool = cfg
+            .create_pool(Some(Runtime::Tokio1), NoTls)
+            .expect("deadpool");
         // Fail early, as sqlx's connect does.
         drop(pool.get().await.expect("deadpool connect"));
         Router::new()
@@ -219,7 +233,10 @@ mod with_tpg {
         }
     }
 
-    async fn get_user(State(pool): State<Pool>, Path(id): Path<Uuid>) -> Result<Json<UserOut>, Fail> {
+    async fn get_user(
+        State(pool): State<Pool>,
+        Path(id): Path<Uuid>,
+    ) -> Result<Json<UserOut>, Fail> {
         let client = pool.get().await.map_err(fail)?;
         let stmt = client.prepare_cached(GET_SQL).await.map_err(db_fail)?;
         let row = client
@@ -262,7 +279,14 @@ mod with_tpg {
             .await
             .map_err(db_fail)?;
         let seq: i64 = row.try_get(0).map_err(db_fail)?;
-        Ok((StatusCode::CREATED, Json(Created { id: a.id, seq, username: a.username })))
+        Ok((
+            StatusCode::CREATED,
+            Json(Created {
+                id: a.id,
+                seq,
+                username: a.username,
+            }),
+        ))
     }
 }
 
@@ -278,7 +302,7 @@ fn parse_args() -> Args {
     let mut a = Args {
         driver: String::new(),
         url: String::new(),
-        listen: "127.0.0.1:18300".parse().unwrap(),
+        listen: SocketAddr::from(([127, 0, 0, 1], 18300)),
         pool: 16,
         threads: 2,
     };
@@ -319,8 +343,13 @@ async fn serve(args: Args) {
         other => panic!("unknown or not compiled-in driver {other:?}"),
     };
     let app = db.route("/bare/{id}", get(bare));
-    let listener = tokio::net::TcpListener::bind(args.listen).await.expect("bind");
-    eprintln!("{} listening on {} (pool {}, {} runtime threads)", args.driver, args.listen, args.pool, args.threads);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .expect("bind");
+    eprintln!(
+        "{} listening on {} (pool {}, {} runtime threads)",
+        args.driver, args.listen, args.pool, args.threads
+    );
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
