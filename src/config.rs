@@ -62,6 +62,8 @@ pub struct Config {
     pub login_burst: u32,
     /// `full` (default: every acknowledged write is on disk) or `normal`.
     pub sqlite_synchronous: String,
+    /// Connections one node keeps to PostgreSQL at most.
+    pub postgres_pool_size: usize,
     /// `text` (default) or `json`.
     pub log_format: String,
 }
@@ -100,6 +102,7 @@ impl Default for Config {
             login_rate_per_sec: core.login_rate_per_sec,
             login_burst: core.login_burst,
             sqlite_synchronous: "full".into(),
+            postgres_pool_size: roster_store::PgOptions::default().pool_size,
             log_format: "text".into(),
         }
     }
@@ -116,6 +119,11 @@ impl Config {
             .merge(overrides)
             .extract()
             .map_err(Box::new)
+    }
+
+    /// The database URL with any password in it masked, for logs.
+    pub fn redacted_database_url(&self) -> String {
+        redact_url(&self.database_url)
     }
 
     /// `ROSTER_*` variables that configure nothing: likely typos.
@@ -174,5 +182,44 @@ impl Config {
             max_connections: self.max_connections.max(1),
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
         }
+    }
+}
+
+/// Masks the password of `scheme://user:password@host/...` and of a
+/// `password=` parameter.
+fn redact_url(url: &str) -> String {
+    let mut out = match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((auth, host)) if auth.contains(':') => {
+                let user = auth.split(':').next().unwrap_or_default();
+                format!("{scheme}://{user}:***@{host}")
+            }
+            _ => url.to_string(),
+        },
+        None => url.to_string(),
+    };
+    if let Some(at) = out.find("password=") {
+        let start = at + "password=".len();
+        let end = out[start..].find('&').map_or(out.len(), |e| start + e);
+        out.replace_range(start..end, "***");
+    }
+    out
+}
+
+#[cfg(test)]
+mod redaction {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_in_database_urls_are_masked() {
+        assert_eq!(
+            redact_url("postgres://roster:s3cret@db:5432/roster"),
+            "postgres://roster:***@db:5432/roster"
+        );
+        assert_eq!(
+            redact_url("postgres://db/roster?user=r&password=s3cret&sslmode=off"),
+            "postgres://db/roster?user=r&password=***&sslmode=off"
+        );
+        assert_eq!(redact_url("sqlite://roster.db"), "sqlite://roster.db");
     }
 }

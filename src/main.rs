@@ -109,8 +109,8 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve { .. } => serve(config).await,
             Command::Migrate => {
-                close(open_store(&config)?).await;
-                eprintln!("database ready: {}", config.database_url);
+                close(open_store(&config).await?).await;
+                eprintln!("database ready: {}", config.redacted_database_url());
                 Ok(())
             }
             Command::Users {
@@ -122,7 +122,7 @@ fn main() -> anyhow::Result<()> {
             Command::Tokens {
                 command: TokensCommand::RotateKey,
             } => {
-                let store = open_store(&config)?;
+                let store = open_store(&config).await?;
                 let roster = Roster::new(store.clone(), config.core())
                     .await
                     .map_err(describe)?;
@@ -154,20 +154,22 @@ fn init_logging(format: &str) {
     }
 }
 
-fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let synchronous = match config.sqlite_synchronous.to_ascii_lowercase().as_str() {
         "full" => Synchronous::Full,
         "normal" => Synchronous::Normal,
         other => bail!("sqlite_synchronous must be full or normal, not {other:?}"),
     };
-    let store = roster_store::open(
-        &config.database_url,
-        SqliteOptions {
+    let options = roster_store::Options {
+        sqlite: SqliteOptions {
             synchronous,
             ..Default::default()
         },
-    )?;
-    Ok(store)
+        postgres: roster_store::PgOptions {
+            pool_size: config.postgres_pool_size,
+        },
+    };
+    Ok(roster_store::open(&config.database_url, options).await?)
 }
 
 /// Checkpoints the WAL into the database and closes it, so that a clean
@@ -194,7 +196,7 @@ fn describe(e: CoreError) -> anyhow::Error {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
-    let store = open_store(&config)?;
+    let store = open_store(&config).await?;
     // Read back from the database, not echoed from the configuration.
     let durability = store
         .durability_report()
@@ -220,7 +222,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    tracing::info!(address = %listener.local_addr()?, database = %config.database_url, "roster listening");
+    tracing::info!(address = %listener.local_addr()?, database = %config.redacted_database_url(), "roster listening");
     // Pick up signing keys rotated by other nodes or the CLI.
     let refresher = roster.clone();
     tokio::spawn(async move {
@@ -264,8 +266,8 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
 async fn verify_audit(config: Config) -> anyhow::Result<()> {
     // Read-only: checking the trail must not migrate, seed or otherwise
     // change the database it checks.
-    let store = roster_store::open_read_only(&config.database_url)?;
-    match roster_core::service::verify_audit_chain(&store)
+    let store = roster_store::open_read_only(&config.database_url).await?;
+    match roster_core::service::verify_audit_chain(store.as_ref())
         .await
         .map_err(describe)?
     {
@@ -281,7 +283,7 @@ async fn verify_audit(config: Config) -> anyhow::Result<()> {
 }
 
 async fn import(config: Config, file: PathBuf) -> anyhow::Result<()> {
-    let store = open_store(&config)?;
+    let store = open_store(&config).await?;
     let roster = Roster::new(store.clone(), config.core())
         .await
         .map_err(describe)?;

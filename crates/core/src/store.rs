@@ -403,6 +403,14 @@ pub trait AuditStore: Send + Sync {
     async fn audit_chain(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditRecord>>;
 }
 
+/// Credentials a node may have cached that must be looked up again: one
+/// user's, or everyone's (a role or group change may touch anyone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invalidation {
+    User(Uuid),
+    All,
+}
+
 /// A storage backend: every area's narrow trait, plus what concerns the
 /// backend as a whole. Services hold an `Arc<dyn Store>`.
 #[async_trait]
@@ -421,4 +429,15 @@ pub trait Store: UserStore + AccessStore + CredentialStore + AuditStore + 'stati
     /// Administrator role over every object and the given key). Returns
     /// false if users exist.
     async fn bootstrap(&self, b: Bootstrap) -> StoreResult<bool>;
+
+    /// Tells every node sharing this database to drop what it cached of
+    /// these credentials. A backend used by one process has no one to tell.
+    async fn announce(&self, _what: Invalidation) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// What other nodes announce, for a backend several nodes share.
+    fn invalidations(&self) -> Option<tokio::sync::broadcast::Receiver<Invalidation>> {
+        None
+    }
 }

@@ -18,7 +18,8 @@ use roster_core::store::{Store, StoreError, Write};
 use roster_core::user::{
     IdempotencyWrite, Inserted, NewUserAccess, NewUserRecord, Patch, UserDraft, UserQuery,
 };
-use roster_store::{SqliteOptions, SqliteStore};
+use roster_store::testing::{self, TempDatabase};
+use roster_store::{PgOptions, PgStore, SqliteOptions, SqliteStore};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -26,24 +27,47 @@ use uuid::Uuid;
 struct Backend {
     name: &'static str,
     store: Arc<dyn Store>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
+    _db: Option<TempDatabase>,
 }
 
-/// Every backend, each fresh. PostgreSQL joins here (issue 10).
+/// Every backend, each fresh: SQLite always, PostgreSQL when
+/// `ROSTER_TEST_POSTGRES_URL` names a server (a database of its own per
+/// test, dropped at the end; an unreachable server fails the test).
 async fn backends() -> Vec<Backend> {
     let dir = tempfile::tempdir().expect("temp dir");
     let sqlite = SqliteStore::open(&dir.path().join("c.db"), SqliteOptions::default())
         .expect("sqlite store");
-    let store: Arc<dyn Store> = Arc::new(sqlite);
-    store
-        .ensure_builtin_roles(BUILTIN_ROLES)
-        .await
-        .expect("built-in roles");
-    vec![Backend {
+    let mut all = vec![Backend {
         name: "sqlite",
-        store,
-        _dir: dir,
-    }]
+        store: Arc::new(sqlite),
+        _dir: Some(dir),
+        _db: None,
+    }];
+    if let Some(base) = testing::postgres_url() {
+        let db = TempDatabase::create(&base).await;
+        let pg = PgStore::open(&db.url, PgOptions::default())
+            .await
+            .expect("postgres store");
+        all.push(Backend {
+            name: "postgres",
+            store: Arc::new(pg),
+            _dir: None,
+            _db: Some(db),
+        });
+    } else {
+        eprintln!(
+            "{} not set: PostgreSQL not tested",
+            testing::POSTGRES_URL_VAR
+        );
+    }
+    for b in &all {
+        b.store
+            .ensure_builtin_roles(BUILTIN_ROLES)
+            .await
+            .expect("built-in roles");
+    }
+    all
 }
 
 /// Runs one contract case on every backend, naming the backend on failure.

@@ -403,7 +403,7 @@ impl Roster {
             )
             .await
             .map_err(from_store("role"))?;
-        self.auth_cache.clear();
+        self.forget_everyone().await;
         Ok(role)
     }
 
@@ -462,7 +462,7 @@ impl Roster {
             .delete_role(id, event)
             .await
             .map_err(from_store("role"))?;
-        self.auth_cache.clear();
+        self.forget_everyone().await;
         Ok(())
     }
 
@@ -571,7 +571,7 @@ impl Roster {
             .write_all(writes)
             .await
             .map_err(from_store("group"))?;
-        self.auth_cache.clear();
+        self.forget_everyone().await;
         self.find_group(GroupRef::Id(id)).await
     }
 
@@ -735,7 +735,7 @@ impl Roster {
             .delete_group(id, event)
             .await
             .map_err(from_store("group"))?;
-        self.auth_cache.clear();
+        self.forget_everyone().await;
         Ok(())
     }
 
@@ -762,7 +762,7 @@ impl Roster {
             .add_member(group, user, access_level, event)
             .await
             .map_err(from_store("group"))?;
-        self.auth_cache.forget_user(user);
+        self.forget_user(user).await;
         Ok(added)
     }
 
@@ -781,7 +781,7 @@ impl Roster {
             .remove_member(group, user, event)
             .await
             .map_err(from_store("membership"))?;
-        self.auth_cache.forget_user(user);
+        self.forget_user(user).await;
         Ok(())
     }
 
@@ -840,7 +840,7 @@ impl Roster {
             .assign(holder, role.id, all_objects, containers, event)
             .await
             .map_err(from_store("assignment"))?;
-        self.forget_holder(holder);
+        self.forget_holder(holder).await;
         Ok(a)
     }
 
@@ -966,10 +966,10 @@ impl Roster {
         Ok(out)
     }
 
-    fn forget_holder(&self, holder: Holder) {
+    async fn forget_holder(&self, holder: Holder) {
         match holder {
-            Holder::User(u) => self.auth_cache.forget_user(u),
-            Holder::Group(_) => self.auth_cache.clear(),
+            Holder::User(u) => self.forget_user(u).await,
+            Holder::Group(_) => self.forget_everyone().await,
         }
     }
 
@@ -989,7 +989,7 @@ impl Roster {
             .replace_assignments(holder, resolved, event)
             .await
             .map_err(from_store("assignment"))?;
-        self.auth_cache.forget_user(user);
+        self.forget_user(user).await;
         Ok(out)
     }
 
@@ -1095,7 +1095,7 @@ impl Roster {
             .set_container_users(container, users, event)
             .await
             .map_err(from_store("container"))?;
-        self.auth_cache.clear();
+        self.forget_everyone().await;
         Ok(())
     }
 
@@ -1134,7 +1134,7 @@ impl Roster {
             .unassign(assignment, event)
             .await
             .map_err(from_store("assignment"))?;
-        self.forget_holder(holder);
+        self.forget_holder(holder).await;
         Ok(())
     }
 
@@ -1326,7 +1326,7 @@ impl Roster {
             .revoke_key(id, OffsetDateTime::now_utc(), event)
             .await
             .map_err(from_store("key"))?;
-        self.auth_cache.forget_user(key.user_id);
+        self.forget_user(key.user_id).await;
         Ok(())
     }
 }

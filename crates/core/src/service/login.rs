@@ -471,7 +471,7 @@ impl Roster {
             )
             .await
             .map_err(from_store("user"))?;
-        self.auth_cache.forget_user(user.id);
+        self.forget_user(user.id).await;
         Ok(updated)
     }
 
@@ -488,7 +488,7 @@ impl Roster {
             .set_lock(id, None, event)
             .await
             .map_err(from_store("user"))?;
-        self.auth_cache.forget_user(id);
+        self.forget_user(id).await;
         Ok(user)
     }
 

@@ -77,7 +77,7 @@ impl Roster {
             .set_totp(id, Some(pending), true, event)
             .await
             .map_err(from_store("user"))?;
-        self.auth_cache.forget_user(id);
+        self.forget_user(id).await;
         Ok(())
     }
 
@@ -135,7 +135,7 @@ impl Roster {
             .set_totp(id, None, true, event)
             .await
             .map_err(from_store("user"))?;
-        self.auth_cache.forget_user(id);
+        self.forget_user(id).await;
         Ok(())
     }
 }

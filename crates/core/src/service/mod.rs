@@ -35,7 +35,7 @@ use crate::auth::{self, MIN_CONFIGURED_KEY_LEN, Principal, TokenSigner};
 use crate::error::{CoreError, CoreResult, FieldError};
 use crate::lockout::LockoutPolicy;
 use crate::password::{HashCost, Lane, PasswordHasher, PasswordPolicy};
-use crate::store::{Bootstrap, Store, StoreError};
+use crate::store::{Bootstrap, Invalidation, Store, StoreError};
 use crate::user::NewUserRecord;
 use crate::user::UserDraft;
 use cache::AuthCache;
@@ -114,7 +114,7 @@ pub struct Roster {
     tokens: std::sync::RwLock<Arc<TokenSigner>>,
     token_ttl_secs: u64,
     token_leeway_secs: u64,
-    auth_cache: AuthCache,
+    auth_cache: Arc<AuthCache>,
     creating: claims::Claims,
 }
 
@@ -160,6 +160,7 @@ impl Roster {
             .await
             .map_err(from_store("signing key"))?;
         Ok(Self {
+            auth_cache: Self::shared_cache(&store, config.auth_cache_ttl),
             store,
             hasher,
             login_hasher,
@@ -172,9 +173,51 @@ impl Roster {
             )),
             token_ttl_secs: config.token_ttl_secs,
             token_leeway_secs: config.token_leeway_secs,
-            auth_cache: AuthCache::new(config.auth_cache_ttl),
             creating: claims::Claims::default(),
         })
+    }
+
+    /// The credential cache, which also drops what other nodes announce
+    /// (a key revoked on one node is refused by all within moments).
+    fn shared_cache(store: &Arc<dyn Store>, ttl: Duration) -> Arc<AuthCache> {
+        let cache = Arc::new(AuthCache::new(ttl));
+        if let Some(mut heard) = store.invalidations() {
+            let cache = Arc::downgrade(&cache);
+            tokio::spawn(async move {
+                loop {
+                    let what = heard.recv().await;
+                    let Some(cache) = cache.upgrade() else { break };
+                    match what {
+                        Ok(Invalidation::User(id)) => cache.forget_user(id),
+                        // Missed announcements: forget everything.
+                        Ok(Invalidation::All)
+                        | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => cache.clear(),
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    }
+                }
+            });
+        }
+        cache
+    }
+
+    /// Drops a user's cached credentials here and on every other node.
+    async fn forget_user(&self, id: Uuid) {
+        self.auth_cache.forget_user(id);
+        self.announce(Invalidation::User(id)).await;
+    }
+
+    /// Drops every cached credential here and on every other node.
+    async fn forget_everyone(&self) {
+        self.auth_cache.clear();
+        self.announce(Invalidation::All).await;
+    }
+
+    async fn announce(&self, what: Invalidation) {
+        // The change itself is committed; if the announcement fails, other
+        // nodes still drop the entry when its short cache life ends.
+        if let Err(e) = self.store.announce(what).await {
+            tracing::warn!(error = %e, "could not tell other nodes to drop cached credentials");
+        }
     }
 
     fn signer(&self) -> Arc<TokenSigner> {

@@ -475,7 +475,7 @@ impl Roster {
             };
             match written {
                 Ok(user) => {
-                    self.auth_cache.forget_user(id);
+                    self.forget_user(id).await;
                     tracing::info!(user_id = %id, actor = %ctx.who.user_id, "user updated");
                     return Ok(user);
                 }
@@ -537,7 +537,7 @@ impl Roster {
             .delete_user(id, if_match, event)
             .await
             .map_err(from_store("user"))?;
-        self.auth_cache.forget_user(id);
+        self.forget_user(id).await;
         tracing::info!(user_id = %id, actor = %ctx.who.user_id, "user deleted");
         Ok(())
     }

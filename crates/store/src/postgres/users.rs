@@ -1,0 +1,596 @@
+//! SQL for users on PostgreSQL. Functions take a connection so the same
+//! statement serves the writer (inside its batch) and the read pool.
+
+use roster_core::lockout::LockoutPolicy;
+use roster_core::store::{StoreError, StoreResult};
+use roster_core::user::{
+    LoginRecord, NewUserRecord, Patch, User, UserDraft, UserQuery, UserSort, username_key,
+};
+use serde_json::Value;
+use time::{Duration, OffsetDateTime};
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+use super::{Conn, PgResult, err, micros_precision, not_found_or_stale};
+
+/// Every query selecting users names the table `u`, so joins can reuse this.
+pub const USER_COLUMNS: &str = "u.seq, u.id, u.username, u.email, u.first_name, u.last_name, \
+    u.display_name, u.phone, u.job_title, u.timezone, u.locale, u.active, u.locked_until, \
+    u.mfa_required, u.totp_secret IS NOT NULL, u.saml_sso_only, u.security_level, u.distinguished_name, \
+    u.external_id, u.attributes, u.password_hash IS NOT NULL, u.container_id, u.created_at, \
+    u.updated_at, u.last_login_at, u.version, u.credential_epoch";
+
+/// Columns after `USER_COLUMNS` start at this index.
+pub const USER_COLUMN_COUNT: usize = 27;
+
+pub fn object(v: Value) -> serde_json::Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
+}
+
+pub fn user_from_row(r: &Row) -> PgResult<User> {
+    Ok(User {
+        seq: r.try_get(0)?,
+        id: r.try_get(1)?,
+        profile: UserDraft {
+            username: r.try_get(2)?,
+            email: r.try_get(3)?,
+            first_name: r.try_get(4)?,
+            last_name: r.try_get(5)?,
+            display_name: r.try_get(6)?,
+            phone: r.try_get(7)?,
+            job_title: r.try_get(8)?,
+            timezone: r.try_get(9)?,
+            locale: r.try_get(10)?,
+            active: r.try_get(11)?,
+            mfa_required: r.try_get(13)?,
+            saml_sso_only: r.try_get(15)?,
+            security_level: r.try_get(16)?,
+            distinguished_name: r.try_get(17)?,
+            external_id: r.try_get(18)?,
+            attributes: object(r.try_get(19)?),
+        },
+        locked: r
+            .try_get::<_, Option<OffsetDateTime>>(12)?
+            .is_some_and(|until| until > OffsetDateTime::now_utc()),
+        mfa_enrolled: r.try_get(14)?,
+        has_password: r.try_get(20)?,
+        container_id: r.try_get(21)?,
+        created_at: r.try_get(22)?,
+        updated_at: r.try_get(23)?,
+        last_login_at: r.try_get(24)?,
+        version: r.try_get(25)?,
+        credential_epoch: r.try_get(26)?,
+    })
+}
+
+pub async fn insert(c: &Conn, rec: &NewUserRecord) -> StoreResult<User> {
+    let p = &rec.profile;
+    let now = micros_precision(rec.now);
+    let stmt = c
+        .prepare_cached(
+            "INSERT INTO users (id, username, username_key, email, email_key, first_name, last_name,
+                display_name, phone, job_title, timezone, locale, active, mfa_required, saml_sso_only,
+                security_level, distinguished_name, external_id, attributes, password_hash,
+                container_id, created_at, updated_at, version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                $18, $19, $20, $21, $22, $22, 1)
+             RETURNING seq",
+        )
+        .await
+        .map_err(err)?;
+    let row = c
+        .query_one(
+            &stmt,
+            &[
+                &rec.id,
+                &p.username,
+                &username_key(&p.username),
+                &p.email,
+                &p.email.as_deref().map(str::to_lowercase),
+                &p.first_name,
+                &p.last_name,
+                &p.display_name,
+                &p.phone,
+                &p.job_title,
+                &p.timezone,
+                &p.locale,
+                &p.active,
+                &p.mfa_required,
+                &p.saml_sso_only,
+                &p.security_level,
+                &p.distinguished_name,
+                &p.external_id,
+                &Value::Object(p.attributes.clone()),
+                &rec.password_hash,
+                &rec.container_id,
+                &now,
+            ],
+        )
+        .await
+        .map_err(err)?;
+    Ok(User {
+        id: rec.id,
+        seq: row.try_get(0).map_err(err)?,
+        profile: rec.profile.clone(),
+        mfa_enrolled: false,
+        locked: false,
+        has_password: rec.password_hash.is_some(),
+        container_id: rec.container_id,
+        created_at: now,
+        updated_at: now,
+        last_login_at: None,
+        version: 1,
+        credential_epoch: 0,
+    })
+}
+
+pub async fn by_id(c: &Conn, id: Uuid) -> StoreResult<Option<User>> {
+    let stmt = c
+        .prepare_cached(&format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"
+        ))
+        .await
+        .map_err(err)?;
+    let row = c.query_opt(&stmt, &[&id]).await.map_err(err)?;
+    row.as_ref().map(user_from_row).transpose().map_err(err)
+}
+
+pub async fn for_login(c: &Conn, key: &str) -> StoreResult<Option<LoginRecord>> {
+    let stmt = c
+        .prepare_cached(&format!(
+            "SELECT {USER_COLUMNS}, u.password_hash, u.locked_until, u.totp_secret FROM users u WHERE u.username_key = $1"
+        ))
+        .await
+        .map_err(err)?;
+    let Some(r) = c.query_opt(&stmt, &[&key]).await.map_err(err)? else {
+        return Ok(None);
+    };
+    let record = (|| {
+        Ok(LoginRecord {
+            user: user_from_row(&r)?,
+            password_hash: r.try_get(USER_COLUMN_COUNT)?,
+            locked_until: r.try_get(USER_COLUMN_COUNT + 1)?,
+            totp_secret: r.try_get(USER_COLUMN_COUNT + 2)?,
+        })
+    })()
+    .map_err(err)?;
+    Ok(Some(record))
+}
+
+fn like_prefix(q: &str) -> String {
+    let mut s = String::with_capacity(q.len() + 1);
+    for ch in q.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            s.push('\\');
+        }
+        s.push(ch);
+    }
+    s.push('%');
+    s
+}
+
+type Arg = Box<dyn ToSql + Sync + Send>;
+
+/// One filter builder for both the page and its total.
+fn filter(q: &UserQuery, within: Option<&[Uuid]>, counting: bool) -> (String, Vec<Arg>) {
+    let columns = if counting { "count(*)" } else { USER_COLUMNS };
+    let after = if q.offset.is_some() {
+        None
+    } else {
+        q.after_seq
+    };
+    let mut args: Vec<Arg> = vec![Box::new(after.unwrap_or(0))];
+    let mut sql = format!("SELECT {columns} FROM users u WHERE u.seq > $1");
+    let mut push = |sql: &mut String, clause: &str, arg: Arg| {
+        args.push(arg);
+        sql.push_str(&clause.replace("$?", &format!("${}", args.len())));
+    };
+    if let Some(roots) = within {
+        push(
+            &mut sql,
+            " AND u.container_id IN (WITH RECURSIVE sub(id) AS (SELECT id FROM containers WHERE id = ANY($?) \
+             UNION SELECT c.id FROM containers c JOIN sub ON c.parent_id = sub.id) SELECT id FROM sub)",
+            Box::new(roots.to_vec()),
+        );
+    }
+    if let Some(u) = &q.username {
+        push(&mut sql, " AND u.username_key = $?", Box::new(u.clone()));
+    }
+    if let Some(e) = &q.email {
+        push(&mut sql, " AND u.email_key = $?", Box::new(e.clone()));
+    }
+    if let Some(root) = q.container {
+        push(
+            &mut sql,
+            " AND u.container_id IN (WITH RECURSIVE sub(id) AS (SELECT $?::uuid \
+             UNION SELECT c.id FROM containers c JOIN sub ON c.parent_id = sub.id) SELECT id FROM sub)",
+            Box::new(root),
+        );
+    }
+    if let Some(r) = q.role {
+        push(
+            &mut sql,
+            " AND u.id IN (SELECT user_id FROM role_assignments WHERE role_id = $? AND user_id IS NOT NULL)",
+            Box::new(r),
+        );
+    }
+    if let Some(n) = &q.first_name {
+        push(
+            &mut sql,
+            " AND lower(u.first_name) = $?",
+            Box::new(n.clone()),
+        );
+    }
+    if let Some(n) = &q.last_name {
+        push(
+            &mut sql,
+            " AND lower(u.last_name) = $?",
+            Box::new(n.clone()),
+        );
+    }
+    if let Some(seq) = q.seq {
+        push(&mut sql, " AND u.seq = $?", Box::new(seq));
+    }
+    if let Some(a) = q.active {
+        push(&mut sql, " AND u.active = $?", Box::new(a));
+    }
+    if let Some(text) = &q.q {
+        let pattern = if q.q_contains {
+            format!("%{}", like_prefix(text))
+        } else {
+            like_prefix(text)
+        };
+        // ILIKE: names match case-insensitively, as SQLite's LIKE does;
+        // username and email keys are lower case already.
+        push(
+            &mut sql,
+            " AND (u.username_key ILIKE $? OR u.email_key ILIKE $? \
+             OR u.first_name ILIKE $? OR u.last_name ILIKE $? OR u.display_name ILIKE $?)",
+            Box::new(pattern),
+        );
+    }
+    if counting {
+        return (sql, args);
+    }
+    match q.offset {
+        None => sql.push_str(&format!(" ORDER BY u.seq LIMIT {}", q.limit)),
+        Some(offset) => {
+            let mut order: Vec<String> = q
+                .sort
+                .iter()
+                .map(|(key, desc)| {
+                    let col = match key {
+                        UserSort::Seq => "u.seq",
+                        UserSort::Username => "u.username_key",
+                        UserSort::FirstName => "lower(u.first_name)",
+                        UserSort::LastName => "lower(u.last_name)",
+                        UserSort::Email => "u.email_key",
+                        UserSort::CreatedAt => "u.created_at",
+                    };
+                    // NULLs sort lowest, as in SQLite, so both backends page alike.
+                    if *desc {
+                        format!("{col} DESC NULLS LAST")
+                    } else {
+                        format!("{col} ASC NULLS FIRST")
+                    }
+                })
+                .collect();
+            order.push("u.seq ASC".into());
+            sql.push_str(&format!(
+                " ORDER BY {} LIMIT {} OFFSET {offset}",
+                order.join(", "),
+                q.limit
+            ));
+        }
+    }
+    (sql, args)
+}
+
+fn refs(args: &[Arg]) -> Vec<&(dyn ToSql + Sync)> {
+    args.iter()
+        .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}
+
+pub async fn list(c: &Conn, q: &UserQuery, within: Option<&[Uuid]>) -> StoreResult<Vec<User>> {
+    let (sql, args) = filter(q, within, false);
+    let stmt = c.prepare_cached(&sql).await.map_err(err)?;
+    let rows = c.query(&stmt, &refs(&args)).await.map_err(err)?;
+    rows.iter()
+        .map(user_from_row)
+        .collect::<PgResult<_>>()
+        .map_err(err)
+}
+
+pub async fn count(c: &Conn, q: &UserQuery, within: Option<&[Uuid]>) -> StoreResult<u64> {
+    let (sql, args) = filter(q, within, true);
+    let stmt = c.prepare_cached(&sql).await.map_err(err)?;
+    let n: i64 = c
+        .query_one(&stmt, &refs(&args))
+        .await
+        .map_err(err)?
+        .try_get(0)
+        .map_err(err)?;
+    Ok(n as u64)
+}
+
+pub async fn update(
+    c: &Conn,
+    id: Uuid,
+    expected_version: i64,
+    p: &UserDraft,
+    container_id: Uuid,
+    password_hash: &Patch<String>,
+    now: OffsetDateTime,
+) -> StoreResult<User> {
+    let (set_pw, pw) = match password_hash {
+        Patch::Keep => (false, None),
+        Patch::Clear => (true, None),
+        Patch::Set(h) => (true, Some(h.as_str())),
+    };
+    let stmt = c
+        .prepare_cached(
+            "UPDATE users SET username = $3, username_key = $4, email = $5, email_key = $6,
+                first_name = $7, last_name = $8, display_name = $9, phone = $10, job_title = $11,
+                timezone = $12, locale = $13, active = $14, mfa_required = $15, saml_sso_only = $16,
+                security_level = $17, distinguished_name = $18, external_id = $19, attributes = $20,
+                password_hash = CASE WHEN $21 THEN $22 ELSE password_hash END,
+                credential_epoch = credential_epoch + CASE WHEN $21 THEN 1 ELSE 0 END,
+                updated_at = $23, container_id = $24, version = version + 1
+             WHERE id = $1 AND version = $2",
+        )
+        .await
+        .map_err(err)?;
+    let changed = c
+        .execute(
+            &stmt,
+            &[
+                &id,
+                &expected_version,
+                &p.username,
+                &username_key(&p.username),
+                &p.email,
+                &p.email.as_deref().map(str::to_lowercase),
+                &p.first_name,
+                &p.last_name,
+                &p.display_name,
+                &p.phone,
+                &p.job_title,
+                &p.timezone,
+                &p.locale,
+                &p.active,
+                &p.mfa_required,
+                &p.saml_sso_only,
+                &p.security_level,
+                &p.distinguished_name,
+                &p.external_id,
+                &Value::Object(p.attributes.clone()),
+                &set_pw,
+                &pw,
+                &now,
+                &container_id,
+            ],
+        )
+        .await
+        .map_err(err)?;
+    if changed == 0 {
+        return Err(not_found_or_stale(by_id(c, id).await?.is_some()));
+    }
+    by_id(c, id).await?.ok_or(StoreError::NotFound)
+}
+
+pub async fn delete(c: &Conn, id: Uuid, expected_version: Option<i64>) -> StoreResult<()> {
+    let stmt = c
+        .prepare_cached("DELETE FROM users WHERE id = $1 AND ($2::bigint IS NULL OR version = $2)")
+        .await
+        .map_err(err)?;
+    let changed = c
+        .execute(&stmt, &[&id, &expected_version])
+        .await
+        .map_err(err)?;
+    if changed == 0 {
+        return Err(not_found_or_stale(by_id(c, id).await?.is_some()));
+    }
+    Ok(())
+}
+
+pub async fn record_login(
+    c: &Conn,
+    id: Uuid,
+    at: OffsetDateTime,
+    totp_step: Option<i64>,
+) -> StoreResult<()> {
+    if let Some(step) = totp_step {
+        // The step only moves forward: a code (or an older one) is spent.
+        // The row lock taken here makes two nodes' uses of one code queue.
+        let n = c
+            .execute(
+                "UPDATE users SET totp_last_step = $2 WHERE id = $1 AND coalesce(totp_last_step, -1) < $2",
+                &[&id, &step],
+            )
+            .await
+            .map_err(err)?;
+        if n == 0 {
+            return Err(StoreError::Conflict { field: "totp" });
+        }
+    }
+    let stmt = c
+        .prepare_cached(
+            "UPDATE users SET last_login_at = $2, failed_logins = 0, locked_until = NULL WHERE id = $1",
+        )
+        .await
+        .map_err(err)?;
+    c.execute(&stmt, &[&id, &at]).await.map_err(err)?;
+    Ok(())
+}
+
+/// Counts a failed password check of `account_key` from `source`, and of
+/// the account across all sources (`*`), and sets when each may try again
+/// (see the SQLite backend for the rule). The upsert is one atomic
+/// statement, so failures counted by every node add up.
+pub async fn record_failure(
+    c: &Conn,
+    account_key: &str,
+    source: &str,
+    policy: &LockoutPolicy,
+    now: OffsetDateTime,
+) -> StoreResult<Option<OffsetDateTime>> {
+    let window = Duration::seconds(policy.window_secs.min(i64::MAX as u64) as i64);
+    let forgiven_before = now - window;
+    let mut latest: Option<OffsetDateTime> = None;
+    let count = c
+        .prepare_cached(
+            "INSERT INTO login_throttle AS t (account_key, source, failures, blocked_until, updated_at)
+             VALUES ($1, $2, 1, NULL, $3)
+             ON CONFLICT (account_key, source) DO UPDATE SET
+                failures = CASE WHEN t.updated_at < $4 THEN 1 ELSE t.failures + 1 END,
+                updated_at = $3
+             RETURNING failures",
+        )
+        .await
+        .map_err(err)?;
+    for (src, free, max) in [
+        (source, policy.threshold, policy.lock_secs),
+        ("*", policy.account_threshold, policy.account_lock_secs),
+    ] {
+        let failures: i64 = c
+            .query_one(&count, &[&account_key, &src, &now, &forgiven_before])
+            .await
+            .map_err(err)?
+            .try_get(0)
+            .map_err(err)?;
+        if let Some(wait) = policy.backoff_secs(failures as u64, free, max) {
+            let until = now + Duration::seconds(wait.min(i64::MAX as u64 / 2) as i64);
+            c.execute(
+                "UPDATE login_throttle SET blocked_until = $3 WHERE account_key = $1 AND source = $2",
+                &[&account_key, &src, &until],
+            )
+            .await
+            .map_err(err)?;
+            if src == "*" {
+                c.execute(
+                    "UPDATE users SET locked_until = $2 WHERE username_key = $1",
+                    &[&account_key, &until],
+                )
+                .await
+                .map_err(err)?;
+            }
+            latest = Some(latest.map_or(until, |l| l.max(until)));
+        }
+    }
+    // Forget long-quiet entries a few at a time, so the table stays small
+    // without a sweeper.
+    let quiet = window.saturating_mul(4).max(Duration::days(1));
+    c.execute(
+        "DELETE FROM login_throttle WHERE (account_key, source) IN (
+            SELECT account_key, source FROM login_throttle WHERE updated_at < $1 LIMIT 8)",
+        &[&(now - quiet)],
+    )
+    .await
+    .map_err(err)?;
+    Ok(latest)
+}
+
+/// Until when password checks of `account_key` from `source` must wait.
+pub async fn throttled_until(
+    c: &Conn,
+    account_key: &str,
+    source: &str,
+) -> StoreResult<Option<OffsetDateTime>> {
+    let stmt = c
+        .prepare_cached(
+            "SELECT max(blocked_until) FROM login_throttle
+             WHERE account_key = $1 AND source IN ($2, '*') AND blocked_until IS NOT NULL",
+        )
+        .await
+        .map_err(err)?;
+    c.query_one(&stmt, &[&account_key, &source])
+        .await
+        .map_err(err)?
+        .try_get(0)
+        .map_err(err)
+}
+
+/// A successful check from `source` forgives that source's failures.
+pub async fn clear_throttle(c: &Conn, user: Uuid, source: &str) -> StoreResult<()> {
+    let stmt = c
+        .prepare_cached(
+            "DELETE FROM login_throttle WHERE source = $2
+               AND account_key = (SELECT username_key FROM users WHERE id = $1)",
+        )
+        .await
+        .map_err(err)?;
+    c.execute(&stmt, &[&user, &source]).await.map_err(err)?;
+    Ok(())
+}
+
+pub async fn set_lock(
+    c: &Conn,
+    id: Uuid,
+    until: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> StoreResult<User> {
+    let n = c
+        .execute(
+            "UPDATE users SET locked_until = $2, failed_logins = 0, updated_at = $3, version = version + 1 WHERE id = $1",
+            &[&id, &until, &now],
+        )
+        .await
+        .map_err(err)?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    if until.is_none() {
+        // An administrator's unlock forgives every source.
+        c.execute(
+            "DELETE FROM login_throttle WHERE account_key = (SELECT username_key FROM users WHERE id = $1)",
+            &[&id],
+        )
+        .await
+        .map_err(err)?;
+    }
+    by_id(c, id).await?.ok_or(StoreError::NotFound)
+}
+
+pub async fn set_totp(
+    c: &Conn,
+    id: Uuid,
+    secret: Option<&str>,
+    confirmed: bool,
+) -> StoreResult<()> {
+    let n = if confirmed {
+        c.execute(
+            "UPDATE users SET totp_secret = $2, totp_pending = NULL, version = version + 1,
+                credential_epoch = credential_epoch + CASE WHEN $2::text IS NULL THEN 1 ELSE 0 END
+             WHERE id = $1",
+            &[&id, &secret],
+        )
+        .await
+    } else {
+        c.execute(
+            "UPDATE users SET totp_pending = $2 WHERE id = $1",
+            &[&id, &secret],
+        )
+        .await
+    }
+    .map_err(err)?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub async fn pending_totp(c: &Conn, id: Uuid) -> StoreResult<Option<String>> {
+    let row = c
+        .query_opt("SELECT totp_pending FROM users WHERE id = $1", &[&id])
+        .await
+        .map_err(err)?;
+    match row {
+        Some(r) => r.try_get(0).map_err(err),
+        None => Ok(None),
+    }
+}
