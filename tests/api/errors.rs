@@ -275,9 +275,8 @@ async fn rate_limit_is_429_with_retry_after() {
 async fn internal_errors_are_opaque_500_with_request_id() {
     let app = TestApp::spawn().await;
     // Break the database under the running server, behind its back.
-    let side = rusqlite::Connection::open(app.dir.path().join("roster.db")).unwrap();
-    side.execute_batch("ALTER TABLE users RENAME TO users_gone_secret_detail")
-        .unwrap();
+    app.sql("ALTER TABLE users RENAME TO users_gone_secret_detail")
+        .await;
     let resp = app
         .client
         .get(app.url("/api/v1/users"))

@@ -128,9 +128,7 @@ async fn a_user_from_any_face_is_the_same_user_everywhere() {
 #[tokio::test]
 async fn internal_errors_and_rate_limits_come_in_each_faces_envelope() {
     let app = TestApp::spawn().await;
-    let side = rusqlite::Connection::open(app.dir.path().join("roster.db")).unwrap();
-    side.execute_batch("ALTER TABLE users RENAME TO users_elsewhere")
-        .unwrap();
+    app.sql("ALTER TABLE users RENAME TO users_elsewhere").await;
     let (s, d3) = send(
         &app,
         reqwest::Method::POST,

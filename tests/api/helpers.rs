@@ -1,5 +1,10 @@
 //! Shared test scaffolding: an in-process server on a random port over a
-//! fresh SQLite file, and a way to run the real binary.
+//! fresh database, and a way to run the real binary.
+//!
+//! The backend is SQLite (a temp file) unless `ROSTER_TEST_BACKEND=postgres`,
+//! which runs the whole suite on a PostgreSQL database of each test's own,
+//! made on the server `ROSTER_TEST_POSTGRES_URL` names (`.ci/run` runs the
+//! suite both ways).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,7 +18,8 @@ use roster_core::password::HashCost;
 use roster_core::store::Store;
 use roster_core::{Roster, RosterConfig, Secret};
 use roster_server::HttpConfig;
-use roster_store::{SqliteOptions, SqliteStore};
+use roster_store::testing::{self, TempDatabase};
+use roster_store::{PgOptions, PgStore, SqliteOptions, SqliteStore};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -24,6 +30,47 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: Client,
     pub dir: TempDir,
+    backend: TestBackend,
+}
+
+/// The database under a test app, kept so a test can reach behind the
+/// server's back (to break or inspect it) on whichever backend runs.
+enum TestBackend {
+    Sqlite,
+    Postgres { store: PgStore, _db: TempDatabase },
+}
+
+/// Whether this run of the suite is on PostgreSQL.
+pub fn on_postgres() -> bool {
+    match std::env::var("ROSTER_TEST_BACKEND").as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Err(_) => false,
+        Ok(other) => panic!("ROSTER_TEST_BACKEND must be sqlite or postgres, not {other:?}"),
+    }
+}
+
+/// A fresh store of the backend under test.
+async fn test_store(dir: &TempDir) -> (Arc<dyn Store>, TestBackend) {
+    if on_postgres() {
+        let base = testing::postgres_url().unwrap_or_else(|| {
+            panic!(
+                "ROSTER_TEST_BACKEND=postgres needs {}",
+                testing::POSTGRES_URL_VAR
+            )
+        });
+        let db = TempDatabase::create(&base).await;
+        let store = PgStore::open(&db.url, PgOptions::default())
+            .await
+            .expect("postgres store");
+        (
+            Arc::new(store.clone()),
+            TestBackend::Postgres { store, _db: db },
+        )
+    } else {
+        let store =
+            SqliteStore::open(&dir.path().join("roster.db"), SqliteOptions::default()).unwrap();
+        (Arc::new(store), TestBackend::Sqlite)
+    }
 }
 
 pub struct Options {
@@ -70,9 +117,8 @@ impl TestApp {
 
     pub async fn with(opts: Options) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store =
-            SqliteStore::open(&dir.path().join("roster.db"), SqliteOptions::default()).unwrap();
-        let backend: Arc<dyn Store> = Arc::new(store);
+        let (store, test_backend) = test_store(&dir).await;
+        let backend: Arc<dyn Store> = store;
         let roster = Arc::new(Roster::new(backend, opts.core).await.unwrap());
         roster
             .bootstrap(
@@ -94,6 +140,20 @@ impl TestApp {
             addr,
             client: Client::new(),
             dir,
+            backend: test_backend,
+        }
+    }
+
+    /// Runs SQL on the database behind the server's back (statements both
+    /// backends understand), to break it or to play an attacker with
+    /// direct access.
+    pub async fn sql(&self, statements: &str) {
+        match &self.backend {
+            TestBackend::Sqlite => rusqlite::Connection::open(self.dir.path().join("roster.db"))
+                .unwrap()
+                .execute_batch(statements)
+                .unwrap(),
+            TestBackend::Postgres { store, .. } => store.execute_batch(statements).await.unwrap(),
         }
     }
 
