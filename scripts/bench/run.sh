@@ -5,6 +5,8 @@
 #
 #   scripts/bench/run.sh            # full run (about 3 minutes + seeding)
 #   BENCH_SECONDS=5 SKIP_MILLION=1 scripts/bench/run.sh   # quicker
+#   BENCH_DATABASE=postgres scripts/bench/run.sh  # on PostgreSQL (a fresh
+#       database per scenario on BENCH_POSTGRES_URL, default the local server)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -14,15 +16,33 @@ THREADS=${BENCH_THREADS:-2}
 PORT=${BENCH_PORT:-18181}
 KEY=bench-admin-key-0123456789abcdef0123456789
 WORK=$(mktemp -d)
-trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 command -v wrk >/dev/null || { echo "installing wrk" >&2; (apt-get install -y wrk || (apt-get update && apt-get install -y wrk)) >/dev/null; }
 cargo build --release --quiet
 BIN=target/release/roster
 
-start() {
+BACKEND=${BENCH_DATABASE:-sqlite}
+PG_BASE=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
+PG_DBS=()
+drop_pg() { for db in "${PG_DBS[@]}"; do psql -q "$PG_BASE" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; done; }
+trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; drop_pg; rm -rf "$WORK"' EXIT
+# The database URL for a scenario named $1 (made on first use).
+db_url() {
+  if [ "$BACKEND" = postgres ]; then
+    local db="roster_bench_$1_$$"
+    if [[ ! " ${PG_DBS[*]} " =~ " $db " ]]; then
+      psql -q "$PG_BASE" -c "CREATE DATABASE $db" >/dev/null
+      PG_DBS+=("$db")
+    fi
+    echo "${PG_BASE%/*}/$db"
+  else
+    echo "sqlite://$WORK/$1.db"
+  fi
+}
+
+start() { # scenario name
   ROSTER_ADMIN_API_KEY=$KEY ROSTER_LISTEN=127.0.0.1:$PORT ROSTER_RATE_LIMIT_PER_SECOND=0 \
-    ROSTER_DATABASE_URL="sqlite://$1" ROSTER_LOG=warn "$BIN" serve 2>"$WORK/server.log" &
+    ROSTER_DATABASE_URL="$(db_url "$1")" ROSTER_LOG=warn "$BIN" serve 2>"$WORK/server.log" &
   PID=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/livez" >/dev/null && return; sleep 0.1; done
   echo "server did not start" >&2; cat "$WORK/server.log" >&2; exit 1
@@ -50,8 +70,8 @@ run() { # name conns url [wrk args...]
   printf "%-34s %10.0f req/s  p50 %7s ms  p99 %8s ms  x bare %5s  non-2xx %s\n" "$name" "$rps" "$p50" "$p99" "$ratio" "${non2xx:-0}"
 }
 
-echo "roster bench: ${SECONDS_PER}s per route, $CONNS connections, $THREADS wrk threads, $(nproc) cores"
-start "$WORK/bench.db"
+echo "roster bench on $BACKEND: ${SECONDS_PER}s per route, $CONNS connections, $THREADS wrk threads, $(nproc) cores"
+start bench
 echo "idle RSS: $(( $(rss_kb) / 1024 )) MiB"
 ID=$(curl -sf -X POST "http://127.0.0.1:$PORT/api/v1/users" -H "Authorization: Bearer $KEY" \
   -H 'Content-Type: application/json' -d '{"username":"bench-target","email":"t@example.com"}' | sed 's/.*"id":"\([^"]*\)".*/\1/')
@@ -103,10 +123,10 @@ for i in range($N):
     w('{\"username\":\"user%07d\",\"email\":\"user%07d@example.com\",\"first_name\":\"First%d\",\"last_name\":\"Last%d\"}\n' % (i, i, i % 997, i % 991))
 " >"$WORK/users.jsonl"
   # Start once so that bootstrap creates admin (and its key) first.
-  start "$WORK/million.db"; stop
+  start million; stop
   /usr/bin/time -f "  import wall time %e s, max RSS %M KiB" \
-    "$BIN" users import "$WORK/users.jsonl" --database-url "sqlite://$WORK/million.db" 2>&1 | sed 's/^/  /'
-  start "$WORK/million.db"
+    "$BIN" users import "$WORK/users.jsonl" --database-url "$(db_url million)" 2>&1 | sed 's/^/  /'
+  start million
   cursor=$(printf 's:%d' $((999 * 50)) | base64 | tr '+/' '-_' | tr -d '=')
   run bare_1m "$CONNS" "http://127.0.0.1:$PORT/livez"
   RPS[bare]=${RPS[bare_1m]}
