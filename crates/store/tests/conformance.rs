@@ -317,6 +317,24 @@ mod cases {
         assert!(s.group(gid).await.unwrap().is_none());
         let still = s.user_by_id(u.id).await.unwrap().unwrap();
         assert_eq!((still.version, still.profile.display_name), (1, None));
+        // Also when the failure is the store's own verdict, not a database
+        // error (removing a membership that does not exist: not found).
+        let refused = vec![
+            (update.clone(), event("user.update")),
+            (
+                Write::RemoveMember {
+                    group: Uuid::now_v7(),
+                    user: u.id,
+                },
+                event("group.member.remove"),
+            ),
+        ];
+        assert!(matches!(
+            s.write_all(refused).await,
+            Err(StoreError::NotFound)
+        ));
+        let still = s.user_by_id(u.id).await.unwrap().unwrap();
+        assert_eq!((still.version, still.profile.display_name), (1, None));
         let events_before = s.audit_chain(0, 10_000).await.unwrap().len();
         // The same without the failing write: all of it, with its events.
         let ok = vec![

@@ -112,6 +112,7 @@ async fn commit(c: &Conn, batch: Vec<Job>) {
     let alone = batch.len() == 1;
     let mut replies = Vec::with_capacity(batch.len());
     let mut events = Vec::new();
+    let mut any_ok = false;
     let mut failure: Option<StoreError> = c.batch_execute("BEGIN").await.err().map(err);
     for job in batch {
         if failure.is_some() {
@@ -136,6 +137,7 @@ async fn commit(c: &Conn, batch: Vec<Job>) {
             }
         }
         if ran.ok {
+            any_ok = true;
             events.extend(ran.events);
         }
         replies.push(ran.reply);
@@ -146,6 +148,10 @@ async fn commit(c: &Conn, batch: Vec<Job>) {
         failure = Some(e);
     }
     let outcome = match failure {
+        // A request alone that failed may have written part of its work
+        // before failing without a database error: undo it, and let it
+        // answer with its own error.
+        None if alone && !any_ok => c.batch_execute("ROLLBACK").await.map_err(err),
         None => c.batch_execute("COMMIT").await.map_err(err),
         Some(e) => Err(e),
     };
