@@ -15,6 +15,7 @@ mod errors;
 mod escalation;
 mod faces;
 mod mfa;
+mod nodes;
 mod openapi;
 mod reliability;
 mod users;
