@@ -781,14 +781,11 @@ async fn kill_9_of_one_node_under_create_load_loses_no_acknowledged_user() {
 // ---- unconditional updates racing across nodes
 
 /// A PATCH without If-Match asks for no precondition, so it must not fail
-/// one. Groups, roles and containers write on the version they read
-/// (`if_match.unwrap_or(current.version)` in the core) and answer 412 "the
-/// resource changed since the version named in If-Match" when another
-/// write lands in between; users re-read and retry, but only five times,
-/// which 16 racers exhaust. Not particular to two nodes: one node on
-/// SQLite does the same.
+/// one. Regression: groups, roles and containers wrote on the version they
+/// read and answered 412 when another write landed in between, and users
+/// gave up after five re-reads, which 16 racers exhausted (on one SQLite
+/// node too). The core now reads and applies again until its turn comes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "product bug: unconditional PATCH answers 412 under concurrent updates (groups, roles, containers; users past 5 retries)"]
 async fn unconditional_updates_racing_across_nodes_never_fail_a_precondition() {
     const RACERS: usize = 16;
     let Some(c) = two_nodes(&[]).await else {

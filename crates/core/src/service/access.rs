@@ -5,7 +5,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Ctx, Roster, from_store};
+use super::{Ctx, Roster, from_store, unconditionally};
 use crate::Secret;
 use crate::access::{self, ApiKeyInfo, Assignment, Container, Group, Holder, Membership, Role};
 use crate::access::{GroupRef, NewContainer, NewGroup, NewRole, ROOT_CONTAINER_ID, RoleRef};
@@ -30,6 +30,7 @@ pub enum PrivilegeChange {
     Remove(Vec<String>),
 }
 
+#[derive(Clone)]
 pub struct RoleInput {
     pub name: String,
     pub description: String,
@@ -45,7 +46,7 @@ pub struct GroupInput {
 }
 
 /// A partial group update; attributes merge key by key (null removes).
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct GroupChange {
     pub name: Option<String>,
     pub description: Option<String>,
@@ -189,6 +190,20 @@ impl Roster {
     }
 
     pub async fn update_container(
+        &self,
+        ctx: &Ctx,
+        id: Uuid,
+        name: Option<String>,
+        parent_id: Option<Uuid>,
+        if_match: Option<i64>,
+    ) -> CoreResult<Container> {
+        unconditionally(if_match, || {
+            self.update_container_once(ctx, id, name.clone(), parent_id, if_match)
+        })
+        .await
+    }
+
+    async fn update_container_once(
         &self,
         ctx: &Ctx,
         id: Uuid,
@@ -358,6 +373,19 @@ impl Roster {
         input: RoleInput,
         if_match: Option<i64>,
     ) -> CoreResult<Role> {
+        unconditionally(if_match, || {
+            self.update_role_once(ctx, id, input.clone(), if_match)
+        })
+        .await
+    }
+
+    async fn update_role_once(
+        &self,
+        ctx: &Ctx,
+        id: Uuid,
+        input: RoleInput,
+        if_match: Option<i64>,
+    ) -> CoreResult<Role> {
         authz::authorize(&ctx.who, Privilege::RolesWrite, Target::Global)?;
         let current = self.find_role(RoleRef::Id(id)).await?;
         if current.system {
@@ -436,7 +464,7 @@ impl Roster {
                 seq: None,
             };
             match self
-                .update_role(ctx, id, input, Some(current.version))
+                .update_role_once(ctx, id, input, Some(current.version))
                 .await
             {
                 Err(CoreError::PreconditionFailed) => continue,
@@ -537,6 +565,20 @@ impl Roster {
     /// given: exactly these, among the members the caller may read) and
     /// role assignments.
     pub async fn update_group_with(
+        &self,
+        ctx: &Ctx,
+        id: Uuid,
+        change: GroupChange,
+        members: Option<Vec<Uuid>>,
+        grants: Vec<crate::user::RoleGrant>,
+    ) -> CoreResult<Group> {
+        unconditionally(None, || {
+            self.update_group_with_once(ctx, id, change.clone(), members.clone(), grants.clone())
+        })
+        .await
+    }
+
+    async fn update_group_with_once(
         &self,
         ctx: &Ctx,
         id: Uuid,
@@ -686,11 +728,16 @@ impl Roster {
         change: GroupChange,
         if_match: Option<i64>,
     ) -> CoreResult<Group> {
-        let write = self.plan_update_group(ctx, id, change, if_match).await?;
-        self.store
-            .write_all(vec![write])
-            .await
-            .map_err(from_store("group"))?;
+        unconditionally(if_match, || async {
+            let write = self
+                .plan_update_group(ctx, id, change.clone(), if_match)
+                .await?;
+            self.store
+                .write_all(vec![write])
+                .await
+                .map_err(from_store("group"))
+        })
+        .await?;
         self.find_group(GroupRef::Id(id)).await
     }
 

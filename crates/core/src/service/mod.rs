@@ -122,6 +122,47 @@ pub struct Roster {
 /// for an operator or a log rotation to free space, short enough to notice.
 const STORAGE_RETRY_AFTER_SECS: u64 = 5;
 
+/// Rounds an update without `If-Match` may take when other writes keep
+/// landing between its read and its write (each round lets one racer
+/// through, so this is far more than racers ever need).
+const UNCONDITIONAL_ROUNDS: u32 = 64;
+
+/// A short random pause before reading again, so the same racers do not
+/// meet again at once.
+async fn backoff(round: u32) {
+    let ms = rand::random_range(0..=u64::from(round.min(8)) + 1);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+/// An update without `If-Match` means "whatever the version is now": when
+/// another change lands between reading and writing, `attempt` reads and
+/// applies again, rather than answering a precondition the client never
+/// set. With `If-Match`, one attempt: a stale version is the client's 412.
+async fn unconditionally<T, F, Fut>(if_match: Option<i64>, mut attempt: F) -> CoreResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = CoreResult<T>>,
+{
+    if if_match.is_some() {
+        return attempt().await;
+    }
+    for round in 0..UNCONDITIONAL_ROUNDS {
+        match attempt().await {
+            Err(CoreError::PreconditionFailed) => backoff(round).await,
+            other => return other,
+        }
+    }
+    Err(too_contended())
+}
+
+/// What an unconditional update answers when it never got its turn.
+fn too_contended() -> CoreError {
+    CoreError::StorageUnavailable {
+        retry_after_secs: 1,
+        message: "too many concurrent changes to one object".into(),
+    }
+}
+
 /// Translates storage outcomes; `what` names the object for "not found".
 fn from_store(what: &'static str) -> impl Fn(StoreError) -> CoreError {
     move |e| match e {

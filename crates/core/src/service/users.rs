@@ -424,7 +424,7 @@ impl Roster {
         };
         let access_writes = self.plan_user_access(ctx, id, access).await?;
         let mut current = current;
-        for _attempt in 0..5 {
+        for round in 0..super::UNCONDITIONAL_ROUNDS {
             if if_match.is_some_and(|v| v != current.version) {
                 return Err(CoreError::PreconditionFailed);
             }
@@ -480,12 +480,13 @@ impl Roster {
                     return Ok(user);
                 }
                 Err(StoreError::VersionMismatch) if if_match.is_none() => {
+                    super::backoff(round).await;
                     current = self.load_user(id).await?;
                 }
                 Err(e) => return Err(from_store("user")(e)),
             }
         }
-        Err(CoreError::PreconditionFailed)
+        Err(super::too_contended())
     }
 
     /// Checks the access part of [`Self::update_user_and_access`] and turns
