@@ -2,8 +2,9 @@
 //! operator tools over the same database.
 
 mod config;
+mod transfer;
 
-use std::io::{BufRead, IsTerminal as _};
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -51,10 +52,26 @@ enum Command {
     },
     /// Create the database and apply migrations, then exit.
     Migrate,
-    /// Operator tools for users.
-    Users {
-        #[command(subcommand)]
-        command: UsersCommand,
+    /// Write every stored entity as JSON lines, for a backup or a move to
+    /// another database: users with their password hashes and TOTP secrets,
+    /// containers, roles, groups, memberships, assignments, API keys (as
+    /// hashes), token signing secrets, revoked tokens and the audit chain.
+    /// The output holds secrets: keep it like the database itself. Export a
+    /// database no server is writing to.
+    Export {
+        /// Write to FILE (created readable by its owner only, mode 0600)
+        /// instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Load a file written by `roster export` into an empty database (any
+    /// --database-url; it is created and migrated if needed), then verify
+    /// its audit chain. FILE `-` reads standard input. Refuses (exit 2) a
+    /// database that holds users, groups, audit events or anything else an
+    /// import would bring; creates no admin.
+    Import {
+        #[arg(value_name = "FILE|-")]
+        file: PathBuf,
     },
     /// Operator tools for tokens.
     Tokens {
@@ -82,13 +99,6 @@ enum AuditCommand {
     Verify,
 }
 
-#[derive(Subcommand)]
-enum UsersCommand {
-    /// Bulk-import users from JSON lines (one native create body per line;
-    /// no passwords). Reads standard input when FILE is `-`.
-    Import { file: PathBuf },
-}
-
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut overrides = serde_json::Map::new();
@@ -113,9 +123,8 @@ fn main() -> anyhow::Result<()> {
                 eprintln!("database ready: {}", config.database_url);
                 Ok(())
             }
-            Command::Users {
-                command: UsersCommand::Import { file },
-            } => import(config, file).await,
+            Command::Export { output } => transfer::export(config, output).await,
+            Command::Import { file } => transfer::import(config, file).await,
             Command::Audit {
                 command: AuditCommand::Verify,
             } => verify_audit(config).await,
@@ -278,47 +287,4 @@ async fn verify_audit(config: Config) -> anyhow::Result<()> {
             std::process::exit(1);
         }
     }
-}
-
-async fn import(config: Config, file: PathBuf) -> anyhow::Result<()> {
-    let store = open_store(&config)?;
-    let roster = Roster::new(store.clone(), config.core())
-        .await
-        .map_err(describe)?;
-    let reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
-        Box::new(std::io::stdin().lock())
-    } else {
-        Box::new(std::io::BufReader::new(
-            std::fs::File::open(&file)
-                .with_context(|| format!("cannot open {}", file.display()))?,
-        ))
-    };
-    let started = std::time::Instant::now();
-    let mut batch = Vec::new();
-    let mut total = 0u64;
-    for (n, line) in reader.lines().enumerate() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let body: roster_server::native::dto::CreateUserIn =
-            serde_json::from_str(&line).with_context(|| format!("line {}: not a user", n + 1))?;
-        if body.password.is_some() {
-            bail!(
-                "line {}: import does not take passwords; set them afterwards",
-                n + 1
-            );
-        }
-        batch.push(body.into_core().profile);
-        if batch.len() == 100_000 {
-            total += roster
-                .import_users(std::mem::take(&mut batch))
-                .await
-                .map_err(describe)?;
-        }
-    }
-    total += roster.import_users(batch).await.map_err(describe)?;
-    close(store).await;
-    eprintln!("imported {total} users in {:.1?}", started.elapsed());
-    Ok(())
 }
