@@ -17,4 +17,5 @@ mod faces;
 mod mfa;
 mod openapi;
 mod reliability;
+mod transfer;
 mod users;
