@@ -123,7 +123,7 @@ async fn export_from(store: &dyn Store, output: Option<&Path>) -> anyhow::Result
         None => (Box::new(std::io::stdout().lock()), None),
     };
     let mut out = BufWriter::with_capacity(1 << 20, sink);
-    let bar = spinner("{spinner} exported {human_pos} records ({per_sec}) {msg}");
+    let bar = spinner("{spinner} exported {human_pos} records in {elapsed} {msg}");
     let header = Meta::Header(Header {
         format: FORMAT_VERSION,
         roster_version: env!("CARGO_PKG_VERSION").into(),
@@ -192,7 +192,8 @@ pub async fn import(config: Config, file: PathBuf) -> anyhow::Result<()> {
             bail!("cannot read {}: {e}", config.database_url);
         }
     }
-    let result = import_into(store.clone(), &file).await;
+    let mut started_writing = false;
+    let result = import_into(store.clone(), &file, &mut started_writing).await;
     close(store).await;
     match result {
         Ok(Verification::Intact { .. }) => Ok(()),
@@ -203,8 +204,12 @@ pub async fn import(config: Config, file: PathBuf) -> anyhow::Result<()> {
             );
             std::process::exit(1);
         }
-        Err(e) => Err(e.context(format!(
+        Err(e) if started_writing => Err(e.context(format!(
             "import stopped; {} now holds part of the file: start again on a new, empty database",
+            config.database_url
+        ))),
+        Err(e) => Err(e.context(format!(
+            "nothing imported; {} is unchanged",
             config.database_url
         ))),
     }
@@ -230,10 +235,15 @@ async fn finish(pending: Option<Pending>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn import_into(store: Arc<dyn Store>, file: &Path) -> anyhow::Result<Verification> {
+/// Sets `started_writing` once the first chunk is handed to the store.
+async fn import_into(
+    store: Arc<dyn Store>,
+    file: &Path,
+    started_writing: &mut bool,
+) -> anyhow::Result<Verification> {
     let started = Instant::now();
     let (source, bar): (Box<dyn Read + Send>, ProgressBar) = if file.as_os_str() == "-" {
-        let bar = spinner("{spinner} read {binary_bytes} ({binary_bytes_per_sec}) {msg}");
+        let bar = spinner("{spinner} read {binary_bytes} in {elapsed} {msg}");
         (Box::new(bar.wrap_read(std::io::stdin())), bar)
     } else {
         let f =
@@ -242,7 +252,7 @@ async fn import_into(store: Arc<dyn Store>, file: &Path) -> anyhow::Result<Verif
         let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::hidden());
         bar.set_style(
             ProgressStyle::with_template(
-                "{bar:30} {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, {eta} left) {msg}",
+                "{bar:25} {binary_bytes}/{binary_total_bytes} ({eta} left) {msg}",
             )
             .unwrap_or(ProgressStyle::default_bar()),
         );
@@ -304,6 +314,7 @@ async fn import_into(store: Arc<dyn Store>, file: &Path) -> anyhow::Result<Verif
                     let lines =
                         std::mem::replace(&mut chunk_lines, Vec::with_capacity(IMPORT_CHUNK));
                     let store = store.clone();
+                    *started_writing = true;
                     pending = Some(tokio::spawn(async move {
                         (lines, store.import_chunk(records).await)
                     }));
@@ -332,6 +343,7 @@ async fn import_into(store: Arc<dyn Store>, file: &Path) -> anyhow::Result<Verif
         let lines = std::mem::take(&mut chunk_lines);
         let records = std::mem::take(&mut chunk);
         let writer = store.clone();
+        *started_writing = true;
         finish(Some(tokio::spawn(async move {
             (lines, writer.import_chunk(records).await)
         })))
