@@ -52,24 +52,28 @@ enum Command {
     },
     /// Create the database and apply migrations, then exit.
     Migrate,
-    /// Write every stored entity as JSON lines, for a backup or a move to
-    /// another database: users with their password hashes and TOTP secrets,
-    /// containers, roles, groups, memberships, assignments, API keys (as
-    /// hashes), token signing secrets, revoked tokens and the audit chain.
-    /// The output holds secrets: keep it like the database itself. Export a
-    /// database no server is writing to.
+    /// Write the whole database as JSON lines (backup, or a move to another
+    /// database).
+    ///
+    /// Every stored entity: containers, roles, users with their password
+    /// hashes and TOTP secrets, groups, memberships, assignments, API keys
+    /// (as hashes), token signing secrets, revoked tokens and the audit
+    /// chain. The output holds secrets: keep it like the database itself
+    /// (--output creates the file readable by its owner only, mode 0600).
+    /// Export a database no server is writing to.
     Export {
-        /// Write to FILE (created readable by its owner only, mode 0600)
-        /// instead of standard output.
+        /// Write to FILE (created with mode 0600) instead of standard output.
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
     },
-    /// Load a file written by `roster export` into an empty database (any
-    /// --database-url; it is created and migrated if needed), then verify
-    /// its audit chain. FILE `-` reads standard input. Refuses (exit 2) a
-    /// database that holds users, groups, audit events or anything else an
-    /// import would bring; creates no admin.
+    /// Load a file written by `roster export` into an empty database.
+    ///
+    /// The database (any --database-url) is created and migrated if
+    /// needed; one that holds users, groups, audit events or anything else
+    /// an import would bring is refused with exit status 2. No admin is
+    /// created. The audit chain is verified afterwards (exit 1 if broken).
     Import {
+        /// The export file, or `-` for standard input.
         #[arg(value_name = "FILE|-")]
         file: PathBuf,
     },
