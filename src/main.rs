@@ -2,8 +2,9 @@
 //! operator tools over the same database.
 
 mod config;
+mod transfer;
 
-use std::io::{BufRead, IsTerminal as _};
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -51,10 +52,30 @@ enum Command {
     },
     /// Create the database and apply migrations, then exit.
     Migrate,
-    /// Operator tools for users.
-    Users {
-        #[command(subcommand)]
-        command: UsersCommand,
+    /// Write the whole database as JSON lines (backup, or a move to another
+    /// database).
+    ///
+    /// Every stored entity: containers, roles, users with their password
+    /// hashes and TOTP secrets, groups, memberships, assignments, API keys
+    /// (as hashes), token signing secrets, revoked tokens and the audit
+    /// chain. The output holds secrets: keep it like the database itself
+    /// (--output creates the file readable by its owner only, mode 0600).
+    /// Export a database no server is writing to.
+    Export {
+        /// Write to FILE (created with mode 0600) instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Load a file written by `roster export` into an empty database.
+    ///
+    /// The database (any --database-url) is created and migrated if
+    /// needed; one that holds users, groups, audit events or anything else
+    /// an import would bring is refused with exit status 2. No admin is
+    /// created. The audit chain is verified afterwards (exit 1 if broken).
+    Import {
+        /// The export file, or `-` for standard input.
+        #[arg(value_name = "FILE|-")]
+        file: PathBuf,
     },
     /// Operator tools for tokens.
     Tokens {
@@ -82,13 +103,6 @@ enum AuditCommand {
     Verify,
 }
 
-#[derive(Subcommand)]
-enum UsersCommand {
-    /// Bulk-import users from JSON lines (one native create body per line;
-    /// no passwords). Reads standard input when FILE is `-`.
-    Import { file: PathBuf },
-}
-
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut overrides = serde_json::Map::new();
@@ -113,9 +127,8 @@ fn main() -> anyhow::Result<()> {
                 eprintln!("database ready: {}", config.redacted_database_url());
                 Ok(())
             }
-            Command::Users {
-                command: UsersCommand::Import { file },
-            } => import(config, file).await,
+            Command::Export { output } => transfer::export(config, output).await,
+            Command::Import { file } => transfer::import(config, file).await,
             Command::Audit {
                 command: AuditCommand::Verify,
             } => verify_audit(config).await,
@@ -280,47 +293,4 @@ async fn verify_audit(config: Config) -> anyhow::Result<()> {
             std::process::exit(1);
         }
     }
-}
-
-async fn import(config: Config, file: PathBuf) -> anyhow::Result<()> {
-    let store = open_store(&config).await?;
-    let roster = Roster::new(store.clone(), config.core())
-        .await
-        .map_err(describe)?;
-    let reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
-        Box::new(std::io::stdin().lock())
-    } else {
-        Box::new(std::io::BufReader::new(
-            std::fs::File::open(&file)
-                .with_context(|| format!("cannot open {}", file.display()))?,
-        ))
-    };
-    let started = std::time::Instant::now();
-    let mut batch = Vec::new();
-    let mut total = 0u64;
-    for (n, line) in reader.lines().enumerate() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let body: roster_server::native::dto::CreateUserIn =
-            serde_json::from_str(&line).with_context(|| format!("line {}: not a user", n + 1))?;
-        if body.password.is_some() {
-            bail!(
-                "line {}: import does not take passwords; set them afterwards",
-                n + 1
-            );
-        }
-        batch.push(body.into_core().profile);
-        if batch.len() == 100_000 {
-            total += roster
-                .import_users(std::mem::take(&mut batch))
-                .await
-                .map_err(describe)?;
-        }
-    }
-    total += roster.import_users(batch).await.map_err(describe)?;
-    close(store).await;
-    eprintln!("imported {total} users in {:.1?}", started.elapsed());
-    Ok(())
 }

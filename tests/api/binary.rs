@@ -250,49 +250,6 @@ fn short_configured_admin_key_is_refused_at_start() {
     assert!(!err.contains("too-short"));
 }
 
-#[test]
-fn import_bulk_loads_users() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("users.jsonl");
-    let lines: String = (0..5000)
-        .map(|i| format!("{{\"username\":\"bulk{i}\",\"email\":\"bulk{i}@example.com\"}}\n"))
-        .collect();
-    std::fs::write(&file, lines).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_roster"))
-        .args(["users", "import"])
-        .arg(&file)
-        .arg("--database-url")
-        .arg(format!("sqlite://{}", dir.path().join("bulk.db").display()))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    assert!(err.contains("imported 5000 users"), "{err}");
-    let side = rusqlite::Connection::open(dir.path().join("bulk.db")).unwrap();
-    let details: String = side
-        .query_row(
-            "SELECT details FROM audit_events WHERE action = 'users.import'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(details, r#"{"count":5000}"#, "the import is audited");
-    std::fs::write(
-        &file,
-        "{\"username\":\"ok\"}\n{\"username\":\"bad\\u0001\"}\n",
-    )
-    .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_roster"))
-        .args(["users", "import"])
-        .arg(&file)
-        .arg("--database-url")
-        .arg(format!("sqlite://{}", dir.path().join("bulk.db").display()))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("username"));
-}
-
 fn verify(db: &std::path::Path) -> (bool, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_roster"))
         .args(["audit", "verify", "--database-url"])

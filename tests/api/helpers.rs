@@ -281,6 +281,11 @@ pub fn free_port() -> u16 {
 
 impl Binary {
     pub fn start(dir: &std::path::Path, db: &std::path::Path, env: &[(&str, &str)]) -> Self {
+        Self::start_url(dir, &format!("sqlite://{}", db.display()), env)
+    }
+
+    /// Serves the database at `url` (any URL `roster serve` accepts).
+    pub fn start_url(dir: &std::path::Path, url: &str, env: &[(&str, &str)]) -> Self {
         let port = free_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let stderr_path = dir.join(format!("stderr-{port}.log"));
@@ -290,7 +295,7 @@ impl Binary {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("ROSTER_LISTEN", addr.to_string())
-            .env("ROSTER_DATABASE_URL", format!("sqlite://{}", db.display()))
+            .env("ROSTER_DATABASE_URL", url)
             .env("ROSTER_HASH_MEMORY_KIB", "1024")
             .env("ROSTER_HASH_ITERATIONS", "1")
             .stdout(Stdio::null())
@@ -329,6 +334,21 @@ impl Binary {
     pub fn signal(&self, sig: i32) {
         unsafe {
             libc::kill(self.child.id() as i32, sig);
+        }
+    }
+
+    /// Stops the server as an operator would (SIGTERM) and waits for it to
+    /// exit, so the database is checkpointed and closed.
+    pub fn stop(mut self) {
+        self.signal(libc::SIGTERM);
+        let started = std::time::Instant::now();
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "did not stop: {}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }

@@ -18,4 +18,5 @@ mod mfa;
 mod nodes;
 mod openapi;
 mod reliability;
+mod transfer;
 mod users;

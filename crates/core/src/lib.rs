@@ -14,6 +14,7 @@ pub mod password;
 pub mod secret;
 pub mod service;
 pub mod store;
+pub mod transfer;
 pub mod user;
 pub mod validation;
 

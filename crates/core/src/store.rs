@@ -16,6 +16,7 @@ use crate::audit::{AuditEvent, AuditQuery, AuditRecord};
 use crate::auth::{KeyOwner, KeyRecord};
 use crate::authz::{Grant, Privilege};
 use crate::lockout::LockoutPolicy;
+use crate::transfer::{Cursor, ExportPage, Record, RecordKind};
 use crate::user::{
     IdempotencyHit, IdempotencyWrite, Inserted, LoginRecord, NewUserAccess, NewUserRecord, Patch,
     User, UserDraft, UserQuery,
@@ -111,10 +112,6 @@ pub trait UserStore: Send + Sync {
         idempotency: Option<IdempotencyWrite>,
         audit: AuditEvent,
     ) -> StoreResult<Inserted>;
-
-    /// Inserts many users in few transactions (imports, seeding). All or none
-    /// of each batch; returns how many were written.
-    async fn insert_users_bulk(&self, recs: Vec<NewUserRecord>) -> StoreResult<u64>;
 
     async fn idempotent_result(
         &self,
@@ -411,10 +408,53 @@ pub enum Invalidation {
     All,
 }
 
+/// Why an import chunk was not written (nothing of it was).
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct ImportFailure {
+    /// The record of the chunk that failed, when one did (not the commit).
+    pub index: Option<usize>,
+    pub error: StoreError,
+}
+
+/// Whole-database export and import (`roster export` / `roster import`,
+/// see [`crate::transfer`]): rows copied verbatim, ids, `seq`s, versions,
+/// hashes and the audit chain included.
+#[async_trait]
+pub trait TransferStore: Send + Sync {
+    /// Up to `limit` records of `kind` after `after`, in the kind's export
+    /// order (containers parents first, then by `seq`; roles, users, groups
+    /// and audit events by `seq`; the others by their key). Keyset paging:
+    /// memory stays bounded however large the table, and each page costs
+    /// what the first does. Start with [`Cursor::Start`] and pass back
+    /// `next` until it is `None`. Each page is read on its own, so export a
+    /// database that is not being written to.
+    async fn export_chunk(
+        &self,
+        kind: RecordKind,
+        after: Cursor,
+        limit: u32,
+    ) -> StoreResult<ExportPage>;
+
+    /// Writes the records as given, in order, in one transaction: all of
+    /// them or none. Nothing is validated beyond the database's own
+    /// constraints, and no audit event is added. The root container and
+    /// built-in (`system`) roles already present are overwritten with the
+    /// record instead of conflicting. Returns how many were written.
+    async fn import_chunk(&self, records: Vec<Record>) -> Result<u64, ImportFailure>;
+
+    /// Whether an import may start here: no users, groups, audit events,
+    /// signing keys or revoked tokens, and no containers or roles besides
+    /// the root and the built-in roles.
+    async fn is_empty_for_import(&self) -> StoreResult<bool>;
+}
+
 /// A storage backend: every area's narrow trait, plus what concerns the
 /// backend as a whole. Services hold an `Arc<dyn Store>`.
 #[async_trait]
-pub trait Store: UserStore + AccessStore + CredentialStore + AuditStore + 'static {
+pub trait Store:
+    UserStore + AccessStore + CredentialStore + AuditStore + TransferStore + 'static
+{
     /// Answers when the database answers.
     async fn ping(&self) -> StoreResult<()>;
 

@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use super::{Ctx, Roster, from_store};
 use crate::Secret;
+use crate::access::GroupRef;
 use crate::access::Holder;
-use crate::access::{GroupRef, ROOT_CONTAINER_ID};
 use crate::audit::AuditEvent;
 use crate::authz::{self, Privilege, Target};
 use crate::error::{CoreError, CoreResult, FieldError};
@@ -185,46 +185,6 @@ impl Roster {
         } else {
             Err(CoreError::Invalid(errors))
         }
-    }
-
-    /// Bulk import for operators (CLI): validated like any create, written in
-    /// large transactions, no passwords (set them afterwards).
-    pub async fn import_users(&self, profiles: Vec<UserDraft>) -> CoreResult<u64> {
-        let now = OffsetDateTime::now_utc();
-        let mut recs = Vec::with_capacity(profiles.len());
-        for (i, profile) in profiles.into_iter().enumerate() {
-            profile.validate().map_err(|errs| {
-                CoreError::Invalid(
-                    errs.into_iter()
-                        .map(|e| FieldError::new(format!("[{i}].{}", e.field), e.rule, e.message))
-                        .collect(),
-                )
-            })?;
-            recs.push(NewUserRecord {
-                id: Uuid::now_v7(),
-                profile,
-                password_hash: None,
-                container_id: ROOT_CONTAINER_ID,
-                now,
-            });
-        }
-        let count = self
-            .store
-            .insert_users_bulk(recs)
-            .await
-            .map_err(from_store("user"))?;
-        let event = crate::audit::AuditEvent::new(
-            "users.import",
-            crate::audit::Outcome::Success,
-            &crate::audit::Origin::default(),
-        )
-        .actor(None, "system")
-        .details(json!({ "count": count }));
-        self.store
-            .append_audit(event)
-            .await
-            .map_err(from_store("audit event"))?;
-        Ok(count)
     }
 
     /// Anyone may read themselves; others need `users.read` on the user's container.

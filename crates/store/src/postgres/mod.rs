@@ -12,6 +12,7 @@ mod groups;
 mod listen;
 mod migrations;
 mod roles;
+mod transfer;
 mod tree;
 mod users;
 mod writer;

@@ -11,6 +11,7 @@ use roster_core::auth::{KeyOwner, KeyRecord};
 use roster_core::authz::{Grant, Privilege};
 use roster_core::lockout::LockoutPolicy;
 use roster_core::store::*;
+use roster_core::transfer::{Cursor, ExportPage, Record, RecordKind};
 use roster_core::user::{
     IdempotencyHit, IdempotencyWrite, Inserted, LoginRecord, NewUserAccess, NewUserRecord, Patch,
     User, UserDraft, UserQuery,
@@ -21,9 +22,6 @@ use uuid::Uuid;
 
 use super::writer::BoxFut;
 use super::{Conn, PgStore, access, audit, err, groups, listen, roles, tree, users};
-
-/// Bulk imports commit in chunks of this many rows.
-const BULK_CHUNK: usize = 5_000;
 
 impl PgStore {
     /// Runs `f` in the writer's next batch with `event` appended to the
@@ -173,25 +171,6 @@ impl UserStore for PgStore {
             (Err(StoreError::NotFound), Ok(replayed)) => Ok(replayed),
             (outcome, _) => outcome,
         }
-    }
-
-    async fn insert_users_bulk(&self, recs: Vec<NewUserRecord>) -> StoreResult<u64> {
-        let mut written = 0u64;
-        let mut recs = recs.into_iter().peekable();
-        while recs.peek().is_some() {
-            let chunk: Vec<NewUserRecord> = recs.by_ref().take(BULK_CHUNK).collect();
-            written += self
-                .quiet(move |c| {
-                    Box::pin(async move {
-                        for rec in &chunk {
-                            users::insert(c, rec).await?;
-                        }
-                        Ok(chunk.len() as u64)
-                    })
-                })
-                .await?;
-        }
-        Ok(written)
     }
 
     async fn idempotent_result(
@@ -705,6 +684,26 @@ impl AuditStore for PgStore {
 
     async fn audit_chain(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditRecord>> {
         audit::chain(&*self.conn().await?, after_seq, limit).await
+    }
+}
+
+#[async_trait]
+impl TransferStore for PgStore {
+    async fn export_chunk(
+        &self,
+        kind: RecordKind,
+        after: Cursor,
+        limit: u32,
+    ) -> StoreResult<ExportPage> {
+        self.export_page(kind, after, limit).await
+    }
+
+    async fn import_chunk(&self, records: Vec<Record>) -> Result<u64, ImportFailure> {
+        self.import_records(records).await
+    }
+
+    async fn is_empty_for_import(&self) -> StoreResult<bool> {
+        self.empty_for_import().await
     }
 }
 

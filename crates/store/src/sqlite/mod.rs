@@ -7,6 +7,7 @@ mod audit;
 mod groups;
 mod migrations;
 mod roles;
+mod transfer;
 mod tree;
 mod users;
 mod writer;
@@ -291,6 +292,7 @@ mod store_impl {
     use roster_core::authz::{Grant, Privilege};
     use roster_core::lockout::LockoutPolicy;
     use roster_core::store::*;
+    use roster_core::transfer::{Cursor, ExportPage, Record, RecordKind};
     use roster_core::user::{
         IdempotencyHit, IdempotencyWrite, Inserted, LoginRecord, NewUserAccess, NewUserRecord,
         Patch, User, UserDraft, UserQuery,
@@ -300,9 +302,6 @@ mod store_impl {
     use uuid::Uuid;
 
     use super::{SqliteStore, access, audit, backend, groups, roles, tree, users};
-
-    /// Bulk imports commit in chunks of this many rows.
-    const BULK_CHUNK: usize = 20_000;
 
     impl SqliteStore {
         /// Runs `f` and appends `event` in the same transaction.
@@ -429,25 +428,6 @@ mod store_impl {
                     Ok(Inserted::Created(user))
                 })
                 .await
-        }
-
-        async fn insert_users_bulk(&self, recs: Vec<NewUserRecord>) -> StoreResult<u64> {
-            let mut written = 0u64;
-            let mut recs = recs.into_iter().peekable();
-            while recs.peek().is_some() {
-                let chunk: Vec<NewUserRecord> = recs.by_ref().take(BULK_CHUNK).collect();
-                written += self
-                    .inner
-                    .writer
-                    .write(move |c| {
-                        for rec in &chunk {
-                            users::insert(c, rec)?;
-                        }
-                        Ok(chunk.len() as u64)
-                    })
-                    .await?;
-            }
-            Ok(written)
         }
 
         async fn idempotent_result(
@@ -958,6 +938,26 @@ mod store_impl {
         async fn audit_chain(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditRecord>> {
             self.read_blocking(move |c| audit::chain(c, after_seq, limit))
                 .await
+        }
+    }
+
+    #[async_trait]
+    impl TransferStore for SqliteStore {
+        async fn export_chunk(
+            &self,
+            kind: RecordKind,
+            after: Cursor,
+            limit: u32,
+        ) -> StoreResult<ExportPage> {
+            self.export_page(kind, after, limit).await
+        }
+
+        async fn import_chunk(&self, records: Vec<Record>) -> Result<u64, ImportFailure> {
+            self.import_records(records).await
+        }
+
+        async fn is_empty_for_import(&self) -> StoreResult<bool> {
+            self.empty_for_import().await
         }
     }
 
