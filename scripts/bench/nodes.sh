@@ -48,7 +48,7 @@ load() { # name url-path-after-port script-or-empty ports...
   for port in "$@"; do
     local args=(-t1 -c"$per" -d"${SECONDS_PER}s" -H "Authorization: Bearer $KEY")
     [ -n "$script" ] && args+=(-s "$script")
-    BENCH_KEY=$KEY BENCH_PREFIX="n$port" wrk "${args[@]}" "http://127.0.0.1:$port$path" >"$WORK/$name-$i.txt" &
+    BENCH_KEY=$KEY BENCH_PREFIX="$name-$port" wrk "${args[@]}" "http://127.0.0.1:$port$path" >"$WORK/$name-$i.txt" &
     loads+=($!)
     i=$((i + 1))
   done
@@ -65,6 +65,8 @@ echo "nodes bench on PostgreSQL: ${SECONDS_PER}s per route, $CONNS connections, 
 node 18201 0
 ID=$(curl -sf -X POST "http://127.0.0.1:18201/api/v1/users" -H "Authorization: Bearer $KEY" \
   -H 'Content-Type: application/json' -d '{"username":"bench-target"}' | sed 's/.*"id":"\([^"]*\)".*/\1/')
+# (wrk's random numbers repeat from run to run: each load names its users
+# after itself, or a later one would collide with an earlier one's.)
 load get_one "/api/v1/users/$ID" "" 18201 | head -1
 load create_one "/api/v1/users" scripts/bench/create.lua 18201 | head -1
 node 18202 1
