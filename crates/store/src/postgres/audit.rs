@@ -46,12 +46,18 @@ pub async fn append_all(c: &Conn, events: &[AuditEvent]) -> StoreResult<()> {
         ))
         .await
         .map_err(err)?;
-    c.execute(&insert, &cols.params()).await.map_err(err)?;
     let advance = c
         .prepare_cached("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
         .await
         .map_err(err)?;
-    c.execute(&advance, &[&seq, &prev]).await.map_err(err)?;
+    // One round trip for both; if the insert fails, the update fails in
+    // the aborted transaction too, and the caller does not commit.
+    let params = cols.params();
+    let head: [&(dyn ToSql + Sync); 2] = [&seq, &prev];
+    let (inserted, advanced) =
+        tokio::join!(c.execute(&insert, &params), c.execute(&advance, &head));
+    inserted.map_err(err)?;
+    advanced.map_err(err)?;
     Ok(())
 }
 

@@ -36,7 +36,8 @@ type PgResult<T> = Result<T, tokio_postgres::Error>;
 
 #[derive(Debug, Clone)]
 pub struct PgOptions {
-    /// Connections this node keeps at most (reads, the writer, announcements).
+    /// Connections this node keeps at most for reads and announcements
+    /// (the writer and the listener have one each besides).
     pub pool_size: usize,
 }
 
@@ -92,7 +93,7 @@ impl PgStore {
                 .map_err(|e| OpenFailure::Connect(e.to_string()))?;
             migrations::apply(&mut conn).await?;
         }
-        Ok(Self::start(config, pool))
+        Self::start(config, pool)
     }
 
     /// Opens an existing roster database for reading only: no migration,
@@ -110,20 +111,22 @@ impl PgStore {
                 .map_err(|e| OpenFailure::Connect(e.to_string()))?;
             migrations::check_existing(&conn).await?;
         }
-        Ok(Self::start(config, pool))
+        Self::start(config, pool)
     }
 
-    fn start(config: tokio_postgres::Config, pool: Pool) -> Self {
+    fn start(config: tokio_postgres::Config, pool: Pool) -> Result<Self, OpenFailure> {
+        let writer =
+            Writer::start(config.clone()).map_err(|e| OpenFailure::Connect(e.to_string()))?;
         let (tx, _) = broadcast::channel(1024);
         let listener = tokio::spawn(listen::run(config, CHANNEL, tx.clone()));
-        PgStore {
+        Ok(PgStore {
             inner: Arc::new(Inner {
-                writer: Writer::start(pool.clone()),
+                writer,
                 pool,
                 invalidations: tx,
                 listener,
             }),
-        }
+        })
     }
 
     async fn conn(&self) -> Result<deadpool_postgres::Object, StoreError> {
