@@ -26,21 +26,27 @@ PG_BASE=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
 PG_DBS=()
 drop_pg() { for db in "${PG_DBS[@]}"; do psql -q "$PG_BASE" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; done; }
 trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; drop_pg; rm -rf "$WORK"' EXIT
-# The database URL for a scenario named $1 (made on first use).
+# Makes the database of scenario $1 (PostgreSQL), once; in this shell, not
+# a subshell, so that it is remembered and dropped at exit.
+ensure_db() {
+  [ "$BACKEND" = postgres ] || return 0
+  local db="roster_bench_$1_$$"
+  if [[ ! " ${PG_DBS[*]} " =~ " $db " ]]; then
+    psql -q "$PG_BASE" -c "CREATE DATABASE $db" >/dev/null
+    PG_DBS+=("$db")
+  fi
+}
+# The database URL of scenario $1.
 db_url() {
   if [ "$BACKEND" = postgres ]; then
-    local db="roster_bench_$1_$$"
-    if [[ ! " ${PG_DBS[*]} " =~ " $db " ]]; then
-      psql -q "$PG_BASE" -c "CREATE DATABASE $db" >/dev/null
-      PG_DBS+=("$db")
-    fi
-    echo "${PG_BASE%/*}/$db"
+    echo "${PG_BASE%/*}/roster_bench_$1_$$"
   else
     echo "sqlite://$WORK/$1.db"
   fi
 }
 
 start() { # scenario name
+  ensure_db "$1"
   ROSTER_ADMIN_API_KEY=$KEY ROSTER_LISTEN=127.0.0.1:$PORT ROSTER_RATE_LIMIT_PER_SECOND=0 \
     ROSTER_DATABASE_URL="$(db_url "$1")" ROSTER_LOG=warn "$BIN" serve 2>"$WORK/server.log" &
   PID=$!
@@ -121,6 +127,7 @@ if [ -z "${SKIP_MILLION:-}" ]; then
   start base; stop
   "$BIN" export --database-url "$(db_url base)" --output "$WORK/base.ndjson" 2>/dev/null
   python3 scripts/bench/seed_users.py "$N" <"$WORK/base.ndjson" >"$WORK/million.ndjson"
+  ensure_db million
   ROSTER_LOG=warn /usr/bin/time -f "import wall time %e s, max RSS %M KiB" \
     "$BIN" import "$WORK/million.ndjson" --database-url "$(db_url million)" 2>&1 | sed 's/^/  /'
   start million
