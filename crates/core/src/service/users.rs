@@ -53,17 +53,7 @@ impl Roster {
         // insert still refuses a container that does not exist (its
         // foreign key), with the same field and rule.
         if authz::authorize(&ctx.who, Privilege::UsersWrite, Target::Global).is_err() {
-            let chain = match self.chain(container).await {
-                Err(CoreError::NotFound(_)) => {
-                    return Err(CoreError::invalid(
-                        "container_id",
-                        "exists",
-                        "no such container",
-                    ));
-                }
-                other => other?,
-            };
-            authz::authorize(&ctx.who, Privilege::UsersWrite, Target::In(&chain))?;
+            self.may_home_users_in(ctx, container).await?;
         }
         if let Some(idem) = &input.idempotency
             && let Some(hit) = self
@@ -164,6 +154,21 @@ impl Roster {
             }),
             Inserted::Mismatch => Err(CoreError::IdempotencyMismatch),
         }
+    }
+
+    /// Whether the caller may place users in `container` (which must exist).
+    async fn may_home_users_in(&self, ctx: &Ctx, container: Uuid) -> CoreResult<()> {
+        let chain = match self.chain(container).await {
+            Err(CoreError::NotFound(_)) => {
+                return Err(CoreError::invalid(
+                    "container_id",
+                    "exists",
+                    "no such container",
+                ));
+            }
+            other => other?,
+        };
+        authz::authorize(&ctx.who, Privilege::UsersWrite, Target::In(&chain))
     }
 
     fn check_new_user(
@@ -361,17 +366,7 @@ impl Roster {
                 .await?;
         }
         if let Some(target) = move_to {
-            let chain = match self.chain(target).await {
-                Err(CoreError::NotFound(_)) => {
-                    return Err(CoreError::invalid(
-                        "container_id",
-                        "exists",
-                        "no such container",
-                    ));
-                }
-                other => other?,
-            };
-            authz::authorize(&ctx.who, Privilege::UsersWrite, Target::In(&chain))?;
+            self.may_home_users_in(ctx, target).await?;
         }
         let password_hash = match &patch.password {
             Patch::Set(p) => {
