@@ -592,6 +592,35 @@ async fn insert(c: &Conn, record: &Record) -> StoreResult<()> {
     Ok(())
 }
 
+/// Inserts the records in order; on failure, which one failed. Runs of one
+/// kind are pipelined: the first record alone (it prepares the kind's
+/// statements), then the rest sent together, which PostgreSQL runs in the
+/// order sent. After a failure the transaction is aborted and every later
+/// statement fails too, so the first error is the failing record.
+async fn insert_all(c: &Conn, records: &[Record]) -> Result<(), (usize, StoreError)> {
+    let mut start = 0;
+    while start < records.len() {
+        let kind = records[start].kind();
+        let end = records[start..]
+            .iter()
+            .position(|r| r.kind() != kind)
+            .map_or(records.len(), |n| start + n);
+        insert(c, &records[start]).await.map_err(|e| (start, e))?;
+        let sent =
+            futures_util::future::join_all(records[start + 1..end].iter().map(|r| insert(c, r)))
+                .await;
+        if let Some((n, e)) = sent
+            .into_iter()
+            .enumerate()
+            .find_map(|(n, r)| r.err().map(|e| (n, e)))
+        {
+            return Err((start + 1 + n, e));
+        }
+        start = end;
+    }
+    Ok(())
+}
+
 /// What SQLite keeps by itself and PostgreSQL does not: the identity
 /// sequence of `users.seq` moves past the imported seqs, and the audit
 /// chain's head row names the newest imported event.
@@ -645,11 +674,9 @@ impl PgStore {
             .writer
             .write(Vec::new(), move |c| {
                 Box::pin(async move {
-                    for (i, record) in records.iter().enumerate() {
-                        if let Err(e) = insert(c, record).await {
-                            at.store(i, Ordering::Relaxed);
-                            return Err(e);
-                        }
+                    if let Err((i, e)) = insert_all(c, &records).await {
+                        at.store(i, Ordering::Relaxed);
+                        return Err(e);
                     }
                     let users = records.iter().any(|r| matches!(r, Record::User(_)));
                     let audit = records.iter().any(|r| matches!(r, Record::AuditEvent(_)));
