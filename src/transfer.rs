@@ -183,13 +183,13 @@ pub async fn import(config: Config, file: PathBuf) -> anyhow::Result<()> {
             close(store).await;
             eprintln!(
                 "roster import: {} is not empty (it has users, groups, audit events, signing keys or custom roles or containers); import only into a new database",
-                config.database_url
+                config.redacted_database_url()
             );
             std::process::exit(2);
         }
         Err(e) => {
             close(store).await;
-            bail!("cannot read {}: {e}", config.database_url);
+            bail!("cannot read {}: {e}", config.redacted_database_url());
         }
     }
     let mut started_writing = false;
@@ -206,11 +206,11 @@ pub async fn import(config: Config, file: PathBuf) -> anyhow::Result<()> {
         }
         Err(e) if started_writing => Err(e.context(format!(
             "import stopped; {} now holds part of the file: start again on a new, empty database",
-            config.database_url
+            config.redacted_database_url()
         ))),
         Err(e) => Err(e.context(format!(
             "nothing imported; {} is unchanged",
-            config.database_url
+            config.redacted_database_url()
         ))),
     }
 }

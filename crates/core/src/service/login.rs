@@ -50,8 +50,10 @@ impl Roster {
         if let Some(p) = self.auth_cache.get(&hash) {
             return Ok(p);
         }
+        let seen = self.auth_cache.generation();
         let (principal, valid_until) = self.principal_from_key(&hash).await?;
-        self.auth_cache.put(hash, principal.clone(), valid_until);
+        self.auth_cache
+            .put(hash, principal.clone(), valid_until, seen);
         Ok(principal)
     }
 

@@ -82,9 +82,10 @@ impl PgStore {
     /// starting at once take turns). A database holding another
     /// application's tables, or a newer roster's, is refused unchanged.
     pub async fn open(url: &str, options: PgOptions) -> Result<Self, OpenFailure> {
-        let config: tokio_postgres::Config = url
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e: tokio_postgres::Error| OpenFailure::Connect(e.to_string()))?;
+        bounded(&mut config, "");
         let pool = pool(config.clone(), options.pool_size)?;
         {
             let mut conn = pool
@@ -102,7 +103,7 @@ impl PgStore {
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e: tokio_postgres::Error| OpenFailure::Connect(e.to_string()))?;
-        config.options("-c default_transaction_read_only=on");
+        bounded(&mut config, "-c default_transaction_read_only=on");
         let pool = pool(config.clone(), 2)?;
         {
             let conn = pool
@@ -142,6 +143,30 @@ impl PgStore {
     pub async fn execute_batch(&self, sql: &str) -> Result<(), StoreError> {
         self.conn().await?.batch_execute(sql).await.map_err(err)
     }
+}
+
+/// Every session gives up instead of waiting for ever: on a lock (another
+/// node's writer cut off while holding the chain head), on a statement, and
+/// on a transaction left open by a vanished client, whose locks PostgreSQL
+/// then frees; keepalives notice a dead peer in seconds, not hours. Each
+/// surfaces as `Unavailable`: 503 with Retry-After.
+fn bounded(config: &mut tokio_postgres::Config, extra: &str) {
+    let mut options = config.get_options().unwrap_or_default().to_string();
+    for setting in [
+        "-c lock_timeout=5000",
+        "-c statement_timeout=30000",
+        "-c idle_in_transaction_session_timeout=15000",
+        extra,
+    ] {
+        if !setting.is_empty() {
+            options.push(' ');
+            options.push_str(setting);
+        }
+    }
+    config.options(options.trim());
+    config.connect_timeout(Duration::from_secs(5));
+    config.keepalives(true);
+    config.keepalives_idle(Duration::from_secs(10));
 }
 
 fn pool(config: tokio_postgres::Config, size: usize) -> Result<Pool, OpenFailure> {
@@ -189,6 +214,7 @@ pub(crate) fn err(e: tokio_postgres::Error) -> StoreError {
         let class = &code.code()[..2];
         if matches!(class, "08" | "53" | "57" | "58")
             || *code == SqlState::READ_ONLY_SQL_TRANSACTION
+            || *code == SqlState::LOCK_NOT_AVAILABLE
             || *code == SqlState::T_R_DEADLOCK_DETECTED
             || *code == SqlState::T_R_SERIALIZATION_FAILURE
         {

@@ -48,8 +48,9 @@ fn role(r: &Row) -> PgResult<Role> {
 }
 
 pub async fn ensure_builtin(c: &Conn, roles: &[BuiltinRole]) -> StoreResult<()> {
-    // Every node runs this at start; the lock makes them take turns.
-    c.execute("SELECT pg_advisory_xact_lock(hashtext('roles.seq'))", &[])
+    // Every node runs this at start; the lock (the one `next_seq` takes for
+    // roles) makes them take turns with each other and with role creates.
+    c.execute("SELECT pg_advisory_xact_lock(hashtext('roles'))", &[])
         .await
         .map_err(err)?;
     let epoch = OffsetDateTime::UNIX_EPOCH;

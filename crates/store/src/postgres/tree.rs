@@ -192,10 +192,15 @@ pub async fn delete(c: &Conn, id: Uuid) -> StoreResult<()> {
     if row.try_get::<_, bool>(1).map_err(err)? {
         return Err(StoreError::InUse("the container holds users"));
     }
+    // A user (or child) added by another node since the checks above
+    // holds it too: the foreign key says so, as "in use".
     let n = c
         .execute("DELETE FROM containers WHERE id = $1", &[&id])
         .await
-        .map_err(err)?;
+        .map_err(|e| match err(e) {
+            StoreError::MissingReference { .. } => StoreError::InUse("the container is in use"),
+            other => other,
+        })?;
     if n == 0 {
         return Err(StoreError::NotFound);
     }

@@ -257,7 +257,11 @@ fn filter(q: &UserQuery, within: Option<&[Uuid]>, counting: bool) -> (String, Ve
         return (sql, args);
     }
     match q.offset {
-        None => sql.push_str(&format!(" ORDER BY u.seq LIMIT {}", q.limit)),
+        None => push(
+            &mut sql,
+            " ORDER BY u.seq LIMIT $?",
+            Box::new(i64::from(q.limit)),
+        ),
         Some(offset) => {
             let mut order: Vec<String> = q
                 .sort
@@ -280,11 +284,13 @@ fn filter(q: &UserQuery, within: Option<&[Uuid]>, counting: bool) -> (String, Ve
                 })
                 .collect();
             order.push("u.seq ASC".into());
-            sql.push_str(&format!(
-                " ORDER BY {} LIMIT {} OFFSET {offset}",
-                order.join(", "),
-                q.limit
-            ));
+            sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
+            push(&mut sql, " LIMIT $?", Box::new(i64::from(q.limit)));
+            push(
+                &mut sql,
+                " OFFSET $?",
+                Box::new(i64::try_from(offset).unwrap_or(i64::MAX)),
+            );
         }
     }
     (sql, args)
@@ -298,7 +304,15 @@ fn refs(args: &[Arg]) -> Vec<&(dyn ToSql + Sync)> {
 
 pub async fn list(c: &Conn, q: &UserQuery, within: Option<&[Uuid]>) -> StoreResult<Vec<User>> {
     let (sql, args) = filter(q, within, false);
-    let stmt = c.prepare_cached(&sql).await.map_err(err)?;
+    // Keyset pages have a bounded set of shapes and are prepared once per
+    // connection; sorted (offset) pages may be ordered any way a client
+    // likes, so their statements are not kept: the cache would only grow.
+    let stmt = if q.offset.is_none() {
+        c.prepare_cached(&sql).await
+    } else {
+        c.prepare(&sql).await
+    }
+    .map_err(err)?;
     let rows = c.query(&stmt, &refs(&args)).await.map_err(err)?;
     rows.iter()
         .map(user_from_row)
@@ -439,8 +453,12 @@ pub async fn record_failure(
     policy: &LockoutPolicy,
     now: OffsetDateTime,
 ) -> StoreResult<Option<OffsetDateTime>> {
-    let window = Duration::seconds(policy.window_secs.min(i64::MAX as u64) as i64);
-    let forgiven_before = now - window;
+    // Saturating: a configured "forever" must not overflow (and panic).
+    let secs = |n: u64| Duration::seconds(n.min(100 * 365 * 24 * 3600) as i64);
+    let window = secs(policy.window_secs);
+    let forgiven_before = now
+        .checked_sub(window)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
     let mut latest: Option<OffsetDateTime> = None;
     let count = c
         .prepare_cached(
@@ -464,7 +482,7 @@ pub async fn record_failure(
             .try_get(0)
             .map_err(err)?;
         if let Some(wait) = policy.backoff_secs(failures as u64, free, max) {
-            let until = now + Duration::seconds(wait.min(i64::MAX as u64 / 2) as i64);
+            let until = now.saturating_add(secs(wait));
             c.execute(
                 "UPDATE login_throttle SET blocked_until = $3 WHERE account_key = $1 AND source = $2",
                 &[&account_key, &src, &until],
@@ -488,7 +506,7 @@ pub async fn record_failure(
     c.execute(
         "DELETE FROM login_throttle WHERE (account_key, source) IN (
             SELECT account_key, source FROM login_throttle WHERE updated_at < $1 LIMIT 8)",
-        &[&(now - quiet)],
+        &[&now.checked_sub(quiet).unwrap_or(OffsetDateTime::UNIX_EPOCH)],
     )
     .await
     .map_err(err)?;

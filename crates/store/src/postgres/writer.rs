@@ -12,10 +12,12 @@
 //! durable creates stalled at ~2,000/s with the CPU half idle).
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use deadpool_postgres::ClientWrapper;
+use futures_util::FutureExt as _;
 use roster_core::audit::AuditEvent;
 use roster_core::store::{StoreError, StoreResult};
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -150,16 +152,26 @@ async fn run(config: tokio_postgres::Config, rx: Arc<Mutex<mpsc::UnboundedReceiv
                 }
             };
         }
-        if let Some(c) = &conn {
-            let size = batch.len();
-            let started = std::time::Instant::now();
-            commit(c, batch).await;
-            tracing::trace!(
-                size,
-                micros = started.elapsed().as_micros() as u64,
-                "write batch"
-            );
+        let Some(c) = &conn else { continue };
+        let size = batch.len();
+        let started = std::time::Instant::now();
+        // A request that panics fails its batch (its callers hear that the
+        // writer dropped them), not the writer: the connection, and with
+        // it the open transaction, goes, and the next batch gets a new one.
+        if AssertUnwindSafe(commit(c, batch))
+            .catch_unwind()
+            .await
+            .is_err()
+        {
+            tracing::error!(size, "a write batch panicked; its requests failed");
+            conn = None;
+            continue;
         }
+        tracing::trace!(
+            size,
+            micros = started.elapsed().as_micros() as u64,
+            "write batch"
+        );
     }
 }
 
