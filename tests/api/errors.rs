@@ -374,3 +374,45 @@ async fn every_response_has_a_request_id() {
     assert_ne!(resp.headers()["x-request-id"], "a b<script>");
     let _: Value = resp.json().await.unwrap();
 }
+
+/// U+0000 is valid JSON but not storable PostgreSQL text: on either
+/// backend it is refused as bad input (never a 500), in attribute values
+/// and in lookups by name. Regression: on PostgreSQL both were 500s.
+#[tokio::test]
+async fn nul_characters_are_bad_input_on_every_backend() {
+    let app = TestApp::spawn().await;
+    let (s, body) = parts(
+        app.post_json(
+            "/api/v1/users",
+            &json!({"username": "nul-attrs", "attributes": {"note": "a\u{0}b", "list": ["x\u{0}"]}}),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_problem(s, &body, 400, Some(("attributes", "no_nul")));
+    // A lookup with it finds nobody or is refused; it never fails.
+    let (s, body) = parts(
+        app.get("/api/v1/users?username=a%00b")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(s == 200 || s == 400, "{s} {body}");
+    if s == 200 {
+        assert_eq!(body["items"], json!([]), "{body}");
+    }
+    // A login with it is refused as a login, not a failure of the server.
+    let (s, body) = parts(
+        app.client
+            .post(app.url("/api/v1/auth/token"))
+            .json(&json!({"username": "ad\u{0}min", "password": "whatever-password"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(s == 400 || s == 401, "{s} {body}");
+}

@@ -39,6 +39,10 @@ pub enum StoreError {
     VersionMismatch,
     #[error("storage backend: {0}")]
     Backend(String),
+    /// A value the database cannot hold (PostgreSQL text refuses U+0000):
+    /// the request's fault, not the store's.
+    #[error("a value the database cannot store")]
+    Unstorable,
     /// The storage itself failed (disk full, I/O error, read-only file
     /// system): nothing is wrong with the request, and retrying later may
     /// succeed. The text is for the log.

@@ -60,6 +60,13 @@ impl Errors {
                 );
             }
         }
+        if map.values().any(holds_nul) {
+            self.push(
+                field,
+                "no_nul",
+                "values must not contain the character U+0000",
+            );
+        }
         if serde_json::to_vec(map)
             .map(|v| v.len())
             .unwrap_or(usize::MAX)
@@ -80,5 +87,16 @@ impl Errors {
             return;
         }
         self.text(field, Some(value), max);
+    }
+}
+
+/// Whether a JSON value holds U+0000 anywhere (no database text stores it
+/// everywhere: PostgreSQL refuses it).
+fn holds_nul(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(holds_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
     }
 }

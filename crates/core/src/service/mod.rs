@@ -178,6 +178,11 @@ fn from_store(what: &'static str) -> impl Fn(StoreError) -> CoreError {
         StoreError::NotFound => CoreError::NotFound(what),
         StoreError::VersionMismatch => CoreError::PreconditionFailed,
         StoreError::Backend(msg) => CoreError::Internal(msg),
+        StoreError::Unstorable => CoreError::invalid(
+            "value",
+            "unstorable",
+            "contains a character that cannot be stored (U+0000)",
+        ),
         StoreError::Unavailable(message) => CoreError::StorageUnavailable {
             retry_after_secs: STORAGE_RETRY_AFTER_SECS,
             message,

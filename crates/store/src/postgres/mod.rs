@@ -208,6 +208,12 @@ pub(crate) fn err(e: tokio_postgres::Error) -> StoreError {
         if *code == SqlState::FOREIGN_KEY_VIOLATION {
             return StoreError::MissingReference { field: "reference" };
         }
+        // Text with U+0000 in it, from a request: refused, not a fault.
+        if *code == SqlState::CHARACTER_NOT_IN_REPERTOIRE
+            || *code == SqlState::UNTRANSLATABLE_CHARACTER
+        {
+            return StoreError::Unstorable;
+        }
         // 08 connection, 53 resources (disk full, too many connections),
         // 57 operator intervention (shutdown), 58 system (I/O); a read-only
         // database and lost races between nodes pass too.
