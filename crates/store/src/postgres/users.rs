@@ -505,7 +505,8 @@ pub async fn record_failure(
     let quiet = window.saturating_mul(4).max(Duration::days(1));
     c.execute(
         "DELETE FROM login_throttle WHERE (account_key, source) IN (
-            SELECT account_key, source FROM login_throttle WHERE updated_at < $1 LIMIT 8)",
+            SELECT account_key, source FROM login_throttle WHERE updated_at < $1
+            LIMIT 8 FOR UPDATE SKIP LOCKED)",
         &[&now.checked_sub(quiet).unwrap_or(OffsetDateTime::UNIX_EPOCH)],
     )
     .await
