@@ -1,5 +1,6 @@
 //! Storage backends for roster. Each implements `roster_core::store::Store`.
 
+mod columns;
 pub mod postgres;
 pub mod sqlite;
 pub mod testing;

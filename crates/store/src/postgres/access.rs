@@ -11,15 +11,14 @@ use time::{Duration, OffsetDateTime};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use crate::columns::KEY_COLUMNS;
+
 use super::roles::{parse_privileges, privileges_json};
 use super::users::{USER_COLUMN_COUNT, USER_COLUMNS, user_from_row};
 use super::{Conn, PgResult, err, micros_precision, renamed};
 
 /// Idempotency records older than this are forgotten.
 const IDEMPOTENCY_TTL: Duration = Duration::hours(24);
-
-const KEY_COLUMNS: &str = "k.id, k.user_id, k.name, k.prefix, k.role_id, k.created_at, k.expires_at, \
-    k.revoked_at, k.last_used_at, k.hash, k.privileges";
 
 fn key_info(r: &Row, at: usize) -> PgResult<ApiKeyInfo> {
     Ok(ApiKeyInfo {

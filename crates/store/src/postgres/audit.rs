@@ -9,8 +9,7 @@ use uuid::Uuid;
 
 use super::{Conn, PgResult, err, micros_precision};
 
-const COLUMNS: &str = "seq, id, at, actor_id, actor, action, target_kind, target_id, container_id, \
-    outcome, request_id, source, details, prev_hash, hash";
+use crate::columns::AUDIT_COLUMNS;
 
 /// Appends `events` after the newest event, in the caller's transaction.
 /// The chain head row is locked until that transaction ends, so appends
@@ -39,7 +38,7 @@ pub async fn append_all(c: &Conn, events: &[AuditEvent]) -> StoreResult<()> {
     }
     let insert = c
         .prepare_cached(&format!(
-            "INSERT INTO audit_events ({COLUMNS})
+            "INSERT INTO audit_events ({AUDIT_COLUMNS})
              SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::timestamptz[], $4::uuid[], $5::text[],
                 $6::text[], $7::text[], $8::text[], $9::uuid[], $10::text[], $11::text[], $12::text[],
                 $13::text[], $14::text[], $15::text[])"
@@ -170,7 +169,7 @@ pub async fn list(c: &Conn, q: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
     // One statement for every filter combination: an absent filter is NULL.
     let stmt = c
         .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM audit_events WHERE seq < $1
+            "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE seq < $1
                AND ($2::uuid IS NULL OR actor_id = $2)
                AND ($3::text IS NULL OR action = $3)
                AND ($4::text IS NULL OR target_id = $4)
@@ -206,7 +205,7 @@ pub async fn list(c: &Conn, q: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
 pub async fn chain(c: &Conn, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditRecord>> {
     let stmt = c
         .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2"
+            "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2"
         ))
         .await
         .map_err(err)?;

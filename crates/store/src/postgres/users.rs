@@ -12,17 +12,9 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
+pub use crate::columns::{USER_COLUMN_COUNT, USER_COLUMNS};
+
 use super::{Conn, PgResult, err, micros_precision, not_found_or_stale};
-
-/// Every query selecting users names the table `u`, so joins can reuse this.
-pub const USER_COLUMNS: &str = "u.seq, u.id, u.username, u.email, u.first_name, u.last_name, \
-    u.display_name, u.phone, u.job_title, u.timezone, u.locale, u.active, u.locked_until, \
-    u.mfa_required, u.totp_secret IS NOT NULL, u.saml_sso_only, u.security_level, u.distinguished_name, \
-    u.external_id, u.attributes, u.password_hash IS NOT NULL, u.container_id, u.created_at, \
-    u.updated_at, u.last_login_at, u.version, u.credential_epoch";
-
-/// Columns after `USER_COLUMNS` start at this index.
-pub const USER_COLUMN_COUNT: usize = 27;
 
 pub fn object(v: Value) -> serde_json::Map<String, Value> {
     match v {

@@ -9,6 +9,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::columns::KEY_COLUMNS;
+
 use super::roles::{parse_privileges, privileges_json};
 use super::users::{
     USER_COLUMN_COUNT, USER_COLUMNS, from_micros, map_write_error, micros, user_from_row,
@@ -16,9 +18,6 @@ use super::users::{
 
 /// Idempotency records older than this are forgotten.
 const IDEMPOTENCY_TTL_MICROS: i64 = 24 * 3600 * 1_000_000;
-
-const KEY_COLUMNS: &str = "k.id, k.user_id, k.name, k.prefix, k.role_id, k.created_at, k.expires_at, \
-    k.revoked_at, k.last_used_at, k.hash, k.privileges";
 
 fn key_info(r: &Row<'_>, at: usize) -> rusqlite::Result<ApiKeyInfo> {
     Ok(ApiKeyInfo {

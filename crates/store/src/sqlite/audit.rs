@@ -7,8 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::users::{from_micros, map_write_error, micros};
 
-const COLUMNS: &str = "seq, id, at, actor_id, actor, action, target_kind, target_id, container_id, \
-    outcome, request_id, source, details, prev_hash, hash";
+use crate::columns::AUDIT_COLUMNS;
 
 /// Appends `e` after the newest event. Runs inside the writer's
 /// transaction, so the chain has one writer and no gaps.
@@ -23,7 +22,7 @@ pub fn append(conn: &Connection, e: &AuditEvent) -> StoreResult<()> {
     let seq = last_seq + 1;
     let hash = chain_hash(&prev, seq, e);
     conn.prepare_cached(&format!(
-        "INSERT INTO audit_events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+        "INSERT INTO audit_events ({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
     ))
     .map_err(map_write_error)?
     .execute(params![
@@ -72,7 +71,7 @@ fn record(r: &Row<'_>) -> rusqlite::Result<AuditRecord> {
 }
 
 pub fn list(conn: &Connection, q: &AuditQuery) -> rusqlite::Result<Vec<AuditRecord>> {
-    let mut sql = format!("SELECT {COLUMNS} FROM audit_events WHERE seq < ?");
+    let mut sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_events WHERE seq < ?");
     let mut args = vec![SqlValue::Integer(q.before_seq.unwrap_or(i64::MAX))];
     if let Some(a) = q.actor_id {
         sql.push_str(" AND actor_id = ?");
@@ -106,7 +105,7 @@ pub fn list(conn: &Connection, q: &AuditQuery) -> rusqlite::Result<Vec<AuditReco
 
 pub fn chain(conn: &Connection, after_seq: i64, limit: u32) -> rusqlite::Result<Vec<AuditRecord>> {
     conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM audit_events WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+        "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE seq > ?1 ORDER BY seq LIMIT ?2"
     ))?
     .query_map(params![after_seq, limit], record)?
     .collect()

@@ -11,15 +11,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// Every query selecting users names the table `u`, so joins can reuse this.
-pub const USER_COLUMNS: &str = "u.seq, u.id, u.username, u.email, u.first_name, u.last_name, \
-    u.display_name, u.phone, u.job_title, u.timezone, u.locale, u.active, u.locked_until, \
-    u.mfa_required, u.totp_secret IS NOT NULL, u.saml_sso_only, u.security_level, u.distinguished_name, \
-    u.external_id, u.attributes, u.password_hash IS NOT NULL, u.container_id, u.created_at, \
-    u.updated_at, u.last_login_at, u.version, u.credential_epoch";
-
-/// Columns after `USER_COLUMNS` start at this index.
-pub const USER_COLUMN_COUNT: usize = 27;
+pub use crate::columns::{USER_COLUMN_COUNT, USER_COLUMNS};
 
 pub fn micros(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1000) as i64

@@ -1,0 +1,20 @@
+//! Column lists both backends select in the same order, so that each
+//! backend's row mappers read the same positions.
+
+/// Every query selecting users names the table `u`, so joins can reuse this.
+pub const USER_COLUMNS: &str = "u.seq, u.id, u.username, u.email, u.first_name, u.last_name, \
+    u.display_name, u.phone, u.job_title, u.timezone, u.locale, u.active, u.locked_until, \
+    u.mfa_required, u.totp_secret IS NOT NULL, u.saml_sso_only, u.security_level, u.distinguished_name, \
+    u.external_id, u.attributes, u.password_hash IS NOT NULL, u.container_id, u.created_at, \
+    u.updated_at, u.last_login_at, u.version, u.credential_epoch";
+
+/// Columns after `USER_COLUMNS` start at this index.
+pub const USER_COLUMN_COUNT: usize = 27;
+
+/// API keys, named `k`.
+pub const KEY_COLUMNS: &str = "k.id, k.user_id, k.name, k.prefix, k.role_id, k.created_at, k.expires_at, \
+    k.revoked_at, k.last_used_at, k.hash, k.privileges";
+
+/// The audit log, in chain-hash order of fields.
+pub const AUDIT_COLUMNS: &str = "seq, id, at, actor_id, actor, action, target_kind, target_id, container_id, \
+    outcome, request_id, source, details, prev_hash, hash";
