@@ -16,6 +16,7 @@ pub mod service;
 pub mod store;
 pub mod transfer;
 pub mod user;
+pub mod user_filter;
 pub mod validation;
 
 pub use error::{CoreError, FieldError};

@@ -456,6 +456,8 @@ pub struct UserQuery {
     pub offset: Option<u64>,
     /// Order for offset paging; `seq` breaks ties. `true` = descending.
     pub sort: Vec<(UserSort, bool)>,
+    /// A structured filter (SCIM's `filter`), besides the fields above.
+    pub filter: Option<crate::user_filter::UserFilter>,
 }
 
 /// Sort keys for offset-paged lists.
