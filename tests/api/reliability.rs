@@ -687,25 +687,19 @@ async fn a_full_disk_answers_503_and_recovers() {
 /// and Retry-After (the native face is covered over HTTP above).
 #[test]
 fn every_face_maps_storage_unavailable_to_503_with_retry_after() {
-    use roster_server::face::Face;
-    for face in [
-        Face::Native,
-        Face::D3,
-        Face::AttackForge,
-        Face::DigiCert,
-        Face::Aria,
-    ] {
+    for face in roster_server::faces::FACES {
         let resp = face.error(roster_core::CoreError::StorageUnavailable {
             retry_after_secs: 5,
             message: "disk full (secret detail)".into(),
         });
-        assert_eq!(resp.status(), 503, "{face:?}");
+        assert_eq!(resp.status(), 503, "{}", face.name());
         assert_eq!(
             resp.headers()
                 .get("retry-after")
                 .and_then(|v| v.to_str().ok()),
             Some("5"),
-            "{face:?}"
+            "{}",
+            face.name()
         );
     }
 }

@@ -1,5 +1,7 @@
-//! Extractors shared by the native handlers: the authenticated caller, JSON
-//! bodies with field-naming errors, and conditional-request headers.
+//! Extractors every face shares: the authenticated caller, request bodies
+//! and JSON with field-naming errors, path parameters and conditional
+//! headers. They name no face: a refusal is rendered by the request's face
+//! (see [`crate::face`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,11 +15,12 @@ use roster_core::service::Ctx;
 use roster_core::{CoreError, FieldError};
 use serde::de::DeserializeOwned;
 
-use crate::problem::ApiError;
+use crate::face::{self, Rejection};
 use crate::state::AppState;
 
-/// The authenticated caller and where the request came from. Handlers that
-/// take it cannot run unauthenticated.
+/// The authenticated caller and where the request came from, from the
+/// credential where the request's face keeps it. Handlers that take it
+/// cannot run unauthenticated; a refusal comes in the face's envelope.
 pub struct Caller(pub Ctx);
 
 /// Where a request came from, for the audit trail.
@@ -42,31 +45,18 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestOrigin {
     }
 }
 
-/// Finds the credential in `Authorization: Bearer` or `X-API-Key`.
-pub fn credential(headers: &HeaderMap) -> Option<&str> {
-    if let Some(v) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        let (scheme, rest) = v.split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim());
-    }
-    headers
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-}
-
 impl FromRequestParts<Arc<AppState>> for Caller {
-    type Rejection = ApiError;
+    type Rejection = axum::response::Response;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Caller(
-            authenticate(parts, state, credential(&parts.headers)).await?,
-        ))
+        let face = face::of_parts(parts).ok_or_else(face::unwired)?;
+        authenticate(parts, state, face.credential(&parts.headers))
+            .await
+            .map(Caller)
+            .map_err(|e| face.error(e))
     }
 }
 
@@ -88,9 +78,9 @@ pub async fn authenticate(
     })
 }
 
-/// A request body for the dialects, which read their vendors' JSON
-/// themselves: a body over the size limit is refused in the face's own
-/// envelope rather than axum's plain text.
+/// A request body for faces that read their clients' JSON themselves: a
+/// body over the size limit is refused in the face's own envelope rather
+/// than axum's plain text.
 pub struct FaceBytes(pub Bytes);
 
 impl std::ops::Deref for FaceBytes {
@@ -105,11 +95,18 @@ impl FromRequest<Arc<AppState>> for FaceBytes {
     type Rejection = axum::response::Response;
 
     async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
-        let face = crate::face::Face::of(req.uri().path());
+        let face = req
+            .extensions()
+            .get::<face::Current>()
+            .copied()
+            .ok_or_else(face::unwired)?;
         Bytes::from_request(req, state)
             .await
             .map(FaceBytes)
-            .map_err(|_| face.rejected(ApiError::PayloadTooLarge(state.http.body_limit)))
+            .map_err(|_| {
+                face.0
+                    .reject(Rejection::PayloadTooLarge(state.http.body_limit))
+            })
     }
 }
 
@@ -128,7 +125,10 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(v)) => Ok(Path(v)),
-            Err(_) => Err(crate::face::Face::of(parts.uri.path()).not_found()),
+            Err(_) => Err(match face::of_parts(parts) {
+                Some(face) => face.reject(Rejection::NotFound),
+                None => face::unwired(),
+            }),
         }
     }
 }
@@ -167,7 +167,7 @@ impl MediaTypes for MergePatch {
 pub async fn read_json<M: MediaTypes, T: DeserializeOwned>(
     req: Request,
     state: &AppState,
-) -> Result<(T, Bytes), ApiError> {
+) -> Result<(T, Bytes), Rejection> {
     let essence = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -181,7 +181,7 @@ pub async fn read_json<M: MediaTypes, T: DeserializeOwned>(
         })
         .unwrap_or_default();
     if !M::accepts(&essence) {
-        return Err(ApiError::UnsupportedMediaType(M::EXPECTED));
+        return Err(Rejection::UnsupportedMediaType(M::EXPECTED));
     }
     let limit = state.http.body_limit;
     let declared = req
@@ -190,16 +190,16 @@ pub async fn read_json<M: MediaTypes, T: DeserializeOwned>(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return Err(ApiError::PayloadTooLarge(limit));
+        return Err(Rejection::PayloadTooLarge(limit));
     }
     let bytes = Bytes::from_request(req, &())
         .await
-        .map_err(|_| ApiError::PayloadTooLarge(limit))?;
+        .map_err(|_| Rejection::PayloadTooLarge(limit))?;
     let value = parse_json(&bytes)?;
     Ok((value, bytes))
 }
 
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejection> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -228,21 +228,29 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         } else {
             (path, "type", message)
         };
-        ApiError::BadRequest(vec![FieldError::new(field, rule, message)])
+        Rejection::BadBody(vec![FieldError::new(field, rule, message)])
     })
 }
 
 impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
-    type Rejection = ApiError;
+    type Rejection = axum::response::Response;
 
     async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
-        Ok(JsonBody(read_json::<Json, T>(req, state).await?.0))
+        let face = req
+            .extensions()
+            .get::<face::Current>()
+            .copied()
+            .ok_or_else(face::unwired)?;
+        read_json::<Json, T>(req, state)
+            .await
+            .map(|(v, _)| JsonBody(v))
+            .map_err(|r| face.0.reject(r))
     }
 }
 
 /// Parses `If-Match`: `"3"`, `W/"3"` or `3`; `*` means any version.
 /// A value that cannot name a version of ours matches nothing.
-pub fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+pub fn if_match(headers: &HeaderMap) -> Result<Option<i64>, CoreError> {
     let Some(raw) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };
@@ -253,7 +261,7 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     let v = v.strip_prefix("W/").unwrap_or(v).trim_matches('"');
     v.parse::<i64>()
         .map(Some)
-        .map_err(|_| ApiError::Core(CoreError::PreconditionFailed))
+        .map_err(|_| CoreError::PreconditionFailed)
 }
 
 pub fn etag(version: i64) -> String {

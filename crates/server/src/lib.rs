@@ -1,13 +1,11 @@
 //! roster's HTTP server: the native REST API, health and OpenAPI, with the
 //! middleware every face shares (request ids, rate limits, body limits).
 
-pub mod dialects;
 pub mod extract;
 pub mod face;
+pub mod faces;
 mod listener;
 pub mod metrics;
-pub mod native;
-pub mod problem;
 pub mod rate_limit;
 pub mod request_id;
 pub mod state;
@@ -24,7 +22,8 @@ use roster_core::Roster;
 pub use listener::serve_with;
 pub use state::{AppState, HttpConfig};
 
-use crate::problem::ApiError;
+use crate::face::{Current, Rejection};
+use roster_core::CoreError;
 
 /// Builds the whole application. Tests drive this directly.
 pub fn app(roster: Arc<Roster>, http: HttpConfig) -> Router {
@@ -32,30 +31,17 @@ pub fn app(roster: Arc<Roster>, http: HttpConfig) -> Router {
         roster,
         http: http.clone(),
     });
-    let (api, openapi) = native::router();
-    let openapi = Arc::new(openapi);
-    let mut router = Router::new()
-        .nest("/api/v1", api)
-        .merge(dialects::d3::router())
-        .merge(dialects::attackforge::router())
-        .merge(dialects::digicert::router())
-        .merge(dialects::aria::router())
+    let mut router = Router::new();
+    for face in faces::FACES {
+        router = router.merge(face.router());
+    }
+    let mut router = router
         .route("/healthz", get(healthz))
         .route("/livez", get(livez))
         .route("/metrics", get(metrics::endpoint))
-        .route(
-            "/openapi.json",
-            get(move || {
-                let doc = openapi.clone();
-                async move { axum::Json(doc.as_ref().clone()) }
-            }),
-        )
-        .fallback(|uri: axum::http::Uri| async move { face::Face::of(uri.path()).not_found() })
-        .method_not_allowed_fallback(|uri: axum::http::Uri| async move {
-            match face::Face::of(uri.path()) {
-                face::Face::Native => ApiError::MethodNotAllowed.into_response(),
-                other => other.not_found(),
-            }
+        .fallback(|Current(face): Current| async move { face.reject(Rejection::NotFound) })
+        .method_not_allowed_fallback(|Current(face): Current| async move {
+            face.reject(Rejection::MethodNotAllowed)
         })
         .layer(DefaultBodyLimit::max(http.body_limit))
         .with_state(state);
@@ -69,36 +55,50 @@ pub fn app(roster: Arc<Roster>, http: HttpConfig) -> Router {
     router
         .layer(axum::middleware::from_fn(catch_panic))
         .layer(axum::middleware::from_fn(request_id::layer))
+        .layer(axum::middleware::from_fn(face_of_request))
+}
+
+/// Finds the request's face once, for every layer and extractor after.
+async fn face_of_request(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let face = faces::of(req.uri().path());
+    req.extensions_mut().insert(Current(face));
+    next.run(req).await
 }
 
 /// A panic in a handler is a bug: log it with the request id and answer
 /// with the face's generic 500 instead of dropping the connection.
 async fn catch_panic(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     use futures_util::FutureExt as _;
-    let face = face::Face::of(req.uri().path());
+    let face = req.extensions().get::<Current>().copied();
     match std::panic::AssertUnwindSafe(next.run(req))
         .catch_unwind()
         .await
     {
         Ok(resp) => resp,
-        Err(_) => face.error(roster_core::CoreError::Internal("handler panicked".into())),
+        Err(_) => match face {
+            Some(Current(face)) => face.error(CoreError::Internal("handler panicked".into())),
+            None => face::unwired(),
+        },
     }
 }
 
 /// Liveness: answers without touching the database (also the bench's bare route).
-async fn livez() -> axum::Json<native::dto::Health> {
-    axum::Json(native::dto::Health { status: "ok" })
+async fn livez() -> axum::Json<faces::native::dto::Health> {
+    axum::Json(faces::native::dto::Health { status: "ok" })
 }
 
 /// Readiness: 200 when the database answers.
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     match state.roster.health().await {
-        Ok(()) => axum::Json(native::dto::Health { status: "ok" }).into_response(),
+        Ok(()) => axum::Json(faces::native::dto::Health { status: "ok" }).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "health check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(native::dto::Health {
+                axum::Json(faces::native::dto::Health {
                     status: "unavailable",
                 }),
             )

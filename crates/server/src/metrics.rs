@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::extract::Caller;
-use crate::face::Face;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -55,22 +54,11 @@ fn start_upkeep(handle: &PrometheusHandle) {
     }
 }
 
-fn face_label(path: &str) -> &'static str {
-    match Face::of(path) {
-        Face::Native => "native",
-        Face::D3 => "d3",
-        Face::AttackForge => "attackforge",
-        Face::DigiCert => "digicert",
-        Face::Aria => "aria",
-    }
-}
-
-/// Counts one answered request.
-pub fn record(path: &str, status: u16, took: Duration) {
+/// Counts one answered request of a face (its [`crate::face::Face::name`]).
+pub fn record(face: &'static str, status: u16, took: Duration) {
     if handle().is_none() {
         return;
     }
-    let face = face_label(path);
     let class = match status {
         200..=299 => "2xx",
         300..=399 => "3xx",

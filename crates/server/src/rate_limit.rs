@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
 use governor::clock::{Clock, DefaultClock};
@@ -15,7 +14,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use roster_core::CoreError;
 use sha2::{Digest, Sha256};
 
-use crate::face::Face;
+use crate::face::{Current, Face};
 
 pub struct Limits {
     by_address: DefaultKeyedRateLimiter<IpAddr>,
@@ -66,27 +65,24 @@ impl Limits {
 }
 
 /// Credentials are remembered only as a truncated hash.
-fn credential_key(req: &Request) -> Option<[u8; 16]> {
-    let h = req.headers();
-    let raw = h
-        .get(header::AUTHORIZATION)
-        .or_else(|| h.get("x-api-key"))?
-        .as_bytes();
-    let digest = Sha256::digest(raw);
+fn credential_key(face: &dyn Face, req: &Request) -> Option<[u8; 16]> {
+    let raw = face.credential(req.headers())?;
+    let digest = Sha256::digest(raw.as_bytes());
     let mut key = [0u8; 16];
     key.copy_from_slice(&digest[..16]);
     Some(key)
 }
 
 pub async fn layer(State(limits): State<Arc<Limits>>, req: Request, next: Next) -> Response {
+    let Some(Current(face)) = req.extensions().get::<Current>().copied() else {
+        return crate::face::unwired();
+    };
     let ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    match limits.check(ip, credential_key(&req)) {
+    match limits.check(ip, credential_key(face, &req)) {
         Ok(()) => next.run(req).await,
-        Err(retry_after_secs) => {
-            Face::of(req.uri().path()).error(CoreError::RateLimited { retry_after_secs })
-        }
+        Err(retry_after_secs) => face.error(CoreError::RateLimited { retry_after_secs }),
     }
 }

@@ -41,13 +41,17 @@ pub async fn layer(req: Request, next: Next) -> Response {
     let method = req.method().clone();
     // The path only: query strings may carry search terms a log should not keep.
     let path = req.uri().path().to_owned();
+    let face = req
+        .extensions()
+        .get::<crate::face::Current>()
+        .map_or("unknown", |c| c.0.name());
     let span = tracing::info_span!("request", request_id = %id, %method, %path);
     let started = Instant::now();
     let mut resp = REQUEST_ID
         .scope(id.clone(), next.run(req).instrument(span.clone()))
         .await;
     let status = resp.status().as_u16();
-    crate::metrics::record(&path, status, started.elapsed());
+    crate::metrics::record(face, status, started.elapsed());
     span.in_scope(|| {
         tracing::debug!(
             status,

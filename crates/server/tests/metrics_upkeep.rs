@@ -16,11 +16,7 @@ fn rss_kib() -> u64 {
 
 fn record(n: u32) {
     for i in 0..n {
-        roster_server::metrics::record(
-            "/api/v1/users",
-            200,
-            Duration::from_micros(u64::from(i % 5000)),
-        );
+        roster_server::metrics::record("native", 200, Duration::from_micros(u64::from(i % 5000)));
     }
 }
 

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::dto::{MemberList, UserOut};
 use super::users::{bad_param, decode_cursor, encode_cursor, parse_uuid};
 use crate::extract::{Caller, JsonBody, if_match};
-use crate::problem::{ApiResult, Problem};
+use super::problem::{ApiResult, Problem};
 use crate::state::AppState;
 
 use axum::Json;

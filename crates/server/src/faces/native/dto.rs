@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::problem::ApiError;
+use super::problem::ApiError;
 
 /// A user as the native API shows it. Secrets are never part of it.
 #[derive(Debug, Serialize, ToSchema)]

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::access::Items;
 use super::users::{bad_param, parse_uuid};
 use crate::extract::{Caller, JsonBody};
-use crate::problem::{ApiResult, Problem};
+use super::problem::{ApiResult, Problem};
 use crate::state::AppState;
 
 const PROBLEM: &str = "application/problem+json";

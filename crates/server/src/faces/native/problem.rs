@@ -1,6 +1,8 @@
 //! The native face's error body: RFC 9457 `application/problem+json` with
 //! an `errors` list naming each field and rule. The one place core errors
 //! become HTTP statuses for the native API.
+//!
+//! Retry-After is added through [`crate::face::with_retry_after`], as every face does.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -52,6 +54,19 @@ pub enum ApiError {
     UnsupportedMediaType(&'static str),
     NotFound,
     MethodNotAllowed,
+}
+
+impl From<crate::face::Rejection> for ApiError {
+    fn from(r: crate::face::Rejection) -> Self {
+        use crate::face::Rejection;
+        match r {
+            Rejection::NotFound => ApiError::NotFound,
+            Rejection::MethodNotAllowed => ApiError::MethodNotAllowed,
+            Rejection::PayloadTooLarge(n) => ApiError::PayloadTooLarge(n),
+            Rejection::UnsupportedMediaType(t) => ApiError::UnsupportedMediaType(t),
+            Rejection::BadBody(errors) => ApiError::BadRequest(errors),
+        }
+    }
 }
 
 impl From<CoreError> for ApiError {
@@ -266,15 +281,12 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if let Some(secs) = retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
         if www_authenticate {
             headers.insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"roster\""),
             );
         }
-        resp
+        crate::face::with_retry_after(resp, retry_after)
     }
 }

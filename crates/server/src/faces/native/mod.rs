@@ -6,6 +6,7 @@ pub mod auth;
 pub mod dto;
 pub mod keys;
 pub mod me;
+pub mod problem;
 pub mod users;
 
 use std::sync::Arc;
@@ -15,7 +16,13 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use roster_core::CoreError;
+
+use crate::face::{self, Face, Rejection};
 use crate::state::AppState;
+use problem::ApiError;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -56,8 +63,50 @@ impl Modify for Security {
     }
 }
 
+/// The native face: `/api/v1`, its OpenAPI document, and the answer for
+/// every path no other face owns.
+pub struct Native;
+
+impl Face for Native {
+    fn name(&self) -> &'static str {
+        "native"
+    }
+
+    fn owns(&self, _path: &str) -> bool {
+        true
+    }
+
+    fn router(&self) -> axum::Router<Arc<AppState>> {
+        let (api, openapi) = api_router();
+        let openapi = Arc::new(openapi);
+        axum::Router::new().nest("/api/v1", api).route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let doc = openapi.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+    }
+
+    /// `Authorization: Bearer <key or token>`, or `X-API-Key: <key>`.
+    fn credential<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
+        if headers.contains_key(header::AUTHORIZATION) {
+            return face::authorization(headers, &["bearer"]);
+        }
+        face::header_text(headers, "x-api-key")
+    }
+
+    fn error(&self, e: CoreError) -> Response {
+        ApiError::Core(e).into_response()
+    }
+
+    fn reject(&self, r: Rejection) -> Response {
+        ApiError::from(r).into_response()
+    }
+}
+
 /// The routes under `/api/v1` and the OpenAPI document describing them.
-pub fn router() -> (axum::Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
+pub fn api_router() -> (axum::Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = routes();
     add_standard_responses(&mut doc);
     (router, doc)

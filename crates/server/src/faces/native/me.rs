@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use super::dto::UserOut;
 use super::users::{parse_uuid, user_response};
 use crate::extract::{Caller, JsonBody};
-use crate::problem::{ApiResult, Problem};
+use super::problem::{ApiResult, Problem};
 use crate::state::AppState;
 
 const PROBLEM: &str = "application/problem+json";

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::users::{bad_param, decode_cursor, encode_cursor};
 use crate::extract::Caller;
-use crate::problem::{ApiResult, Problem};
+use super::problem::{ApiResult, Problem};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]

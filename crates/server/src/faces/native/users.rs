@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::dto::{CreateUserIn, UserList, UserOut, UserPatchDoc, user_patch};
 use crate::extract::{Caller, Json, MergePatch, etag, if_match, parse_json, read_json};
-use crate::problem::{ApiError, ApiResult, Problem};
+use super::problem::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
 
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";

@@ -8,7 +8,7 @@ use super::dto::{TokenRequest, TokenResponse};
 use roster_core::service::LoginInput;
 
 use crate::extract::{JsonBody, RequestOrigin};
-use crate::problem::{ApiResult, Problem};
+use super::problem::{ApiResult, Problem};
 use crate::state::AppState;
 
 #[utoipa::path(
