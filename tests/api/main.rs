@@ -14,6 +14,7 @@ mod digicert;
 mod errors;
 mod escalation;
 mod faces;
+mod lists;
 mod mfa;
 mod nodes;
 mod openapi;
