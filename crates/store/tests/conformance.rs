@@ -99,7 +99,17 @@ conformance!(
     key_caps_and_revocations_hold,
     missing_references_are_named_not_backend_errors,
     import_chunks_are_all_or_nothing,
+    filters_compare_text_by_each_operator,
+    filters_treat_absent_values_as_unequal,
+    filters_respect_each_fields_case_rule,
+    filter_patterns_match_literally,
+    filters_compare_times_numbers_flags_and_ids,
+    filters_compare_custom_attributes_by_type,
+    filters_nest_and_combine_with_paging,
 );
+
+#[path = "conformance/filters.rs"]
+mod filters;
 
 /// Exports every kind from `s`, `limit` records per page (small limits
 /// walk every cursor).
@@ -353,6 +363,13 @@ async fn create(s: &Arc<dyn Store>, username: &str) -> roster_core::user::User {
 
 mod cases {
     use super::*;
+
+    pub use super::filters::{
+        filter_patterns_match_literally, filters_compare_custom_attributes_by_type,
+        filters_compare_text_by_each_operator, filters_compare_times_numbers_flags_and_ids,
+        filters_nest_and_combine_with_paging, filters_respect_each_fields_case_rule,
+        filters_treat_absent_values_as_unequal,
+    };
 
     pub async fn users_are_unique_by_username_case_insensitively(s: Arc<dyn Store>) {
         let u = create(&s, "Jill.Valentine").await;

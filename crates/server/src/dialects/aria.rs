@@ -27,8 +27,6 @@ use crate::problem::ApiError;
 use crate::state::AppState;
 
 const BASE: &str = "/suite-api/api/auth";
-/// Aria lists are whole; roster stops at this many users.
-const LIST_CAP: usize = 10_000;
 /// Aria's username pattern `^[^\s,<&"'?+%=>;/#]+$`, as data for the core.
 const RULES: UserRules = UserRules {
     name_max: 255,
@@ -569,10 +567,7 @@ async fn list_users(
         .map(|(_, v)| v.to_lowercase())
         .collect();
     let roles: Vec<&str> = param_values(&params, "roleName");
-    let all = state
-        .roster
-        .all_users(&ctx, Default::default(), LIST_CAP)
-        .await?;
+    let all = state.roster.all_users(&ctx, Default::default()).await?;
     let links = links_wanted(&params);
     let mut out = Vec::new();
     for u in &all {
@@ -946,6 +941,7 @@ async fn modify_group(
             change,
             members,
             grants(m.get("role-permissions"))?,
+            None,
         )
         .await?;
     Ok(StatusCode::OK.into_response())
@@ -1194,7 +1190,7 @@ async fn change_privileges(
     let change = how(keys(&m, "privilege-key")?);
     let updated = state
         .roster
-        .change_role_privileges(ctx, r.id, change)
+        .change_role_privileges(ctx, r.id, change, None)
         .await?;
     Ok(axum::Json(json!({ "privilege-key": updated.privileges.iter().map(|p| p.as_str()).collect::<Vec<_>>() })).into_response())
 }
@@ -1498,7 +1494,7 @@ async fn search_users(
     let pattern = search_name(&bytes)?;
     let hits: Vec<Value> = state
         .roster
-        .all_users(&ctx, Default::default(), LIST_CAP)
+        .all_users(&ctx, Default::default())
         .await?
         .iter()
         .filter(|u| wildcard(&pattern, &u.profile.username))

@@ -544,11 +544,8 @@ fn online(u: &User) -> bool {
         .is_some_and(|t| OffsetDateTime::now_utc() - t < time::Duration::minutes(15))
 }
 
-/// D3 lists are whole; roster stops at this many users.
-const LIST_CAP: usize = 10_000;
-
 async fn all_users(state: &AppState, ctx: &Ctx, q: UserQuery) -> Result<Vec<User>, Failure> {
-    Ok(state.roster.all_users(ctx, q, LIST_CAP).await?)
+    Ok(state.roster.all_users(ctx, q).await?)
 }
 
 async fn rows(state: &AppState, ctx: &Ctx, users: Vec<User>, only_online: bool) -> Vec<Value> {
