@@ -92,6 +92,7 @@ conformance!(
     pages_are_keyset_ordered_by_seq,
     idempotency_records_replay_the_first_result,
     write_all_is_all_or_nothing,
+    a_user_and_its_key_are_written_together_or_not_at_all,
     grants_come_directly_and_through_groups,
     the_audit_chain_is_gap_free_and_verifies,
     failed_logins_back_off_per_source_and_forgive_on_unlock,
@@ -466,6 +467,66 @@ mod cases {
         // A scope with no users in it sees nobody.
         let empty = s.list_users(&q, Some(&[Uuid::now_v7()])).await.unwrap();
         assert!(empty.is_empty());
+    }
+
+    pub async fn a_user_and_its_key_are_written_together_or_not_at_all(s: Arc<dyn Store>) {
+        let insert_user = |rec: &NewUserRecord| Write::InsertUser {
+            rec: Box::new(rec.clone()),
+            access: NewUserAccess {
+                groups: vec![],
+                assignments: vec![(ADMINISTRATOR_ROLE_ID, false, vec![ROOT_CONTAINER_ID])],
+            },
+        };
+        let insert_key = |user: Uuid, role: Option<Uuid>| Write::InsertKey {
+            user,
+            key: generate_key("service").record,
+            role,
+            cap: Some(vec![Privilege::UsersRead]),
+            expires_at: None,
+        };
+        // The key's role does not exist: the user goes with it.
+        let rec = record("service-user");
+        let refused = vec![
+            (insert_user(&rec), event("user.create")),
+            (
+                insert_key(rec.id, Some(Uuid::now_v7())),
+                event("key.create"),
+            ),
+        ];
+        assert!(matches!(
+            s.write_all(refused).await,
+            Err(StoreError::MissingReference { .. })
+        ));
+        assert!(s.user_by_id(rec.id).await.unwrap().is_none());
+        assert!(s.list_keys(Some(rec.id)).await.unwrap().is_empty());
+        assert!(
+            s.assignments_of(Holder::User(rec.id))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // A user's home that does not exist is named as such.
+        let mut homeless = record("homeless");
+        homeless.container_id = Uuid::now_v7();
+        assert!(matches!(
+            s.write_all(vec![(insert_user(&homeless), event("user.create"))])
+                .await,
+            Err(StoreError::MissingReference {
+                field: "container_id"
+            })
+        ));
+        let accepted = vec![
+            (insert_user(&rec), event("user.create")),
+            (insert_key(rec.id, None), event("key.create")),
+        ];
+        s.write_all(accepted).await.unwrap();
+        let user = s.user_by_id(rec.id).await.unwrap().unwrap();
+        assert_eq!(user.profile.username, "service-user");
+        assert_eq!(s.list_keys(Some(rec.id)).await.unwrap().len(), 1);
+        assert_eq!(
+            s.assignments_of(Holder::User(rec.id)).await.unwrap().len(),
+            1
+        );
     }
 
     pub async fn idempotency_records_replay_the_first_result(s: Arc<dyn Store>) {
