@@ -104,6 +104,19 @@ pub enum Write {
         group: Uuid,
         user: Uuid,
     },
+    /// As [`UserStore::insert_user`] without an idempotency key.
+    InsertUser {
+        rec: Box<NewUserRecord>,
+        access: NewUserAccess,
+    },
+    /// As [`CredentialStore::insert_key`] (created at the event's time).
+    InsertKey {
+        user: Uuid,
+        key: KeyRecord,
+        role: Option<Uuid>,
+        cap: Option<Vec<Privilege>>,
+        expires_at: Option<OffsetDateTime>,
+    },
 }
 
 /// Users, their credentials' state and the login throttle.

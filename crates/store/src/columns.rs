@@ -18,3 +18,38 @@ pub const KEY_COLUMNS: &str = "k.id, k.user_id, k.name, k.prefix, k.role_id, k.c
 /// The audit log, in chain-hash order of fields.
 pub const AUDIT_COLUMNS: &str = "seq, id, at, actor_id, actor, action, target_kind, target_id, container_id, \
     outcome, request_id, source, details, prev_hash, hash";
+
+use roster_core::user_filter::UserField;
+
+/// The column a user filter reads for a fixed field (custom attributes are
+/// read from `u.attributes` by each backend). Username and email name their
+/// stored lower-case keys: case-insensitive comparisons then use the
+/// indexed columns, with the value folded the same way in Rust. This match
+/// is the only way a column name enters a filter's SQL.
+pub(crate) fn user_filter_column(field: &UserField) -> Option<&'static str> {
+    use UserField::*;
+    Some(match field {
+        Id => "u.id",
+        Seq => "u.seq",
+        Username => "u.username_key",
+        Email => "u.email_key",
+        FirstName => "u.first_name",
+        LastName => "u.last_name",
+        DisplayName => "u.display_name",
+        Phone => "u.phone",
+        JobTitle => "u.job_title",
+        Timezone => "u.timezone",
+        Locale => "u.locale",
+        ExternalId => "u.external_id",
+        DistinguishedName => "u.distinguished_name",
+        Active => "u.active",
+        MfaRequired => "u.mfa_required",
+        SamlSsoOnly => "u.saml_sso_only",
+        SecurityLevel => "u.security_level",
+        ContainerId => "u.container_id",
+        CreatedAt => "u.created_at",
+        UpdatedAt => "u.updated_at",
+        LastLoginAt => "u.last_login_at",
+        Attribute(_) => return None,
+    })
+}

@@ -4,6 +4,7 @@ mod columns;
 pub mod postgres;
 pub mod sqlite;
 pub mod testing;
+mod user_filter;
 
 pub use postgres::{PgOptions, PgStore};
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};

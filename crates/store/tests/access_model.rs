@@ -129,6 +129,26 @@ enum Op {
         container: usize,
         parent: usize,
     },
+    /// SCIM's group PATCH: members added and removed in one request.
+    ChangeMembers {
+        actor: usize,
+        group: usize,
+        add: u8,
+        remove: u8,
+    },
+    /// SCIM's group PUT: exactly these members.
+    SetMembers {
+        actor: usize,
+        group: usize,
+        members: u8,
+    },
+    /// An API-only user: a user and its key in one request.
+    ServiceUser {
+        actor: usize,
+        groups: u8,
+        grant: Option<(usize, usize)>,
+        role: Option<usize>,
+    },
     /// Aria's group update: members and permissions in one request.
     GroupWith {
         actor: usize,
@@ -162,6 +182,11 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (i(), i(), i()).prop_map(|(actor, container, parent)| Op::MoveContainer { actor, container, parent }),
         1 => (i(), any::<u8>(), prop::option::of((i(), i())))
             .prop_map(|(actor, groups, grant)| Op::CreateUser { actor, groups, grant }),
+        1 => (i(), i(), any::<u8>(), any::<u8>())
+            .prop_map(|(actor, group, add, remove)| Op::ChangeMembers { actor, group, add, remove }),
+        1 => (i(), i(), any::<u8>()).prop_map(|(actor, group, members)| Op::SetMembers { actor, group, members }),
+        1 => (i(), any::<u8>(), prop::option::of((i(), i())), prop::option::of(i()))
+            .prop_map(|(actor, groups, grant, role)| Op::ServiceUser { actor, groups, grant, role }),
     ]
 }
 
@@ -686,11 +711,67 @@ impl World {
                     .into_iter()
                     .collect();
                 let grants = grant.iter().map(|(r, s)| self.grant(*r, *s)).collect();
-                ok(
-                    r.update_group_with(ctx, g, GroupChange::default(), Some(members), grants)
-                        .await,
-                )?;
+                ok(r.update_group_with(
+                    ctx,
+                    g,
+                    GroupChange::default(),
+                    Some(members),
+                    grants,
+                    None,
+                )
+                .await)?;
                 Ok(Effect::Grants)
+            }
+            Op::ChangeMembers {
+                group, add, remove, ..
+            } => {
+                let g = self.l.groups[group % self.l.groups.len()];
+                let add = self.users_in(*add);
+                let remove = self
+                    .users_in(*remove)
+                    .into_iter()
+                    .filter(|u| !add.contains(u))
+                    .collect();
+                ok(r.change_group_members(ctx, g, add, remove, None).await)?;
+                Ok(Effect::Grants)
+            }
+            Op::SetMembers { group, members, .. } => {
+                let g = self.l.groups[group % self.l.groups.len()];
+                let members = self.users_in(*members);
+                ok(r.set_group_members(ctx, g, members, None).await)?;
+                Ok(Effect::Grants)
+            }
+            Op::ServiceUser {
+                groups,
+                grant,
+                role,
+                ..
+            } => {
+                let n = self.l.users.len();
+                let input = CreateUser {
+                    profile: UserDraft {
+                        username: format!("service{n}"),
+                        active: true,
+                        ..Default::default()
+                    },
+                    groups: (0..self.l.groups.len())
+                        .filter(|i| groups & (1 << i) != 0)
+                        .map(|i| GroupRef::Id(self.l.groups[i]))
+                        .collect(),
+                    roles: grant.iter().map(|(r, s)| self.grant(*r, *s)).collect(),
+                    ..Default::default()
+                };
+                let key = NewKey {
+                    name: "service".into(),
+                    user_id: None,
+                    role_id: role.map(|x| self.l.roles[x % self.l.roles.len()]),
+                    expires_at: None,
+                };
+                let (user, info, secret) = ok(r.create_service_user(ctx, input, key).await)?;
+                assert_eq!(info.user_id, user.id);
+                self.l.users.push(user.id);
+                self.l.actors.push(secret.expose().to_string());
+                Ok(Effect::Key(user.id, secret.expose().to_string()))
             }
             Op::MoveContainer {
                 container, parent, ..
@@ -726,6 +807,16 @@ impl World {
                 Ok(Effect::Grants)
             }
         }
+    }
+
+    /// The first eight users, chosen by the bits of `bits`.
+    fn users_in(&self, bits: u8) -> Vec<Uuid> {
+        (0..8)
+            .filter(|i| bits & (1 << i) != 0)
+            .map(|i| self.user(i))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
     }
 
     fn holder_ref(&self, i: usize) -> Holder {
@@ -773,6 +864,9 @@ fn actor_of(op: &Op) -> usize {
         | Op::CreateUser { actor, .. }
         | Op::UpdateWithAccess { actor, .. }
         | Op::GroupWith { actor, .. }
+        | Op::ChangeMembers { actor, .. }
+        | Op::SetMembers { actor, .. }
+        | Op::ServiceUser { actor, .. }
         | Op::MoveContainer { actor, .. } => *actor,
     }
 }

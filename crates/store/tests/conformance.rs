@@ -92,6 +92,7 @@ conformance!(
     pages_are_keyset_ordered_by_seq,
     idempotency_records_replay_the_first_result,
     write_all_is_all_or_nothing,
+    a_user_and_its_key_are_written_together_or_not_at_all,
     grants_come_directly_and_through_groups,
     the_audit_chain_is_gap_free_and_verifies,
     failed_logins_back_off_per_source_and_forgive_on_unlock,
@@ -99,7 +100,17 @@ conformance!(
     key_caps_and_revocations_hold,
     missing_references_are_named_not_backend_errors,
     import_chunks_are_all_or_nothing,
+    filters_compare_text_by_each_operator,
+    filters_treat_absent_values_as_unequal,
+    filters_respect_each_fields_case_rule,
+    filter_patterns_match_literally,
+    filters_compare_times_numbers_flags_and_ids,
+    filters_compare_custom_attributes_by_type,
+    filters_nest_and_combine_with_paging,
 );
+
+#[path = "conformance/filters.rs"]
+mod filters;
 
 /// Exports every kind from `s`, `limit` records per page (small limits
 /// walk every cursor).
@@ -354,6 +365,13 @@ async fn create(s: &Arc<dyn Store>, username: &str) -> roster_core::user::User {
 mod cases {
     use super::*;
 
+    pub use super::filters::{
+        filter_patterns_match_literally, filters_compare_custom_attributes_by_type,
+        filters_compare_text_by_each_operator, filters_compare_times_numbers_flags_and_ids,
+        filters_nest_and_combine_with_paging, filters_respect_each_fields_case_rule,
+        filters_treat_absent_values_as_unequal,
+    };
+
     pub async fn users_are_unique_by_username_case_insensitively(s: Arc<dyn Store>) {
         let u = create(&s, "Jill.Valentine").await;
         assert_eq!(u.version, 1);
@@ -449,6 +467,66 @@ mod cases {
         // A scope with no users in it sees nobody.
         let empty = s.list_users(&q, Some(&[Uuid::now_v7()])).await.unwrap();
         assert!(empty.is_empty());
+    }
+
+    pub async fn a_user_and_its_key_are_written_together_or_not_at_all(s: Arc<dyn Store>) {
+        let insert_user = |rec: &NewUserRecord| Write::InsertUser {
+            rec: Box::new(rec.clone()),
+            access: NewUserAccess {
+                groups: vec![],
+                assignments: vec![(ADMINISTRATOR_ROLE_ID, false, vec![ROOT_CONTAINER_ID])],
+            },
+        };
+        let insert_key = |user: Uuid, role: Option<Uuid>| Write::InsertKey {
+            user,
+            key: generate_key("service").record,
+            role,
+            cap: Some(vec![Privilege::UsersRead]),
+            expires_at: None,
+        };
+        // The key's role does not exist: the user goes with it.
+        let rec = record("service-user");
+        let refused = vec![
+            (insert_user(&rec), event("user.create")),
+            (
+                insert_key(rec.id, Some(Uuid::now_v7())),
+                event("key.create"),
+            ),
+        ];
+        assert!(matches!(
+            s.write_all(refused).await,
+            Err(StoreError::MissingReference { .. })
+        ));
+        assert!(s.user_by_id(rec.id).await.unwrap().is_none());
+        assert!(s.list_keys(Some(rec.id)).await.unwrap().is_empty());
+        assert!(
+            s.assignments_of(Holder::User(rec.id))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // A user's home that does not exist is named as such.
+        let mut homeless = record("homeless");
+        homeless.container_id = Uuid::now_v7();
+        assert!(matches!(
+            s.write_all(vec![(insert_user(&homeless), event("user.create"))])
+                .await,
+            Err(StoreError::MissingReference {
+                field: "container_id"
+            })
+        ));
+        let accepted = vec![
+            (insert_user(&rec), event("user.create")),
+            (insert_key(rec.id, None), event("key.create")),
+        ];
+        s.write_all(accepted).await.unwrap();
+        let user = s.user_by_id(rec.id).await.unwrap().unwrap();
+        assert_eq!(user.profile.username, "service-user");
+        assert_eq!(s.list_keys(Some(rec.id)).await.unwrap().len(), 1);
+        assert_eq!(
+            s.assignments_of(Holder::User(rec.id)).await.unwrap().len(),
+            1
+        );
     }
 
     pub async fn idempotency_records_replay_the_first_result(s: Arc<dyn Store>) {

@@ -94,6 +94,12 @@ fn same_scope(a: &Assignment, all_objects: bool, containers: &[Uuid]) -> bool {
     a.all_objects == all_objects && (all_objects || a.container_ids == wanted)
 }
 
+/// Each id once, in the order first given.
+fn unique(ids: &[Uuid]) -> Vec<Uuid> {
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    ids.iter().copied().filter(|id| seen.insert(*id)).collect()
+}
+
 fn invalid(errors: Vec<FieldError>) -> CoreError {
     CoreError::Invalid(errors)
 }
@@ -437,16 +443,21 @@ impl Roster {
 
     /// Adds, replaces or removes privileges of a role (Aria's role
     /// privilege calls): read, change and write on the version read, again
-    /// if another change landed in between, so none is lost.
+    /// if another change landed in between, so none is lost. With
+    /// `if_match`, only on that version (412 otherwise), once.
     pub async fn change_role_privileges(
         &self,
         ctx: &Ctx,
         id: Uuid,
         change: PrivilegeChange,
+        if_match: Option<i64>,
     ) -> CoreResult<Role> {
         // Each round lets at least one of the racing changes through.
         for _attempt in 0..32 {
             let current = self.find_role(RoleRef::Id(id)).await?;
+            if if_match.is_some_and(|v| v != current.version) {
+                return Err(CoreError::PreconditionFailed);
+            }
             let mut names: Vec<String> = current
                 .privileges
                 .iter()
@@ -467,7 +478,7 @@ impl Roster {
                 .update_role_once(ctx, id, input, Some(current.version))
                 .await
             {
-                Err(CoreError::PreconditionFailed) => continue,
+                Err(CoreError::PreconditionFailed) if if_match.is_none() => continue,
                 other => return other,
             }
         }
@@ -563,7 +574,9 @@ impl Roster {
 
     /// Changes a group and, in the same transaction, its members (when
     /// given: exactly these, among the members the caller may read) and
-    /// role assignments.
+    /// role assignments. With `if_match`, only on that version (412
+    /// otherwise); without, a concurrent change is read again and this one
+    /// applied over it.
     pub async fn update_group_with(
         &self,
         ctx: &Ctx,
@@ -571,9 +584,17 @@ impl Roster {
         change: GroupChange,
         members: Option<Vec<Uuid>>,
         grants: Vec<crate::user::RoleGrant>,
+        if_match: Option<i64>,
     ) -> CoreResult<Group> {
-        unconditionally(None, || {
-            self.update_group_with_once(ctx, id, change.clone(), members.clone(), grants.clone())
+        unconditionally(if_match, || {
+            self.update_group_with_once(
+                ctx,
+                id,
+                change.clone(),
+                members.clone(),
+                grants.clone(),
+                if_match,
+            )
         })
         .await
     }
@@ -585,8 +606,9 @@ impl Roster {
         change: GroupChange,
         members: Option<Vec<Uuid>>,
         grants: Vec<crate::user::RoleGrant>,
+        if_match: Option<i64>,
     ) -> CoreResult<Group> {
-        let (update, event) = self.plan_update_group(ctx, id, change, None).await?;
+        let (update, event) = self.plan_update_group(ctx, id, change, if_match).await?;
         let mut writes = vec![(update, event)];
         writes.extend(self.plan_grants(ctx, Holder::Group(id), grants).await?);
         if let Some(wanted) = members {
@@ -830,6 +852,141 @@ impl Roster {
             .map_err(from_store("membership"))?;
         self.forget_user(user).await;
         Ok(())
+    }
+
+    /// Adds and removes members in one transaction (SCIM's group PATCH),
+    /// each checked as [`Self::add_member`] and [`Self::remove_member`]
+    /// check it, and the group's holdings conferrable when membership
+    /// changes. Adding a member or removing a non-member is no change (a
+    /// user that does not exist is a non-member); a user may not be both
+    /// added and removed. A change bumps the group's version once; no
+    /// change writes nothing. With `if_match`, only on that version (412
+    /// otherwise, even when nothing would change).
+    pub async fn change_group_members(
+        &self,
+        ctx: &Ctx,
+        group: Uuid,
+        add: Vec<Uuid>,
+        remove: Vec<Uuid>,
+        if_match: Option<i64>,
+    ) -> CoreResult<Group> {
+        let removing: std::collections::HashSet<&Uuid> = remove.iter().collect();
+        if let Some(u) = add.iter().find(|u| removing.contains(u)) {
+            return Err(CoreError::invalid(
+                "members",
+                "distinct",
+                format!("user {u} cannot be both added and removed"),
+            ));
+        }
+        unconditionally(if_match, || {
+            self.change_members_once(ctx, group, &add, &remove, if_match)
+        })
+        .await
+    }
+
+    /// Makes exactly `members` the group's members, among the members the
+    /// caller may read (those it may not are kept, untouched, as
+    /// [`Self::update_group_with`] does): [`Self::change_group_members`]
+    /// with the difference.
+    pub async fn set_group_members(
+        &self,
+        ctx: &Ctx,
+        group: Uuid,
+        members: Vec<Uuid>,
+        if_match: Option<i64>,
+    ) -> CoreResult<Group> {
+        unconditionally(if_match, || async {
+            let wanted: std::collections::HashSet<Uuid> = members.iter().copied().collect();
+            let visible = self.all_members(ctx, group).await?;
+            let remove: Vec<Uuid> = visible
+                .iter()
+                .map(|u| u.id)
+                .filter(|u| !wanted.contains(u))
+                .collect();
+            self.change_members_once(ctx, group, &members, &remove, if_match)
+                .await
+        })
+        .await
+    }
+
+    async fn change_members_once(
+        &self,
+        ctx: &Ctx,
+        id: Uuid,
+        add: &[Uuid],
+        remove: &[Uuid],
+        if_match: Option<i64>,
+    ) -> CoreResult<Group> {
+        let group = self.get_group(ctx, id).await?;
+        authz::authorize(&ctx.who, Privilege::GroupsWrite, Target::Global)?;
+        if if_match.is_some_and(|v| v != group.version) {
+            return Err(CoreError::PreconditionFailed);
+        }
+        let current = self.member_ids(id).await?;
+        let mut changes = Vec::new();
+        for u in unique(add) {
+            // As add_member: the user in reach and not above the caller,
+            // whether or not it is a member already.
+            self.user_to_change(ctx, u, Privilege::UsersRead).await?;
+            if !current.contains(&u) {
+                changes.push((u, true));
+            }
+        }
+        for u in unique(remove) {
+            match self.user_to_change(ctx, u, Privilege::UsersRead).await {
+                Err(CoreError::NotFound(_)) => continue,
+                other => other?,
+            };
+            if current.contains(&u) {
+                changes.push((u, false));
+            }
+        }
+        if changes.is_empty() {
+            return Ok(group);
+        }
+        // Joining or leaving gives or takes what the group holds.
+        self.check_group_conferral(ctx, id).await?;
+        let event = ctx.event("group.update").target("group", id, None);
+        let bump = Write::UpdateGroup {
+            id,
+            expected_version: group.version,
+            name: group.name,
+            description: group.description,
+            attributes: group.attributes,
+            now: OffsetDateTime::now_utc(),
+        };
+        let mut writes = vec![(bump, event)];
+        writes.extend(
+            changes
+                .iter()
+                .map(|(u, add)| self.member_write(ctx, id, *u, *add)),
+        );
+        self.store
+            .write_all(writes)
+            .await
+            .map_err(from_store("group"))?;
+        for (u, _) in &changes {
+            self.forget_user(*u).await;
+        }
+        self.find_group(GroupRef::Id(id)).await
+    }
+
+    /// Every member's id, whoever may read them.
+    async fn member_ids(&self, group: Uuid) -> CoreResult<std::collections::HashSet<Uuid>> {
+        let mut out = std::collections::HashSet::new();
+        let mut after = 0;
+        loop {
+            let page = self
+                .store
+                .members(group, after, 1000)
+                .await
+                .map_err(from_store("group"))?;
+            let Some(last) = page.last() else {
+                return Ok(out);
+            };
+            after = last.seq;
+            out.extend(page.iter().map(|u| u.id));
+        }
     }
 
     pub async fn members(
@@ -1241,6 +1398,39 @@ impl Roster {
 
     /// Creates a key; the secret is in the result once and never again.
     pub async fn create_key(&self, ctx: &Ctx, input: NewKey) -> CoreResult<(ApiKeyInfo, Secret)> {
+        let role = self.check_new_key(ctx, &input).await?;
+        // Derived, never wider: a restricted caller mints keys at most as
+        // restricted as itself, whatever role it names.
+        let cap = authz::derived_restriction(&ctx.who, None);
+        let owner = input.user_id.unwrap_or(ctx.who.user_id);
+        if owner != ctx.who.user_id {
+            let user = self
+                .user_in_reach(ctx, owner, Privilege::KeysManage)
+                .await?;
+            // The key carries the owner's power (within its restriction):
+            // the caller must hold all of that itself.
+            let within =
+                authz::derived_restriction(&ctx.who, role.as_ref().map(|r| &r.privileges[..]));
+            self.check_not_above(ctx, &user, within.as_deref()).await?;
+        }
+        let (generated, event) = Self::generate_key(ctx, &input, owner);
+        let info = self
+            .store
+            .insert_key(
+                owner,
+                generated.record,
+                input.role_id,
+                cap,
+                input.expires_at,
+                event,
+            )
+            .await
+            .map_err(from_store("key"))?;
+        Ok((info, generated.secret))
+    }
+
+    /// The checks on a key's own fields; returns the role restricting it.
+    async fn check_new_key(&self, ctx: &Ctx, input: &NewKey) -> CoreResult<Option<Role>> {
         let mut errors = crate::validation::Errors::default();
         access::validate_name(&mut errors, "name", &input.name);
         errors.into_result().map_err(invalid)?;
@@ -1257,47 +1447,80 @@ impl Roster {
         if ctx.who.enroll_only {
             return Err(CoreError::Forbidden);
         }
-        let role = match input.role_id {
+        match input.role_id {
             Some(role) => match self.find_role(RoleRef::Id(role)).await {
                 Err(CoreError::NotFound(_)) => {
-                    return Err(CoreError::invalid("role_id", "exists", "no such role"));
+                    Err(CoreError::invalid("role_id", "exists", "no such role"))
                 }
-                other => Some(other?),
+                other => other.map(Some),
             },
-            None => None,
-        };
-        // Derived, never wider: a restricted caller mints keys at most as
-        // restricted as itself, whatever role it names.
-        let cap = authz::derived_restriction(&ctx.who, None);
-        let owner = input.user_id.unwrap_or(ctx.who.user_id);
-        if owner != ctx.who.user_id {
-            let user = self
-                .user_in_reach(ctx, owner, Privilege::KeysManage)
-                .await?;
-            // The key carries the owner's power (within its restriction):
-            // the caller must hold all of that itself.
-            let within =
-                authz::derived_restriction(&ctx.who, role.as_ref().map(|r| &r.privileges[..]));
-            self.check_not_above(ctx, &user, within.as_deref()).await?;
+            None => Ok(None),
         }
+    }
+
+    /// A new key for `owner`, with the event that records it.
+    fn generate_key(ctx: &Ctx, input: &NewKey, owner: Uuid) -> (auth::GeneratedKey, AuditEvent) {
         let generated = auth::generate_key(&input.name);
         let event = ctx
             .event("key.create")
             .target("api_key", generated.record.id, None)
             .details(json!({ "owner": owner, "name": input.name, "role_id": input.role_id }));
-        let info = self
-            .store
-            .insert_key(
-                owner,
-                generated.record,
-                input.role_id,
-                cap,
-                input.expires_at,
-                event,
-            )
-            .await
-            .map_err(from_store("key"))?;
-        Ok((info, generated.secret))
+        (generated, event)
+    }
+
+    /// [`Self::create_key`]'s checks and write for a user being created in
+    /// the same transaction (`owner`, homed at the end of `chain`, to be
+    /// given `access`): `keys.manage` there, and the caller holding all the
+    /// new user will hold (within the key's restriction). Returns the
+    /// write, its event, the key's id and its secret.
+    pub(super) async fn plan_key_for_new_user(
+        &self,
+        ctx: &Ctx,
+        input: NewKey,
+        owner: Uuid,
+        chain: &[Uuid],
+        access: &crate::user::NewUserAccess,
+    ) -> CoreResult<(Write, AuditEvent, Uuid, Secret)> {
+        let role = self.check_new_key(ctx, &input).await?;
+        let cap = authz::derived_restriction(&ctx.who, None);
+        if authz::authorize(&ctx.who, Privilege::KeysManage, Target::Global).is_err() {
+            authz::authorize(&ctx.who, Privilege::KeysManage, Target::In(chain))?;
+        }
+        let scope = |all: bool, containers: &[Uuid]| {
+            if all {
+                Scope::All
+            } else {
+                Scope::Containers(containers.to_vec())
+            }
+        };
+        let mut grants = Vec::new();
+        for (role, all, containers) in &access.assignments {
+            let role = self.find_role(RoleRef::Id(*role)).await?;
+            grants.push((role.privileges, scope(*all, containers)));
+        }
+        for group in &access.groups {
+            for a in self
+                .store
+                .assignments_of(Holder::Group(*group))
+                .await
+                .map_err(from_store("assignment"))?
+            {
+                let role = self.find_role(RoleRef::Id(a.role_id)).await?;
+                grants.push((role.privileges, scope(a.all_objects, &a.container_ids)));
+            }
+        }
+        let within = authz::derived_restriction(&ctx.who, role.as_ref().map(|r| &r.privileges[..]));
+        self.check_holds_all(ctx, grants, within.as_deref()).await?;
+        let (generated, event) = Self::generate_key(ctx, &input, owner);
+        let id = generated.record.id;
+        let write = Write::InsertKey {
+            user: owner,
+            key: generated.record,
+            role: input.role_id,
+            cap,
+            expires_at: input.expires_at,
+        };
+        Ok((write, event, id, generated.secret))
     }
 
     /// The caller's keys, or (with `keys.manage`) another user's or everyone's.

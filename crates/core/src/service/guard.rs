@@ -84,20 +84,36 @@ impl Roster {
             // The caller's own whole power: holds everything it holds.
             return Ok(());
         }
-        let mut held = Vec::new();
-        for g in self
+        let grants = self
             .store
             .grants_of(user.id)
             .await
-            .map_err(from_store("user"))?
-        {
-            let privileges: Vec<Privilege> = g
-                .privileges
+            .map_err(from_store("user"))?;
+        self.check_holds_all(
+            ctx,
+            grants.into_iter().map(|g| (g.privileges, g.scope)),
+            cap,
+        )
+        .await
+    }
+
+    /// The caller holds every one of these grants (within `cap`): the
+    /// decision of [`Self::check_not_above`], for grants that may not be
+    /// stored yet (a user being created).
+    pub(super) async fn check_holds_all(
+        &self,
+        ctx: &Ctx,
+        grants: impl IntoIterator<Item = (Vec<Privilege>, Scope)>,
+        cap: Option<&[Privilege]>,
+    ) -> CoreResult<()> {
+        let mut held = Vec::new();
+        for (privileges, scope) in grants {
+            let privileges: Vec<Privilege> = privileges
                 .into_iter()
                 .filter(|p| cap.is_none_or(|c| c.contains(p)))
                 .collect();
             if !privileges.is_empty() {
-                held.push((privileges, self.resolve(&g.scope).await?));
+                held.push((privileges, self.resolve(&scope).await?));
             }
         }
         authz::dominates(&ctx.who, &held)

@@ -25,7 +25,7 @@ pub use self::access::{
 pub use self::audit::{Verification, verify_audit_chain};
 pub use self::login::LoginInput;
 pub use self::mfa::Enrollment;
-pub use self::users::{AccessChange, Created, UserChange};
+pub use self::users::{AccessChange, Created, UserChange, UserKey};
 
 use crate::Secret;
 use crate::access::BUILTIN_ROLES;

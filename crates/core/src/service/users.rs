@@ -4,10 +4,11 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::access::NewKey;
 use super::{Ctx, Roster, from_store};
 use crate::Secret;
-use crate::access::GroupRef;
 use crate::access::Holder;
+use crate::access::{ApiKeyInfo, GroupRef};
 use crate::audit::AuditEvent;
 use crate::authz::{self, Privilege, Target};
 use crate::error::{CoreError, CoreResult, FieldError};
@@ -39,6 +40,25 @@ pub struct AccessChange {
     pub join: Vec<GroupRef>,
 }
 
+/// How a face names a user: roster's id, its integer id, or (exactly,
+/// without case) its username or email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserKey {
+    Id(Uuid),
+    Seq(i64),
+    Username(String),
+    Email(String),
+}
+
+/// A checked new user, ready to be written.
+struct NewUserPlan {
+    rec: NewUserRecord,
+    with: NewUserAccess,
+    event: AuditEvent,
+    /// Holds the username against a concurrent create until written.
+    _claim: Option<super::claims::Claim>,
+}
+
 /// Result of a create: the user, and whether it is a replay of an earlier
 /// request with the same idempotency key.
 pub struct Created {
@@ -47,15 +67,10 @@ pub struct Created {
 }
 
 impl Roster {
-    pub async fn create_user(&self, ctx: &Ctx, input: CreateUser) -> CoreResult<Created> {
-        let container = input.container_id.unwrap_or(ctx.who.container_id);
-        // A grant over everything needs no walk up the container tree; the
-        // insert still refuses a container that does not exist (its
-        // foreign key), with the same field and rule.
-        if authz::authorize(&ctx.who, Privilege::UsersWrite, Target::Global).is_err() {
-            self.may_home_users_in(ctx, container).await?;
-        }
-        if let Some(idem) = &input.idempotency
+    pub async fn create_user(&self, ctx: &Ctx, mut input: CreateUser) -> CoreResult<Created> {
+        let container = self.home_for_new_user(ctx, &input).await?;
+        let idempotency = input.idempotency.take();
+        if let Some(idem) = &idempotency
             && let Some(hit) = self
                 .store
                 .idempotent_result(ctx.who.user_id, &idem.key)
@@ -71,6 +86,59 @@ impl Roster {
                 Err(CoreError::IdempotencyMismatch)
             };
         }
+        let NewUserPlan {
+            rec,
+            with,
+            event,
+            _claim,
+        } = self.plan_new_user(ctx, input, container).await?;
+        let idempotency = idempotency.map(|i| IdempotencyWrite {
+            scope: ctx.who.user_id,
+            key: i.key,
+            request_hash: i.request_hash,
+        });
+        match self
+            .store
+            .insert_user(rec, with, idempotency, event)
+            .await
+            .map_err(from_store("user"))?
+        {
+            Inserted::Created(user) => {
+                tracing::info!(user_id = %user.id, actor = %ctx.who.user_id, "user created");
+                Ok(Created {
+                    user,
+                    replayed: false,
+                })
+            }
+            Inserted::Replayed(user) => Ok(Created {
+                user,
+                replayed: true,
+            }),
+            Inserted::Mismatch => Err(CoreError::IdempotencyMismatch),
+        }
+    }
+
+    /// Where a new user will live, once the caller may place users there.
+    async fn home_for_new_user(&self, ctx: &Ctx, input: &CreateUser) -> CoreResult<Uuid> {
+        let container = input.container_id.unwrap_or(ctx.who.container_id);
+        // A grant over everything needs no walk up the container tree; the
+        // insert still refuses a container that does not exist (its
+        // foreign key), with the same field and rule.
+        if authz::authorize(&ctx.who, Privilege::UsersWrite, Target::Global).is_err() {
+            self.may_home_users_in(ctx, container).await?;
+        }
+        Ok(container)
+    }
+
+    /// Checks a new user (profile, password, groups, roles) as
+    /// [`Self::create_user`] does and prepares its write; the username stays
+    /// claimed while the plan is held.
+    async fn plan_new_user(
+        &self,
+        ctx: &Ctx,
+        input: CreateUser,
+        container: Uuid,
+    ) -> CoreResult<NewUserPlan> {
         self.check_new_user(
             &input.profile,
             input.password.as_ref(),
@@ -112,7 +180,7 @@ impl Roster {
         }
         // A duplicate is answered before the costly hash (see claims.rs);
         // the claim is held until the insert is done.
-        let (_claim, password_hash) = match &input.password {
+        let (claim, password_hash) = match &input.password {
             Some(p) => {
                 let claim = self.claim_username(&input.profile.username).await?;
                 (Some(claim), Some(self.hasher.hash(p).await?))
@@ -130,30 +198,62 @@ impl Roster {
             .event("user.create")
             .target("user", rec.id, Some(container))
             .details(json!({ "username": rec.profile.username }));
-        let idempotency = input.idempotency.map(|i| IdempotencyWrite {
-            scope: ctx.who.user_id,
-            key: i.key,
-            request_hash: i.request_hash,
-        });
-        match self
-            .store
-            .insert_user(rec, with, idempotency, event)
+        Ok(NewUserPlan {
+            rec,
+            with,
+            event,
+            _claim: claim,
+        })
+    }
+
+    /// Creates a user and an API key for it in one transaction (an
+    /// "API-only" user): every check [`Self::create_user`] and then
+    /// [`Self::create_key`] for that user would make applies, with the new
+    /// user's grants (its roles and groups) standing in for the ones the
+    /// key check reads from the store. `key.user_id` is ignored, and so is
+    /// an idempotency key (the secret could not be replayed).
+    pub async fn create_service_user(
+        &self,
+        ctx: &Ctx,
+        mut input: CreateUser,
+        key: NewKey,
+    ) -> CoreResult<(User, ApiKeyInfo, Secret)> {
+        let container = self.home_for_new_user(ctx, &input).await?;
+        input.idempotency = None;
+        let NewUserPlan {
+            rec,
+            with,
+            event,
+            _claim,
+        } = self.plan_new_user(ctx, input, container).await?;
+        let chain = self.chain(container).await?;
+        let (key_write, key_event, key_id, secret) = self
+            .plan_key_for_new_user(ctx, key, rec.id, &chain, &with)
+            .await?;
+        let user_id = rec.id;
+        let writes = vec![
+            (
+                Write::InsertUser {
+                    rec: Box::new(rec),
+                    access: with,
+                },
+                event,
+            ),
+            (key_write, key_event),
+        ];
+        self.store
+            .write_all(writes)
             .await
-            .map_err(from_store("user"))?
-        {
-            Inserted::Created(user) => {
-                tracing::info!(user_id = %user.id, actor = %ctx.who.user_id, "user created");
-                Ok(Created {
-                    user,
-                    replayed: false,
-                })
-            }
-            Inserted::Replayed(user) => Ok(Created {
-                user,
-                replayed: true,
-            }),
-            Inserted::Mismatch => Err(CoreError::IdempotencyMismatch),
-        }
+            .map_err(from_store("user"))?;
+        let user = self.load_user(user_id).await?;
+        let info = self
+            .store
+            .key(key_id)
+            .await
+            .map_err(from_store("key"))?
+            .ok_or(CoreError::NotFound("key"))?;
+        tracing::info!(user_id = %user.id, actor = %ctx.who.user_id, "service user created");
+        Ok((user, info, secret))
     }
 
     /// Whether the caller may place users in `container` (which must exist).
@@ -205,6 +305,59 @@ impl Roster {
         self.user_in_reach(ctx, id, Privilege::UsersRead).await
     }
 
+    /// Looks a user up by any of its keys (exact: username and email
+    /// without case, by their indexed keys). Authorised as [`Self::get_user`]
+    /// (the caller itself always; others with `users.read` on the user's
+    /// container), except that a user beyond the caller's reach is
+    /// `NotFound`, as one that does not exist: a lookup by name must not
+    /// tell which names exist. Emails are not unique: `Email` finds the
+    /// matching user the caller may read with the lowest `seq`.
+    pub async fn find_user(&self, ctx: &Ctx, key: UserKey) -> CoreResult<User> {
+        let mut query = UserQuery {
+            limit: 1,
+            ..Default::default()
+        };
+        match &key {
+            UserKey::Id(id) => {
+                return match self.get_user(ctx, *id).await {
+                    Err(CoreError::Forbidden) => Err(CoreError::NotFound("user")),
+                    other => other,
+                };
+            }
+            UserKey::Seq(seq) => query.seq = Some(*seq),
+            UserKey::Username(name) => query.username = Some(username_key(name)),
+            UserKey::Email(email) => query.email = Some(email.to_lowercase()),
+        }
+        let within = authz::scope_of(&ctx.who, Privilege::UsersRead);
+        if within.as_ref().is_none_or(|roots| !roots.is_empty()) {
+            let found = self
+                .store
+                .list_users(&query, within.as_deref())
+                .await
+                .map_err(from_store("user"))?;
+            if let Some(user) = found.into_iter().next() {
+                return Ok(user);
+            }
+        }
+        // Beyond the caller's reach, or absent; unless it is the caller.
+        let me = self.load_user(ctx.who.user_id).await?;
+        let is_me = match &key {
+            UserKey::Id(_) => false,
+            UserKey::Seq(seq) => me.seq == *seq,
+            UserKey::Username(name) => username_key(&me.profile.username) == username_key(name),
+            UserKey::Email(email) => me
+                .profile
+                .email
+                .as_deref()
+                .is_some_and(|e| e.to_lowercase() == email.to_lowercase()),
+        };
+        if is_me {
+            Ok(me)
+        } else {
+            Err(CoreError::NotFound("user"))
+        }
+    }
+
     /// Lists the users the caller may read.
     pub async fn list_users(&self, ctx: &Ctx, query: UserQuery) -> CoreResult<Page<User>> {
         let (mut query, within) = self.prepare_query(ctx, query)?;
@@ -219,25 +372,21 @@ impl Roster {
         Ok(Page::from_overfetch(items, limit, |u| u.seq))
     }
 
-    /// Every user matching `query` that the caller may read, up to `cap`,
-    /// for faces whose APIs answer with whole lists.
-    pub async fn all_users(
-        &self,
-        ctx: &Ctx,
-        mut query: UserQuery,
-        cap: usize,
-    ) -> CoreResult<Vec<User>> {
+    /// Every user matching `query` that the caller may read, in `seq`
+    /// order, for faces whose APIs answer with whole lists: read page by
+    /// page (keyset paging, so each page costs what the first does), never
+    /// cut short. The query's own paging fields are ignored.
+    pub async fn all_users(&self, ctx: &Ctx, mut query: UserQuery) -> CoreResult<Vec<User>> {
         let mut out = Vec::new();
         query.limit = LIST_MAX_LIMIT;
+        query.offset = None;
+        query.after_seq = None;
         loop {
             let page = self.list_users(ctx, query.clone()).await?;
             out.extend(page.items);
             match page.next {
-                Some(n) if out.len() < cap => query.after_seq = Some(n),
-                _ => {
-                    out.truncate(cap);
-                    return Ok(out);
-                }
+                Some(n) => query.after_seq = Some(n),
+                None => return Ok(out),
             }
         }
     }
@@ -289,6 +438,11 @@ impl Roster {
                 "range",
                 format!("must be between 1 and {LIST_MAX_LIMIT}"),
             ));
+        }
+        // A malformed filter is the client's error, named before a store
+        // compiles it.
+        if let Some(filter) = &query.filter {
+            filter.validate().map_err(|e| CoreError::Invalid(vec![e]))?;
         }
         query.username = query.username.map(|u| username_key(&u));
         query.email = query.email.map(|e| e.to_lowercase());

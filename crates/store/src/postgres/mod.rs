@@ -14,6 +14,7 @@ mod migrations;
 mod roles;
 mod transfer;
 mod tree;
+mod user_filter;
 mod users;
 mod writer;
 

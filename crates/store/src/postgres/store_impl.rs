@@ -111,6 +111,25 @@ async fn apply(c: &Conn, write: &Write, at: OffsetDateTime) -> StoreResult<()> {
             .await
             .map(drop),
         Write::RemoveMember { group, user } => groups::remove_member(c, *group, *user).await,
+        Write::InsertUser { rec, access } => {
+            let user = users::insert(c, rec).await.map_err(container_field)?;
+            for g in &access.groups {
+                groups::add_member(c, *g, user.id, None).await?;
+            }
+            for (role, all, containers) in &access.assignments {
+                roles::assign(c, Holder::User(user.id), *role, *all, containers, rec.now).await?;
+            }
+            Ok(())
+        }
+        Write::InsertKey {
+            user,
+            key,
+            role,
+            cap,
+            expires_at,
+        } => access::insert_key(c, *user, key, *role, cap.as_deref(), *expires_at, at)
+            .await
+            .map(drop),
     }
 }
 

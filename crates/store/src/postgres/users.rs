@@ -165,7 +165,7 @@ fn like_prefix(q: &str) -> String {
     s
 }
 
-type Arg = Box<dyn ToSql + Sync + Send>;
+use super::user_filter::Arg;
 
 /// One filter builder for both the page and its total.
 fn filter(q: &UserQuery, within: Option<&[Uuid]>, counting: bool) -> (String, Vec<Arg>) {
@@ -177,12 +177,13 @@ fn filter(q: &UserQuery, within: Option<&[Uuid]>, counting: bool) -> (String, Ve
     };
     let mut args: Vec<Arg> = vec![Box::new(after.unwrap_or(0))];
     let mut sql = format!("SELECT {columns} FROM users u WHERE u.seq > $1");
-    let mut push = |sql: &mut String, clause: &str, arg: Arg| {
+    fn push(args: &mut Vec<Arg>, sql: &mut String, clause: &str, arg: Arg) {
         args.push(arg);
         sql.push_str(&clause.replace("$?", &format!("${}", args.len())));
-    };
+    }
     if let Some(roots) = within {
         push(
+            &mut args,
             &mut sql,
             " AND u.container_id IN (WITH RECURSIVE sub(id) AS (SELECT id FROM containers WHERE id = ANY($?) \
              UNION SELECT c.id FROM containers c JOIN sub ON c.parent_id = sub.id) SELECT id FROM sub)",
@@ -190,13 +191,24 @@ fn filter(q: &UserQuery, within: Option<&[Uuid]>, counting: bool) -> (String, Ve
         );
     }
     if let Some(u) = &q.username {
-        push(&mut sql, " AND u.username_key = $?", Box::new(u.clone()));
+        push(
+            &mut args,
+            &mut sql,
+            " AND u.username_key = $?",
+            Box::new(u.clone()),
+        );
     }
     if let Some(e) = &q.email {
-        push(&mut sql, " AND u.email_key = $?", Box::new(e.clone()));
+        push(
+            &mut args,
+            &mut sql,
+            " AND u.email_key = $?",
+            Box::new(e.clone()),
+        );
     }
     if let Some(root) = q.container {
         push(
+            &mut args,
             &mut sql,
             " AND u.container_id IN (WITH RECURSIVE sub(id) AS (SELECT $?::uuid \
              UNION SELECT c.id FROM containers c JOIN sub ON c.parent_id = sub.id) SELECT id FROM sub)",
@@ -205,6 +217,7 @@ fn filter(q: &UserQuery, within: Option<&[Uuid]>, counting: bool) -> (String, Ve
     }
     if let Some(r) = q.role {
         push(
+            &mut args,
             &mut sql,
             " AND u.id IN (SELECT user_id FROM role_assignments WHERE role_id = $? AND user_id IS NOT NULL)",
             Box::new(r),
@@ -212,6 +225,7 @@ fn filter(q: &UserQuery, within: Option<&[Uuid]>, counting: bool) -> (String, Ve
     }
     if let Some(n) = &q.first_name {
         push(
+            &mut args,
             &mut sql,
             " AND lower(u.first_name) = $?",
             Box::new(n.clone()),
@@ -219,16 +233,17 @@ fn filter(q: &UserQuery, within: Option<&[Uuid]>, counting: bool) -> (String, Ve
     }
     if let Some(n) = &q.last_name {
         push(
+            &mut args,
             &mut sql,
             " AND lower(u.last_name) = $?",
             Box::new(n.clone()),
         );
     }
     if let Some(seq) = q.seq {
-        push(&mut sql, " AND u.seq = $?", Box::new(seq));
+        push(&mut args, &mut sql, " AND u.seq = $?", Box::new(seq));
     }
     if let Some(a) = q.active {
-        push(&mut sql, " AND u.active = $?", Box::new(a));
+        push(&mut args, &mut sql, " AND u.active = $?", Box::new(a));
     }
     if let Some(text) = &q.q {
         let pattern = if q.q_contains {
@@ -239,17 +254,24 @@ fn filter(q: &UserQuery, within: Option<&[Uuid]>, counting: bool) -> (String, Ve
         // ILIKE: names match case-insensitively, as SQLite's LIKE does;
         // username and email keys are lower case already.
         push(
+            &mut args,
             &mut sql,
             " AND (u.username_key ILIKE $? OR u.email_key ILIKE $? \
              OR u.first_name ILIKE $? OR u.last_name ILIKE $? OR u.display_name ILIKE $?)",
             Box::new(pattern),
         );
     }
+    if let Some(f) = &q.filter {
+        let (condition, values) = super::user_filter::condition(f, args.len() + 1);
+        sql.push_str(&format!(" AND {condition}"));
+        args.extend(values);
+    }
     if counting {
         return (sql, args);
     }
     match q.offset {
         None => push(
+            &mut args,
             &mut sql,
             " ORDER BY u.seq LIMIT $?",
             Box::new(i64::from(q.limit)),
@@ -277,8 +299,14 @@ fn filter(q: &UserQuery, within: Option<&[Uuid]>, counting: bool) -> (String, Ve
                 .collect();
             order.push("u.seq ASC".into());
             sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
-            push(&mut sql, " LIMIT $?", Box::new(i64::from(q.limit)));
             push(
+                &mut args,
+                &mut sql,
+                " LIMIT $?",
+                Box::new(i64::from(q.limit)),
+            );
+            push(
+                &mut args,
                 &mut sql,
                 " OFFSET $?",
                 Box::new(i64::try_from(offset).unwrap_or(i64::MAX)),
@@ -297,9 +325,10 @@ fn refs(args: &[Arg]) -> Vec<&(dyn ToSql + Sync)> {
 pub async fn list(c: &Conn, q: &UserQuery, within: Option<&[Uuid]>) -> StoreResult<Vec<User>> {
     let (sql, args) = filter(q, within, false);
     // Keyset pages have a bounded set of shapes and are prepared once per
-    // connection; sorted (offset) pages may be ordered any way a client
-    // likes, so their statements are not kept: the cache would only grow.
-    let stmt = if q.offset.is_none() {
+    // connection; sorted (offset) pages may be ordered, and filtered pages
+    // shaped, any way a client likes, so their statements are not kept:
+    // the cache would only grow.
+    let stmt = if q.offset.is_none() && q.filter.is_none() {
         c.prepare_cached(&sql).await
     } else {
         c.prepare(&sql).await
@@ -314,7 +343,12 @@ pub async fn list(c: &Conn, q: &UserQuery, within: Option<&[Uuid]>) -> StoreResu
 
 pub async fn count(c: &Conn, q: &UserQuery, within: Option<&[Uuid]>) -> StoreResult<u64> {
     let (sql, args) = filter(q, within, true);
-    let stmt = c.prepare_cached(&sql).await.map_err(err)?;
+    let stmt = if q.filter.is_none() {
+        c.prepare_cached(&sql).await
+    } else {
+        c.prepare(&sql).await
+    }
+    .map_err(err)?;
     let n: i64 = c
         .query_one(&stmt, &refs(&args))
         .await

@@ -9,6 +9,7 @@ mod migrations;
 mod roles;
 mod transfer;
 mod tree;
+mod user_filter;
 mod users;
 mod writer;
 
@@ -321,6 +322,16 @@ mod store_impl {
         }
     }
 
+    /// A user's missing reference is its container.
+    fn container_field(e: StoreError) -> StoreError {
+        match e {
+            StoreError::MissingReference { .. } => StoreError::MissingReference {
+                field: "container_id",
+            },
+            other => other,
+        }
+    }
+
     /// One write of [`Store::write_all`], with the same statements (and
     /// the same error meanings) as the single-write methods.
     fn apply(c: &Connection, write: &Write, at: OffsetDateTime) -> StoreResult<()> {
@@ -382,6 +393,25 @@ mod store_impl {
                 access_level,
             } => groups::add_member(c, *group, *user, access_level.as_deref()).map(drop),
             Write::RemoveMember { group, user } => groups::remove_member(c, *group, *user),
+            Write::InsertUser { rec, access } => {
+                let user = users::insert(c, rec).map_err(container_field)?;
+                for g in &access.groups {
+                    groups::add_member(c, *g, user.id, None)?;
+                }
+                for (role, all, containers) in &access.assignments {
+                    roles::assign(c, Holder::User(user.id), *role, *all, containers, rec.now)?;
+                }
+                Ok(())
+            }
+            Write::InsertKey {
+                user,
+                key,
+                role,
+                cap,
+                expires_at,
+            } => {
+                access::insert_key(c, *user, key, *role, cap.as_deref(), *expires_at, at).map(drop)
+            }
         }
     }
 
@@ -409,12 +439,7 @@ mod store_impl {
                             Inserted::Mismatch
                         });
                     }
-                    let user = users::insert(c, &rec).map_err(|e| match e {
-                        StoreError::MissingReference { .. } => StoreError::MissingReference {
-                            field: "container_id",
-                        },
-                        other => other,
-                    })?;
+                    let user = users::insert(c, &rec).map_err(container_field)?;
                     for g in &with.groups {
                         groups::add_member(c, *g, user.id, None)?;
                     }
@@ -452,8 +477,13 @@ mod store_impl {
             q: &UserQuery,
             within: Option<&[Uuid]>,
         ) -> StoreResult<Vec<User>> {
-            // A text search or a subtree filter may scan; the rest are index ranges.
-            if q.q.is_some() || within.is_some() || q.first_name.is_some() || q.last_name.is_some()
+            // A text search, a subtree or a structured filter may scan; the
+            // rest are index ranges.
+            if q.q.is_some()
+                || within.is_some()
+                || q.first_name.is_some()
+                || q.last_name.is_some()
+                || q.filter.is_some()
             {
                 let q = q.clone();
                 let within = within.map(<[Uuid]>::to_vec);

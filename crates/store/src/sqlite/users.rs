@@ -279,10 +279,20 @@ fn list_or_count(
         sql = sql.replace("?1q", &format!("?{n}"));
         args.push(SqlValue::Text(pattern));
     }
+    if let Some(filter) = &q.filter {
+        let (condition, values) = super::user_filter::condition(filter, args.len() + 1);
+        sql.push_str(&format!(" AND {condition}"));
+        args.extend(values);
+    }
+    // Filters come in any shape a client likes: their statements are not
+    // kept, or the cache would churn.
+    let keep = q.filter.is_none();
     if counting {
-        let n: i64 = conn
-            .prepare_cached(&sql)?
-            .query_row(params_from_iter(args), |r| r.get(0))?;
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let n: i64 = stmt.query_row(params_from_iter(args), |r| r.get(0))?;
+        if !keep {
+            stmt.discard();
+        }
         return Ok((Vec::new(), n as u64));
     }
     match q.offset {
@@ -312,8 +322,13 @@ fn list_or_count(
         }
     }
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args), user_from_row)?;
-    Ok((rows.collect::<rusqlite::Result<_>>()?, 0))
+    let users = stmt
+        .query_map(params_from_iter(args), user_from_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    if !keep {
+        stmt.discard();
+    }
+    Ok((users, 0))
 }
 
 pub fn update(

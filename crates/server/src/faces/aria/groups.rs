@@ -156,6 +156,7 @@ pub(super) async fn modify_group(
             change,
             members,
             grants(m.get("role-permissions"))?,
+            None,
         )
         .await?;
     Ok(StatusCode::OK.into_response())

@@ -27,8 +27,6 @@ use crate::face::{self, Face, Rejection};
 use crate::state::AppState;
 
 const BASE: &str = "/suite-api/api/auth";
-/// Aria lists are whole; roster stops at this many users.
-const LIST_CAP: usize = 10_000;
 /// Aria's username pattern `^[^\s,<&"'?+%=>;/#]+$`, as data for the core.
 const RULES: UserRules = UserRules {
     name_max: 255,

@@ -157,7 +157,7 @@ pub(super) async fn change_privileges(
     let change = how(keys(&m, "privilege-key")?);
     let updated = state
         .roster
-        .change_role_privileges(ctx, r.id, change)
+        .change_role_privileges(ctx, r.id, change, None)
         .await?;
     Ok(axum::Json(json!({ "privilege-key": updated.privileges.iter().map(|p| p.as_str()).collect::<Vec<_>>() })).into_response())
 }

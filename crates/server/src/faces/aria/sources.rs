@@ -168,7 +168,7 @@ pub(super) async fn search_users(
     let pattern = search_name(&bytes)?;
     let hits: Vec<Value> = state
         .roster
-        .all_users(&ctx, Default::default(), LIST_CAP)
+        .all_users(&ctx, Default::default())
         .await?
         .iter()
         .filter(|u| wildcard(&pattern, &u.profile.username))

@@ -173,10 +173,7 @@ pub(super) async fn list_users(
         .map(|(_, v)| v.to_lowercase())
         .collect();
     let roles: Vec<&str> = param_values(&params, "roleName");
-    let all = state
-        .roster
-        .all_users(&ctx, Default::default(), LIST_CAP)
-        .await?;
+    let all = state.roster.all_users(&ctx, Default::default()).await?;
     let links = links_wanted(&params);
     let mut out = Vec::new();
     for u in &all {

@@ -131,11 +131,8 @@ pub(super) async fn create_users(
     Ok(axum::Json(Value::Array(out)))
 }
 
-/// AttackForge lists are whole; roster stops at this many users.
-pub(super) const LIST_CAP: usize = 10_000;
-
 pub(super) async fn all_users(state: &AppState, ctx: &Ctx, q: UserQuery) -> Result<Vec<User>, AfError> {
-    Ok(state.roster.all_users(ctx, q, LIST_CAP).await?)
+    Ok(state.roster.all_users(ctx, q).await?)
 }
 
 pub(super) async fn list_users(

@@ -240,11 +240,8 @@ pub(super) fn online(u: &User) -> bool {
         .is_some_and(|t| OffsetDateTime::now_utc() - t < time::Duration::minutes(15))
 }
 
-/// D3 lists are whole; roster stops at this many users.
-pub(super) const LIST_CAP: usize = 10_000;
-
 pub(super) async fn all_users(state: &AppState, ctx: &Ctx, q: UserQuery) -> Result<Vec<User>, Failure> {
-    Ok(state.roster.all_users(ctx, q, LIST_CAP).await?)
+    Ok(state.roster.all_users(ctx, q).await?)
 }
 
 pub(super) async fn rows(state: &AppState, ctx: &Ctx, users: Vec<User>, only_online: bool) -> Vec<Value> {

@@ -167,18 +167,18 @@ pub(super) async fn create_service_user(state: &AppState, ctx: &Ctx, raw: Map<St
         }),
         ..Default::default()
     };
-    let user = state.roster.create_user(ctx, input).await?.user;
     let role_id = match restricted {
         Some(seq) => Some(state.roster.get_role(ctx, RoleRef::Seq(*seq)).await?.id),
         None => None,
     };
-    let (_, secret) = state
+    let (user, _, secret) = state
         .roster
-        .create_key(
+        .create_service_user(
             ctx,
+            input,
             NewKey {
                 name: api_name.to_string(),
-                user_id: Some(user.id),
+                user_id: None,
                 role_id,
                 expires_at: None,
             },
