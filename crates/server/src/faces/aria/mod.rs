@@ -15,7 +15,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use roster_core::access::{Holder, RoleRef};
 use roster_core::service::{AccessChange, Ctx, LoginInput, PrivilegeChange, UserChange};
-use roster_core::user::{CreateUser, Patch, RoleGrant, User, UserDraft, UserPatch, UserRules};
+use roster_core::user::{
+    CreateUser, Patch, RoleGrant, User, UserDraft, UserPatch, UserQuery, UserRules,
+};
 use roster_core::{CoreError, Secret};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;

@@ -166,28 +166,34 @@ pub(super) async fn list_users(
     Caller(ctx): Caller,
     Query(params): Query<Vec<(String, String)>>,
 ) -> AriaResult {
-    let ids: Vec<&str> = param_values(&params, "id");
-    let names: Vec<String> = params
-        .iter()
-        .filter(|(k, _)| k == "username")
-        .map(|(_, v)| v.to_lowercase())
-        .collect();
+    use roster_core::user_filter::{Cmp, FilterValue, UserField, UserFilter};
+    // Ids and usernames (which match partially, as Aria's do) narrow the
+    // list in the store; role names are checked on what it returns.
+    let any_of = |key: &str, term: &dyn Fn(&str) -> UserFilter| {
+        let terms: Vec<UserFilter> = param_values(&params, key).into_iter().map(term).collect();
+        (!terms.is_empty()).then_some(UserFilter::Or(terms))
+    };
+    let ids = any_of("id", &|raw| match Uuid::parse_str(raw) {
+        Ok(id) => UserFilter::Compare(UserField::Id, Cmp::Eq, FilterValue::Uuid(id)),
+        Err(_) => UserFilter::Nothing,
+    });
+    let names = any_of("username", &|name| {
+        UserFilter::Compare(
+            UserField::Username,
+            Cmp::Co,
+            FilterValue::Text(name.to_string()),
+        )
+    });
+    let filter = UserFilter::And(ids.into_iter().chain(names).collect());
     let roles: Vec<&str> = param_values(&params, "roleName");
-    let all = state.roster.all_users(&ctx, Default::default()).await?;
+    let query = UserQuery {
+        filter: Some(filter),
+        ..Default::default()
+    };
+    let all = state.roster.all_users(&ctx, query).await?;
     let links = links_wanted(&params);
     let mut out = Vec::new();
     for u in &all {
-        if !ids.is_empty() && !ids.contains(&u.id.to_string().as_str()) {
-            continue;
-        }
-        // Usernames match partially, as Aria's do.
-        if !names.is_empty()
-            && !names
-                .iter()
-                .any(|n| u.profile.username.to_lowercase().contains(n))
-        {
-            continue;
-        }
         let user = user_json(&state, &ctx, u, links).await?;
         if !roles.is_empty()
             && !user["roleNames"].as_array().is_some_and(|r| {
