@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use roster_core::access::{Group, Holder, RoleRef};
 use roster_core::audit::{AuditQuery, Outcome};
-use roster_core::service::{Ctx, GroupChange, GroupInput};
+use roster_core::service::{Ctx, GroupChange, GroupInput, UserKey};
 use roster_core::user::{CreateUser, Patch, RoleGrant, User, UserDraft, UserPatch, UserQuery};
 use roster_core::{CoreError, Secret};
 use serde::Deserialize;

@@ -158,15 +158,8 @@ pub(super) async fn list_users(
     Ok(axum::Json(json!({ "count": out.len(), "users": out })))
 }
 
-pub(super) async fn one(state: &AppState, ctx: &Ctx, q: UserQuery) -> Result<User, AfError> {
-    state
-        .roster
-        .list_users(ctx, UserQuery { limit: 1, ..q })
-        .await?
-        .items
-        .into_iter()
-        .next()
-        .ok_or_else(|| AfError::from(CoreError::NotFound("user")))
+pub(super) async fn one(state: &AppState, ctx: &Ctx, key: UserKey) -> Result<User, AfError> {
+    Ok(state.roster.find_user(ctx, key).await?)
 }
 
 pub(super) async fn get_user(
@@ -185,14 +178,7 @@ pub(super) async fn get_user_by_email(
     Caller(ctx): Caller,
     Path(email): Path<String>,
 ) -> AfResult {
-    let u = one(
-        &state,
-        &ctx,
-        UserQuery {
-            email: Some(email),
-            ..Default::default()
-        },
-    )
+    let u = one(&state, &ctx, UserKey::Email(email))
     .await?;
     Ok(axum::Json(
         json!({ "user": read_side(&state, &ctx, &u).await? }),
@@ -204,14 +190,7 @@ pub(super) async fn get_user_by_username(
     Caller(ctx): Caller,
     Path(username): Path<String>,
 ) -> AfResult {
-    let u = one(
-        &state,
-        &ctx,
-        UserQuery {
-            username: Some(username),
-            ..Default::default()
-        },
-    )
+    let u = one(&state, &ctx, UserKey::Username(username))
     .await?;
     Ok(axum::Json(
         json!({ "user": read_side(&state, &ctx, &u).await? }),

@@ -61,19 +61,10 @@ pub(super) async fn create_user(
 
 pub(super) async fn update_user(state: &AppState, ctx: &Ctx, params: &Map<String, Value>) -> Outcome {
     let seq = int_field(params, "User ID")?.ok_or_else(|| fail("User ID is required."))?;
-    let q = UserQuery {
-        seq: Some(seq),
-        limit: 1,
-        ..Default::default()
+    let user = match state.roster.find_user(ctx, UserKey::Seq(seq)).await {
+        Err(CoreError::NotFound(_)) => return Err(fail(format!("User {seq} was not found."))),
+        other => other?,
     };
-    let user = state
-        .roster
-        .list_users(ctx, q)
-        .await?
-        .items
-        .into_iter()
-        .next()
-        .ok_or_else(|| fail(format!("User {seq} was not found.")))?;
     let info = match params.get("User Information") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m.clone(),

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use roster_core::access::{GroupRef, Holder, RoleRef};
-use roster_core::service::{AccessChange, Ctx, UserChange};
+use roster_core::service::{AccessChange, Ctx, UserChange, UserKey};
 use roster_core::user::{
     CreateUser, Patch, RoleGrant, User, UserDraft, UserPatch, UserQuery, UserRules,
 };

@@ -92,17 +92,12 @@ pub(super) async fn containers_by_seq(
 }
 
 pub(super) async fn find_user(state: &AppState, ctx: &Ctx, username: &str) -> Result<User, Failure> {
-    let q = UserQuery {
-        username: Some(username.to_string()),
-        limit: 1,
-        ..Default::default()
-    };
-    state
+    match state
         .roster
-        .list_users(ctx, q)
-        .await?
-        .items
-        .into_iter()
-        .next()
-        .ok_or_else(|| fail(format!("User '{username}' was not found.")))
+        .find_user(ctx, UserKey::Username(username.to_string()))
+        .await
+    {
+        Err(CoreError::NotFound(_)) => Err(fail(format!("User '{username}' was not found."))),
+        other => Ok(other?),
+    }
 }

@@ -3,21 +3,10 @@
 use super::*;
 
 pub(super) async fn user_by_seq(state: &AppState, ctx: &Ctx, seq: i64) -> Result<User, DcError> {
-    state
-        .roster
-        .list_users(
-            ctx,
-            UserQuery {
-                seq: Some(seq),
-                limit: 1,
-                ..Default::default()
-            },
-        )
-        .await?
-        .items
-        .into_iter()
-        .next()
-        .ok_or_else(|| DcError::not_found("user"))
+    match state.roster.find_user(ctx, UserKey::Seq(seq)).await {
+        Err(CoreError::NotFound(_)) => Err(DcError::not_found("user")),
+        other => Ok(other?),
+    }
 }
 
 pub(super) async fn container_ids(state: &AppState, ctx: &Ctx, seqs: &[i64]) -> Result<Vec<Uuid>, DcError> {

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use roster_core::CoreError;
 use roster_core::access::{Container, Holder, RoleRef};
-use roster_core::service::{Ctx, NewKey};
+use roster_core::service::{Ctx, NewKey, UserKey};
 use roster_core::user::{
     CreateUser, Patch, RoleGrant, User, UserDraft, UserPatch, UserQuery, UserRules, UserSort,
 };
