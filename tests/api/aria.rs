@@ -466,6 +466,32 @@ async fn local_source_searches_imports_and_unsupported_sources() {
     )
     .await;
     assert_eq!(hits["user-search-response"][0]["name"], "vcadmin1");
+    // Patterns narrow in the store, then match exactly: `*` anywhere,
+    // without case; pieces in order and without overlap.
+    for (pattern, found) in [
+        ("*ADMIN1", true),
+        ("vc*min*", true),
+        ("v*c*1", true),
+        ("vcadmin", false),
+        ("*1*vc", false),
+        ("vcadmin1*1", false),
+    ] {
+        let (_, hits) = aria(
+            &app,
+            reqwest::Method::POST,
+            &format!("/sources/{local}/users/search"),
+            &admin,
+            Some(json!({ "name": pattern })),
+        )
+        .await;
+        let names: Vec<&str> = hits["user-search-response"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|h| h["name"].as_str())
+            .collect();
+        assert_eq!(names.contains(&"vcadmin1"), found, "{pattern}: {names:?}");
+    }
     let (_, hits) = aria(
         &app,
         reqwest::Method::POST,

@@ -18,6 +18,7 @@ use roster_core::service::{AccessChange, Ctx, LoginInput, PrivilegeChange, UserC
 use roster_core::user::{
     CreateUser, Patch, RoleGrant, User, UserDraft, UserPatch, UserQuery, UserRules,
 };
+use roster_core::user_filter::{Cmp, FilterValue, UserField, UserFilter};
 use roster_core::{CoreError, Secret};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;

@@ -133,6 +133,30 @@ pub(super) async fn import_users(
 }
 
 /// `name` with `*` wildcards, matched case-insensitively.
+/// What the store can narrow a `*` pattern to: the text before the first
+/// `*` starts the username, the text after the last ends it, and every
+/// piece between occurs in it. The store's matches are then held to the
+/// pattern exactly ([`wildcard`]: pieces in order, without overlap).
+pub(super) fn wildcard_filter(pattern: &str) -> UserFilter {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let last = parts.len() - 1;
+    let term = |cmp, piece: &str| {
+        UserFilter::Compare(UserField::Username, cmp, FilterValue::Text(piece.into()))
+    };
+    let terms = parts
+        .iter()
+        .enumerate()
+        .filter(|(_, piece)| !piece.is_empty())
+        .map(|(i, piece)| match i {
+            0 if last == 0 => term(Cmp::Eq, piece),
+            0 => term(Cmp::Sw, piece),
+            i if i == last => term(Cmp::Ew, piece),
+            _ => term(Cmp::Co, piece),
+        })
+        .collect();
+    UserFilter::And(terms)
+}
+
 pub(super) fn wildcard(pattern: &str, text: &str) -> bool {
     let p = pattern.to_lowercase();
     let t = text.to_lowercase();
@@ -166,9 +190,13 @@ pub(super) async fn search_users(
 ) -> AriaResult {
     local_only(&raw)?;
     let pattern = search_name(&bytes)?;
+    let query = UserQuery {
+        filter: Some(wildcard_filter(&pattern)),
+        ..Default::default()
+    };
     let hits: Vec<Value> = state
         .roster
-        .all_users(&ctx, Default::default())
+        .all_users(&ctx, query)
         .await?
         .iter()
         .filter(|u| wildcard(&pattern, &u.profile.username))

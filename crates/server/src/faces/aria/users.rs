@@ -166,7 +166,6 @@ pub(super) async fn list_users(
     Caller(ctx): Caller,
     Query(params): Query<Vec<(String, String)>>,
 ) -> AriaResult {
-    use roster_core::user_filter::{Cmp, FilterValue, UserField, UserFilter};
     // Ids and usernames (which match partially, as Aria's do) narrow the
     // list in the store; role names are checked on what it returns.
     let any_of = |key: &str, term: &dyn Fn(&str) -> UserFilter| {
