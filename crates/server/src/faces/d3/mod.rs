@@ -42,8 +42,11 @@ impl Face for D3 {
     }
 
     fn owns(&self, path: &str) -> bool {
-        let p = path.to_ascii_lowercase();
-        p.starts_with("/api/command/") || p.starts_with("/command/")
+        let starts = |prefix: &str| {
+            path.get(..prefix.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+        };
+        starts("/api/command/") || starts("/command/")
     }
 
     fn router(&self) -> Router<Arc<AppState>> {
