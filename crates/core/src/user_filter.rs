@@ -126,7 +126,8 @@ impl UserFilter {
     /// Checks that every comparison makes sense for its field (a value of
     /// the field's kind, an operator that kind has) and that the tree is
     /// bounded, before any store sees it. Errors name the field `filter`:
-    /// rules `operator`, `value_type`, `size` and `depth`.
+    /// rules `operator`, `value_type`, `no_nul` (U+0000 in a value or an
+    /// attribute name), `size` and `depth`.
     ///
     /// What the stores then match (the contract their conformance tests
     /// hold both backends to):
@@ -158,9 +159,19 @@ impl UserFilter {
         }
         match self {
             UserFilter::All | UserFilter::Nothing => Ok(()),
+            UserFilter::Present(UserField::Attribute(key)) => {
+                count(comparisons)?;
+                check_text(key)
+            }
             UserFilter::Present(_) => count(comparisons),
             UserFilter::Compare(field, cmp, value) => {
                 count(comparisons)?;
+                if let UserField::Attribute(key) = field {
+                    check_text(key)?;
+                }
+                if let FilterValue::Text(text) = value {
+                    check_text(text)?;
+                }
                 check_comparison(field, *cmp, value)
             }
             UserFilter::And(items) | UserFilter::Or(items) => items
@@ -169,6 +180,19 @@ impl UserFilter {
             UserFilter::Not(inner) => inner.check(depth + 1, comparisons),
         }
     }
+}
+
+/// No database text holds U+0000 (PostgreSQL refuses it), so no stored
+/// value can match one: refused alike on every backend.
+fn check_text(text: &str) -> Result<(), FieldError> {
+    if text.contains('\0') {
+        return Err(FieldError::new(
+            "filter",
+            "no_nul",
+            "values must not contain the character U+0000",
+        ));
+    }
+    Ok(())
 }
 
 fn count(comparisons: &mut usize) -> Result<(), FieldError> {
@@ -308,6 +332,18 @@ mod tests {
         ] {
             assert_eq!(rule(&ok), None, "{ok:?}");
         }
+    }
+
+    #[test]
+    fn nul_characters_are_refused() {
+        let attr = UserField::Attribute("a\0b".into());
+        assert_eq!(rule(&UserFilter::Present(attr)), Some("no_nul"));
+        let text = cmp(
+            UserField::Username,
+            Cmp::Eq,
+            FilterValue::Text("x\0".into()),
+        );
+        assert_eq!(rule(&text), Some("no_nul"));
     }
 
     #[test]

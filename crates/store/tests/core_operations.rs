@@ -561,3 +561,47 @@ async fn compound_updates_honour_if_match() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn filters_are_checked_before_the_store_and_scoped_by_reach() {
+    use roster_core::user_filter::{Cmp, FilterValue, UserField, UserFilter};
+    let w = World::new().await;
+    let reader = w.role("Reader", &["users.read"]).await;
+    w.user("alice", w.a, &[]).await;
+    w.user("bob", w.b, &[]).await;
+    let watcher = w.user("watcher", w.b, &[(reader, false, vec![w.b])]).await;
+    let b_reader = w.as_user(&watcher).await;
+    let query = |f: UserFilter| UserQuery {
+        filter: Some(f),
+        ..Default::default()
+    };
+    let bad = UserFilter::Compare(UserField::Active, Cmp::Gt, FilterValue::Text("x".into()));
+    match w.roster.list_users(&w.admin, query(bad)).await {
+        Err(CoreError::Invalid(errors)) => {
+            assert_eq!(
+                (errors[0].field.as_str(), errors[0].rule),
+                ("filter", "value_type")
+            );
+        }
+        Err(other) => panic!("{other:?}"),
+        Ok(_) => panic!("accepted"),
+    }
+    let named =
+        |n: &str| UserFilter::Compare(UserField::Username, Cmp::Sw, FilterValue::Text(n.into()));
+    let either = UserFilter::Or(vec![named("ALI"), named("bo")]);
+    let seen: Vec<String> = w
+        .roster
+        .all_users(&b_reader, query(either.clone()))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.profile.username)
+        .collect();
+    assert_eq!(seen, ["bob"]);
+    let (page, total) = w
+        .roster
+        .list_users_counted(&w.admin, query(either))
+        .await
+        .unwrap();
+    assert_eq!((page.len(), total), (2, 2));
+}

@@ -13,7 +13,7 @@ use crate::audit::AuditEvent;
 use crate::auth;
 use crate::authz::{self, Grant, Privilege, Scope, Target};
 use crate::error::{CoreError, CoreResult, FieldError};
-use crate::store::Write;
+use crate::store::{StoreError, Write};
 use crate::user::{Page, User};
 
 pub struct ContainerInput {
@@ -961,10 +961,14 @@ impl Roster {
                 .iter()
                 .map(|(u, add)| self.member_write(ctx, id, *u, *add)),
         );
-        self.store
-            .write_all(writes)
-            .await
-            .map_err(from_store("group"))?;
+        match self.store.write_all(writes).await {
+            Ok(()) => {}
+            // A member removed since the read (memberships do not move the
+            // group's version): read again, as for a version race; a
+            // deleted group is then reported as such.
+            Err(StoreError::NotFound) => return Err(CoreError::PreconditionFailed),
+            Err(e) => return Err(from_store("group")(e)),
+        }
         for (u, _) in &changes {
             self.forget_user(*u).await;
         }
