@@ -19,5 +19,7 @@ mod mfa;
 mod nodes;
 mod openapi;
 mod reliability;
+mod scim;
+mod scim_faces;
 mod transfer;
 mod users;

@@ -24,6 +24,7 @@ registry! {
     attackforge => AttackForge,
     digicert => DigiCert,
     aria => Aria,
+    scim => Scim,
     // Last: it owns every path no other face claims.
     native => Native,
 }
