@@ -742,6 +742,18 @@ async fn uniqueness_syntax_and_framework_errors() {
         400,
         Some("invalidValue"),
     );
+    // A SCIM 1.1 message: the protocol version is not supported.
+    assert_error(
+        &scim(
+            &app,
+            Method::POST,
+            "/Users",
+            Some(json!({"schemas": ["urn:scim:schemas:core:1.0"], "userName": "old"})),
+        )
+        .await,
+        400,
+        Some("invalidVers"),
+    );
     // Not JSON.
     let r = app
         .client

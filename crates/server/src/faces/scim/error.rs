@@ -23,6 +23,7 @@ pub enum ScimType {
     InvalidPath,
     NoTarget,
     InvalidValue,
+    InvalidVers,
     Sensitive,
 }
 
@@ -37,6 +38,7 @@ impl ScimType {
             ScimType::InvalidPath => "invalidPath",
             ScimType::NoTarget => "noTarget",
             ScimType::InvalidValue => "invalidValue",
+            ScimType::InvalidVers => "invalidVers",
             ScimType::Sensitive => "sensitive",
         }
     }

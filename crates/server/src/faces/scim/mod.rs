@@ -219,8 +219,23 @@ pub fn json_body(headers: &HeaderMap, bytes: &[u8]) -> ScimResult<Value> {
             return Err(Rejection::UnsupportedMediaType(MEDIA_TYPE).into());
         }
     }
-    serde_json::from_slice(bytes)
-        .map_err(|e| ScimError::invalid_syntax(format!("the body is not valid JSON: {e}")))
+    let body: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ScimError::invalid_syntax(format!("the body is not valid JSON: {e}")))?;
+    // SCIM 1.x messages name their schemas `urn:scim:schemas:…`; this
+    // server speaks 2.0 only (RFC 7644 §3.12 `invalidVers`).
+    let v1 = body["schemas"].as_array().is_some_and(|schemas| {
+        schemas.iter().filter_map(Value::as_str).any(|s| {
+            s.get(..17)
+                .is_some_and(|p| p.eq_ignore_ascii_case("urn:scim:schemas:"))
+        })
+    });
+    if v1 {
+        return Err(ScimError::bad(
+            error::ScimType::InvalidVers,
+            "SCIM 1.x messages (urn:scim:schemas:…) are not supported; send SCIM 2.0 (urn:ietf:params:scim:…)",
+        ));
+    }
+    Ok(body)
 }
 
 // ---- responses
