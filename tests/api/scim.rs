@@ -704,7 +704,31 @@ async fn groups_and_members() {
     )
     .await;
     assert_error(&r, 400, Some("mutability"));
-    assert_eq!(scim(&app, Method::DELETE, &path, None).await.status, 204);
+    // A delete on a stale version is refused and deletes nothing; on the
+    // current one it goes through.
+    let current = scim(&app, Method::GET, &path, None).await;
+    let etag = current.headers["etag"].to_str().unwrap().to_string();
+    let stale = send(
+        &app,
+        Method::DELETE,
+        &path,
+        ADMIN_KEY,
+        None,
+        &[("if-match", "W/\"1\"")],
+    )
+    .await;
+    assert_error(&stale, 412, None);
+    assert_eq!(scim(&app, Method::GET, &path, None).await.status, 200);
+    let done = send(
+        &app,
+        Method::DELETE,
+        &path,
+        ADMIN_KEY,
+        None,
+        &[("if-match", &etag)],
+    )
+    .await;
+    assert_eq!(done.status, 204, "{}", done.body);
     assert_error(&scim(&app, Method::GET, &path, None).await, 404, None);
 }
 

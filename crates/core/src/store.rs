@@ -282,7 +282,14 @@ pub trait AccessStore: Send + Sync {
 
     async fn list_groups(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<Group>>;
 
-    async fn delete_group(&self, id: Uuid, audit: AuditEvent) -> StoreResult<()>;
+    /// Deletes a group; with `expected_version`, only that version of it
+    /// (`VersionMismatch` otherwise).
+    async fn delete_group(
+        &self,
+        id: Uuid,
+        expected_version: Option<i64>,
+        audit: AuditEvent,
+    ) -> StoreResult<()>;
 
     /// Returns false when the user was a member already.
     async fn add_member(

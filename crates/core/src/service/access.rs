@@ -795,13 +795,15 @@ impl Roster {
         Ok((update, event))
     }
 
-    pub async fn delete_group(&self, ctx: &Ctx, id: Uuid) -> CoreResult<()> {
+    /// Deletes a group; with `if_match`, only that version of it (412
+    /// otherwise).
+    pub async fn delete_group(&self, ctx: &Ctx, id: Uuid, if_match: Option<i64>) -> CoreResult<()> {
         authz::authorize(&ctx.who, Privilege::GroupsWrite, Target::Global)?;
         // Its members lose what the group gave them.
         self.check_group_conferral(ctx, id).await?;
         let event = ctx.event("group.delete").target("group", id, None);
         self.store
-            .delete_group(id, event)
+            .delete_group(id, if_match, event)
             .await
             .map_err(from_store("group"))?;
         self.forget_everyone().await;

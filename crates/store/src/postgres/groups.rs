@@ -115,13 +115,19 @@ pub async fn update(
     by_id(c, id).await?.ok_or(StoreError::NotFound)
 }
 
-pub async fn delete(c: &Conn, id: Uuid) -> StoreResult<()> {
+pub async fn delete(c: &Conn, id: Uuid, expected_version: Option<i64>) -> StoreResult<()> {
     let n = c
-        .execute("DELETE FROM groups WHERE id = $1", &[&id])
+        .execute(
+            "DELETE FROM groups WHERE id = $1 AND ($2::bigint IS NULL OR version = $2)",
+            &[&id, &expected_version],
+        )
         .await
         .map_err(err)?;
     if n == 0 {
-        return Err(StoreError::NotFound);
+        return Err(match by_id(c, id).await? {
+            Some(_) => StoreError::VersionMismatch,
+            None => StoreError::NotFound,
+        });
     }
     Ok(())
 }

@@ -474,9 +474,14 @@ impl AccessStore for PgStore {
         groups::page(&*self.conn().await?, after_seq, limit).await
     }
 
-    async fn delete_group(&self, id: Uuid, event: AuditEvent) -> StoreResult<()> {
+    async fn delete_group(
+        &self,
+        id: Uuid,
+        expected_version: Option<i64>,
+        event: AuditEvent,
+    ) -> StoreResult<()> {
         self.audited(event, move |c| {
-            Box::pin(async move { groups::delete(c, id).await })
+            Box::pin(async move { groups::delete(c, id, expected_version).await })
         })
         .await
     }

@@ -112,12 +112,18 @@ pub fn update(
         .ok_or(StoreError::NotFound)
 }
 
-pub fn delete(conn: &Connection, id: Uuid) -> StoreResult<()> {
+pub fn delete(conn: &Connection, id: Uuid, expected_version: Option<i64>) -> StoreResult<()> {
     let n = conn
-        .execute("DELETE FROM groups WHERE id = ?1", [id])
+        .execute(
+            "DELETE FROM groups WHERE id = ?1 AND (?2 IS NULL OR version = ?2)",
+            rusqlite::params![id, expected_version],
+        )
         .map_err(map_write_error)?;
     if n == 0 {
-        return Err(StoreError::NotFound);
+        return Err(match by_id(conn, id).map_err(map_write_error)? {
+            Some(_) => StoreError::VersionMismatch,
+            None => StoreError::NotFound,
+        });
     }
     Ok(())
 }

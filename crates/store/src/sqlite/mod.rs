@@ -742,8 +742,14 @@ mod store_impl {
             self.read(|c| groups::page(c, after_seq, limit)).await
         }
 
-        async fn delete_group(&self, id: Uuid, event: AuditEvent) -> StoreResult<()> {
-            self.audited(event, move |c| groups::delete(c, id)).await
+        async fn delete_group(
+            &self,
+            id: Uuid,
+            expected_version: Option<i64>,
+            event: AuditEvent,
+        ) -> StoreResult<()> {
+            self.audited(event, move |c| groups::delete(c, id, expected_version))
+                .await
         }
 
         async fn add_member(

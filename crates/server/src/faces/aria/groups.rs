@@ -179,7 +179,7 @@ pub(super) async fn delete_groups(
         ));
     }
     for id in ids {
-        state.roster.delete_group(&ctx, id).await?;
+        state.roster.delete_group(&ctx, id, None).await?;
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -189,7 +189,7 @@ pub(super) async fn delete_group(
     Caller(ctx): Caller,
     Path(raw): Path<String>,
 ) -> AriaResult {
-    state.roster.delete_group(&ctx, group_id(&raw)?).await?;
+    state.roster.delete_group(&ctx, group_id(&raw)?, None).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

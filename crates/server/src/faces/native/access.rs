@@ -533,7 +533,7 @@ pub async fn delete_group(
 ) -> ApiResult<StatusCode> {
     state
         .roster
-        .delete_group(&ctx, parse_uuid(&id, "group")?)
+        .delete_group(&ctx, parse_uuid(&id, "group")?, None)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

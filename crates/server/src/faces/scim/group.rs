@@ -312,14 +312,7 @@ pub async fn delete_group(
     id: Uuid,
     if_match: Option<i64>,
 ) -> ScimResult<()> {
-    if let Some(v) = if_match {
-        // TODO(core-query): a delete with a version; compared on a read until then.
-        let g = state.roster.get_group(ctx, id).await?;
-        if g.version != v {
-            return Err(CoreError::PreconditionFailed.into());
-        }
-    }
-    state.roster.delete_group(ctx, id).await?;
+    state.roster.delete_group(ctx, id, if_match).await?;
     Ok(())
 }
 
