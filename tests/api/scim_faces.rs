@@ -191,3 +191,100 @@ async fn a_scim_user_is_the_same_user_on_every_face_and_back() {
     assert_eq!(s, 200, "{grace}");
     assert_eq!(grace["active"], false);
 }
+
+/// SCIM gives a caller no power the native API does not: a user without
+/// privileges cannot rewrite its own account through `/Me` or
+/// `/Users/{own id}` (rename, raise its security level), nor touch anyone
+/// else, nor create users in Bulk.
+#[tokio::test]
+async fn scim_gives_a_plain_user_nothing_the_native_api_refuses() {
+    let app = TestApp::spawn().await;
+    let me = app
+        .create_user(json!({
+            "username": "plain",
+            "password": "a long enough passphrase 42",
+            "security_level": 1
+        }))
+        .await;
+    let id = me["id"].as_str().unwrap().to_string();
+    let admin_id = {
+        let (_, me) = scim(&app, Method::GET, "/Me", None).await;
+        me["id"].as_str().unwrap().to_string()
+    };
+    let token = app.token("plain", "a long enough passphrase 42").await;
+    let auth = format!("Bearer {token}");
+    let call = |method: Method, path: String, body: Option<Value>| {
+        let auth = auth.clone();
+        let app = &app;
+        async move {
+            app.call(
+                method,
+                &format!("/scim/v2{path}"),
+                ("authorization", &auth),
+                body,
+            )
+            .await
+        }
+    };
+    let lift = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [
+            {"op": "replace", "path": "userName", "value": "root"},
+            {"op": "replace", "path": "urn:roster:params:scim:schemas:extension:roster:2.0:User:securityLevel", "value": 99}
+        ]
+    });
+    for path in ["/Me".to_string(), format!("/Users/{id}")] {
+        let (s, b) = call(Method::PATCH, path.clone(), Some(lift.clone())).await;
+        assert_eq!(s, 403, "{path}: {b}");
+        assert_eq!(
+            b["schemas"][0],
+            "urn:ietf:params:scim:api:messages:2.0:Error"
+        );
+    }
+    let (s, b) = call(
+        Method::PATCH,
+        format!("/Users/{admin_id}"),
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "active", "value": false}]
+        })),
+    )
+    .await;
+    assert!(s == 403 || s == 404, "{s}: {b}");
+    let (s, b) = call(
+        Method::POST,
+        "/Bulk".into(),
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+            "Operations": [{"method": "POST", "path": "/Users", "bulkId": "x",
+                            "data": {"userName": "smuggled"}}]
+        })),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["Operations"][0]["status"], "403", "{b}");
+    // Nothing changed.
+    let (h, v) = bearer();
+    let (_, native) = app
+        .call(Method::GET, &format!("/api/v1/users/{id}"), (h, &v), None)
+        .await;
+    assert_eq!(native["username"], "plain", "{native}");
+    assert_eq!(native["security_level"], 1, "{native}");
+    let (_, admin) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/users/{admin_id}"),
+            (h, &v),
+            None,
+        )
+        .await;
+    assert_eq!(admin["active"], true, "{admin}");
+    let (_, found) = scim(
+        &app,
+        Method::GET,
+        "/Users?filter=userName%20eq%20%22smuggled%22",
+        None,
+    )
+    .await;
+    assert_eq!(found["totalResults"], 0, "{found}");
+}
