@@ -291,13 +291,11 @@ fn apply_one(rt: &ResourceType, doc: &mut Map<String, Value>, op: &Op) -> ScimRe
                     };
                     return apply_one(rt, doc, &sub);
                 }
-                None => {
-                    return Err(ScimError::invalid_path(format!(
-                        "{path} is not an attribute of {}",
-                        rt.name
-                    )));
-                }
+                None => return ignored(path, "roster keeps no such attribute"),
             };
+            if r.derived() {
+                return ignored(path, "derived from other attributes");
+            }
             check_mutable(&r, op.kind)?;
             apply_attr(doc, &r, op)
         }
@@ -313,6 +311,7 @@ fn apply_one(rt: &ResourceType, doc: &mut Map<String, Value>, op: &Op) -> ScimRe
                 {
                     r
                 }
+                None => return ignored(path, "roster keeps no such attribute"),
                 _ => {
                     return Err(ScimError::invalid_path(format!(
                         "{} is not a multi-valued complex attribute of {}",
@@ -327,6 +326,9 @@ fn apply_one(rt: &ResourceType, doc: &mut Map<String, Value>, op: &Op) -> ScimRe
                 })?),
             };
             let r = Resolved { sub, ..r };
+            if r.derived() {
+                return ignored(path, "derived from other attributes");
+            }
             check_mutable(&r, op.kind)?;
             check_val(r.attr, &vp.filter).map_err(as_path_error)?;
             apply_filtered(doc, &r, &vp.filter, op)
@@ -340,6 +342,15 @@ fn as_path_error(e: ScimError) -> ScimError {
     } else {
         e
     }
+}
+
+/// An operation on an attribute roster does not keep (Entra's and Okta's
+/// default mappings send `preferredLanguage`, `addresses`, the enterprise
+/// `manager`, …) or on a derived one is skipped, as a create or replace
+/// skips such attributes: the rest of the PATCH still applies.
+fn ignored(path: &str, why: &str) -> ScimResult<()> {
+    tracing::debug!(path, why, "PATCH operation ignored");
+    Ok(())
 }
 
 fn check_mutable(r: &Resolved, kind: OpKind) -> ScimResult<()> {

@@ -57,6 +57,12 @@ pub struct Attr {
     pub canonical: &'static [&'static str],
     pub ref_types: &'static [&'static str],
     pub sub: &'static [Attr],
+    /// Computed from other attributes (`name.formatted`, the single
+    /// email's `primary`, a member's `display`): read-only, returned on
+    /// request, and a PATCH that writes it is ignored rather than refused,
+    /// as identity providers send them with every change (Entra's default
+    /// mapping writes `name.formatted`).
+    pub derived: bool,
 }
 
 const fn attr(name: &'static str, ty: Type, description: &'static str) -> Attr {
@@ -73,6 +79,7 @@ const fn attr(name: &'static str, ty: Type, description: &'static str) -> Attr {
         canonical: &[],
         ref_types: &[],
         sub: &[],
+        derived: false,
     }
 }
 
@@ -135,6 +142,14 @@ impl Attr {
     }
     const fn sub(self, sub: &'static [Attr]) -> Self {
         Attr { sub, ..self }
+    }
+    const fn derived(self) -> Self {
+        Attr {
+            derived: true,
+            mutability: Mutability::ReadOnly,
+            returned: Returned::Request,
+            ..self
+        }
     }
 
     pub fn sub_attr(&self, name: &str) -> Option<&'static Attr> {
@@ -254,10 +269,9 @@ pub static USER: Schema = Schema {
             string("familyName", "Family (last) name."),
             string(
                 "formatted",
-                "Given and family name joined; derived, returned on request.",
+                "Given and family name joined; derived (writes are ignored), returned on request.",
             )
-            .ro()
-            .returned(Returned::Request),
+            .derived(),
         ]),
         string("displayName", "The name of the User, suitable for display."),
         attr(
@@ -272,10 +286,9 @@ pub static USER: Schema = Schema {
             attr(
                 "primary",
                 Type::Boolean,
-                "Always true: roster keeps one email. Returned on request.",
+                "Always true: roster keeps one email. Derived (writes are ignored); returned on request.",
             )
-            .ro()
-            .returned(Returned::Request),
+            .derived(),
         ]),
         attr(
             "phoneNumbers",
@@ -289,10 +302,9 @@ pub static USER: Schema = Schema {
             attr(
                 "primary",
                 Type::Boolean,
-                "Always true: roster keeps one phone number. Returned on request.",
+                "Always true: roster keeps one phone number. Derived (writes are ignored); returned on request.",
             )
-            .ro()
-            .returned(Returned::Request),
+            .derived(),
         ]),
         string("title", "The user's title, such as Vice President."),
         string("timezone", "The user's time zone (IANA name).").canonical(TIMEZONES),
@@ -424,9 +436,11 @@ pub static GROUP: Schema = Schema {
                 string("type", "Always User.")
                     .immutable()
                     .canonical(&["User"]),
-                string("display", "The member's userName; returned on request.")
-                    .ro()
-                    .returned(Returned::Request),
+                string(
+                    "display",
+                    "The member's userName; derived (writes are ignored), returned on request.",
+                )
+                .derived(),
             ]),
     ],
 };
@@ -535,6 +549,12 @@ impl Resolved {
     }
 
     /// Whether the path (or the attribute above it) is read-only.
+    /// Whether the attribute written is computed from others (see
+    /// [`Attr::derived`]).
+    pub fn derived(&self) -> bool {
+        self.leaf().derived
+    }
+
     pub fn read_only(&self) -> bool {
         self.attr.mutability == Mutability::ReadOnly
             || self.leaf().mutability == Mutability::ReadOnly
