@@ -636,6 +636,39 @@ async fn groups_and_members() {
     // The user sees the group.
     let u = scim(&app, Method::GET, &format!("/Users/{}", id(&a)), None).await;
     assert_eq!(u.body["groups"][0]["value"], json!(id(&g)));
+    // Okta renames with `replace {id, displayName}` (its documented form):
+    // the read-only id given its own value is no change. Another id is.
+    let r = scim(
+        &app,
+        Method::PATCH,
+        &path,
+        Some(patch_op(json!([
+            {"op": "replace", "value": {"id": id(&g), "displayName": "Pilots (renamed)"}},
+        ]))),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["displayName"], "Pilots (renamed)");
+    let r = scim(
+        &app,
+        Method::PATCH,
+        &path,
+        Some(patch_op(json!([
+            {"op": "replace", "value": {"id": "another", "displayName": "Nope"}},
+        ]))),
+    )
+    .await;
+    assert_error(&r, 400, Some("mutability"));
+    let r = scim(
+        &app,
+        Method::PATCH,
+        &path,
+        Some(patch_op(json!([
+            {"op": "replace", "value": {"id": id(&g), "displayName": "Pilots"}},
+        ]))),
+    )
+    .await;
+    assert_eq!(r.body["displayName"], "Pilots", "{}", r.body);
     // Okta: add; Entra: remove with a value list; RFC: remove by filter.
     let r = scim(
         &app,

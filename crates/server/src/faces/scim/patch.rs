@@ -296,6 +296,13 @@ fn apply_one(rt: &ResourceType, doc: &mut Map<String, Value>, op: &Op) -> ScimRe
             if r.derived() {
                 return ignored(path, "derived from other attributes");
             }
+            // Okta renames a group with `replace {id, displayName}`: a
+            // read-only attribute given the value it has is not a change.
+            if r.read_only() && op.kind != OpKind::Remove && op.value.is_some()
+                && current(doc, &r) == op.value.as_ref()
+            {
+                return ignored(path, "writes the value it has");
+            }
             check_mutable(&r, op.kind)?;
             apply_attr(doc, &r, op)
         }
@@ -351,6 +358,19 @@ fn as_path_error(e: ScimError) -> ScimError {
 fn ignored(path: &str, why: &str) -> ScimResult<()> {
     tracing::debug!(path, why, "PATCH operation ignored");
     Ok(())
+}
+
+/// The value `r` names in `doc`, if it has one.
+fn current<'a>(doc: &'a Map<String, Value>, r: &Resolved) -> Option<&'a Value> {
+    let c = match r.ext {
+        Some(e) => doc.get(e.id)?.as_object()?,
+        None => doc,
+    };
+    let v = c.get(r.attr.name)?;
+    match r.sub {
+        None => Some(v),
+        Some(sub) => v.as_object()?.get(sub.name),
+    }
 }
 
 fn check_mutable(r: &Resolved, kind: OpKind) -> ScimResult<()> {
