@@ -929,3 +929,62 @@ async fn totp_accounts_are_told_how_to_acquire_a_token() {
     let (s, me) = aria(&app, reqwest::Method::GET, "/currentuser", &ops, None).await;
     assert_eq!((s, me["username"].as_str()), (200, Some("otp")));
 }
+/// Runs a lifecycle script from tests/clients against a fresh server with
+/// the given PyPI package installed; every step must pass.
+async fn python_lifecycle(module: &str, requirement: &str, script: &str, tally: &str) {
+    let app = TestApp::spawn().await;
+    // A directory per package: tests running at once do not install into
+    // one directory together.
+    let site =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("pyclients-{module}"));
+    let (m, r) = (module.to_string(), requirement.to_string());
+    let site2 = site.clone();
+    tokio::task::spawn_blocking(move || crate::helpers::ensure_python_package(&site2, &m, &r))
+        .await
+        .unwrap();
+    let script = format!("{}/tests/clients/{script}", env!("CARGO_MANIFEST_DIR"));
+    let base = format!("http://{}", app.addr);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(script)
+            .arg(base)
+            .arg("admin")
+            .arg(crate::helpers::ADMIN_PASSWORD)
+            .env("PYTHONPATH", site)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(tally), "{stdout}");
+}
+
+/// Broadcom's `vcf-operations` SDK, as its user-management sample uses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vcf_operations_sdk_runs_a_user_lifecycle() {
+    python_lifecycle(
+        "vcf.operations",
+        "vcf-operations==9.1.1.0",
+        "vcf_operations_lifecycle.py",
+        "vcf-operations lifecycle: 35 of 35 steps passed",
+    )
+    .await;
+}
+
+/// VMware's `SuiteApiClient` (vmware-aria-operations-integration-sdk-lib).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suite_api_client_runs_a_user_lifecycle() {
+    python_lifecycle(
+        "aria.ops.suite_api_client",
+        "vmware-aria-operations-integration-sdk-lib==1.1.0",
+        "aria_suite_api_lifecycle.py",
+        "SuiteApiClient lifecycle: 18 of 18 steps passed",
+    )
+    .await;
+}
