@@ -877,3 +877,59 @@ async fn containers_rename_move_and_refuse_cycles() {
     .await;
     assert_problem(st, &body, 409, Some(("id", "root")));
 }
+
+/// Containers, roles and groups answer with their version as the `ETag`
+/// (on create, read and change), which `If-Match` takes back: a stale one
+/// is 412.
+#[tokio::test]
+async fn containers_roles_and_groups_carry_an_etag_for_if_match() {
+    let app = TestApp::spawn().await;
+    for (path, create, change) in [
+        (
+            "/api/v1/containers",
+            json!({"name": "Tagged"}),
+            json!({"name": "Tagged 2"}),
+        ),
+        (
+            "/api/v1/roles",
+            json!({"name": "tagged", "description": "", "privileges": ["users.read"]}),
+            json!({"description": "changed"}),
+        ),
+        (
+            "/api/v1/groups",
+            json!({"name": "tagged"}),
+            json!({"description": "changed"}),
+        ),
+    ] {
+        let r = app.post_json(path, &create).send().await.unwrap();
+        let tag = r
+            .headers()
+            .get("etag")
+            .map(|v| v.to_str().unwrap().to_string());
+        let (s, body) = parts(r).await;
+        assert_eq!(s, 201, "{path}: {body}");
+        let tag = tag.unwrap_or_else(|| panic!("{path}: no ETag on create"));
+        let item = format!("{path}/{}", id(&body));
+        let r = app.get(&item).send().await.unwrap();
+        assert_eq!(
+            r.headers().get("etag").map(|v| v.to_str().unwrap()),
+            Some(tag.as_str()),
+            "{item}"
+        );
+        let patch = || {
+            app.client
+                .patch(app.url(&item))
+                .bearer_auth(ADMIN_KEY)
+                .json(&change)
+        };
+        let r = patch().header("if-match", &tag).send().await.unwrap();
+        let new_tag = r
+            .headers()
+            .get("etag")
+            .map(|v| v.to_str().unwrap().to_string());
+        assert_eq!(r.status(), 200, "{item}");
+        assert!(new_tag.is_some_and(|t| t != tag), "{item}: the ETag moves");
+        let r = patch().header("if-match", &tag).send().await.unwrap();
+        assert_eq!(r.status(), 412, "{item}: a stale ETag");
+    }
+}

@@ -760,3 +760,231 @@ async fn concurrent_privilege_additions_are_not_lost() {
     wanted.sort();
     assert_eq!(held, wanted);
 }
+
+/// VMware's PowerValidatedSolutions `Update-vROPSUserAccount` sends
+/// `PATCH /users/{id}` with no body: nothing changes and the user is
+/// answered. Fields of the `user` schema that are given change alone.
+#[tokio::test]
+async fn patch_user_as_power_validated_solutions_sends_it() {
+    let app = TestApp::spawn().await;
+    let admin = format!("Bearer {ADMIN_KEY}");
+    let (_, u) = aria(&app, reqwest::Method::POST, "/users", &admin, Some(seed())).await;
+    let id = u["id"].as_str().unwrap().to_string();
+    let r = app
+        .client
+        .patch(app.url(&format!("/suite-api/api/auth/users/{id}")))
+        .header("authorization", &admin)
+        .header("accept", "application/json")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    let (s, same) = parts(r).await;
+    assert_eq!(s, 200, "{same}");
+    assert_eq!(same["username"], "test");
+    assert_eq!(same["enabled"], true);
+    let (s, changed) = aria(
+        &app,
+        reqwest::Method::PATCH,
+        &format!("/users/{id}"),
+        &admin,
+        Some(json!({"enabled": false, "emailAddress": "test@example.com"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{changed}");
+    assert_eq!(changed["enabled"], false);
+    assert_eq!(changed["emailAddress"], "test@example.com");
+    assert_eq!(changed["firstName"], "test", "absent fields stay");
+    assert_eq!(changed["role-permissions"][0]["roleName"], "PowerUser");
+    // Another user's id in the body is refused in Aria's envelope.
+    let (s, body) = aria(
+        &app,
+        reqwest::Method::PATCH,
+        &format!("/users/{id}"),
+        &admin,
+        Some(json!({"id": "01a20840-05e0-7392-8faa-cad28771b460", "enabled": true})),
+    )
+    .await;
+    assert_eq!(s, 400, "{body}");
+    assert_eq!(body["httpStatusCode"], 400);
+    let (s, body) = aria(
+        &app,
+        reqwest::Method::PATCH,
+        "/users/01a20840-05e0-7392-8faa-cad28771b460",
+        &admin,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!((s, body["httpStatusCode"].as_i64()), (404, Some(404)));
+}
+
+/// Broadcom's `vcf-operations` sample (`user_management.py`) changes a
+/// group's name and description and sends the group back with
+/// `PUT /usergroups`, expecting success. VMware's spec says the name
+/// cannot change: roster keeps the name and applies the rest.
+#[tokio::test]
+async fn usergroup_put_with_a_new_name_keeps_the_name_applies_the_rest() {
+    let app = TestApp::spawn().await;
+    let admin = format!("Bearer {ADMIN_KEY}");
+    let (_, u) = aria(&app, reqwest::Method::POST, "/users", &admin, Some(seed())).await;
+    let uid = u["id"].as_str().unwrap().to_string();
+    let (s, g) = aria(
+        &app,
+        reqwest::Method::POST,
+        "/usergroups",
+        &admin,
+        Some(json!({"name": "Group name", "description": "Group Description", "userIds": []})),
+    )
+    .await;
+    assert_eq!(s, 201, "{g}");
+    let gid = g["id"].as_str().unwrap().to_string();
+    let (s, body) = aria(
+        &app,
+        reqwest::Method::PUT,
+        "/usergroups",
+        &admin,
+        Some(json!({
+            "id": gid, "name": "New-Group-Name", "description": "New-Group-Description",
+            "userIds": [uid], "role-permissions": [], "roleNames": []
+        })),
+    )
+    .await;
+    assert_eq!((s, &body), (200, &Value::Null), "{body}");
+    let (_, g) = aria(
+        &app,
+        reqwest::Method::GET,
+        &format!("/usergroups/{gid}"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(g["name"], "Group name");
+    assert_eq!(g["description"], "New-Group-Description");
+    assert_eq!(g["userIds"], json!([uid]));
+    let (s, _) = aria(
+        &app,
+        reqwest::Method::PUT,
+        "/usergroups",
+        &admin,
+        Some(json!({"id": gid, "name": 7})),
+    )
+    .await;
+    assert_eq!(s, 400);
+}
+
+/// Aria's `token/acquire` has no second factor. An account with TOTP gets
+/// a 401 in Aria's envelope that says what to do: send the code as
+/// `totpCode` (roster's extension) or use an API key with `Bearer`.
+#[tokio::test]
+async fn totp_accounts_are_told_how_to_acquire_a_token() {
+    let app = TestApp::spawn().await;
+    app.create_user(json!({"username": "otp", "password": "otp-user-Passw0rd"}))
+        .await;
+    let token = app.token("otp", "otp-user-Passw0rd").await;
+    let secret = crate::mfa::enroll(&app, &token).await;
+    let acquire = |body: Value| {
+        let app = &app;
+        async move {
+            parts(
+                app.client
+                    .post(app.url("/suite-api/api/auth/token/acquire"))
+                    .header("accept", "application/json")
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    // What VMware's clients send.
+    let (s, body) =
+        acquire(json!({"username": "otp", "password": "otp-user-Passw0rd", "authSource": "LOCAL"}))
+            .await;
+    assert_eq!(s, 401, "{body}");
+    assert_eq!(body["httpStatusCode"], 401);
+    assert_eq!(body["validationFailures"][0]["violationPath"], "totpCode");
+    assert!(
+        body["validationFailures"][0]["failureMessage"]
+            .as_str()
+            .unwrap()
+            .contains("Bearer")
+    );
+    // A wrong password says nothing about a second factor.
+    let (s, body) = acquire(json!({"username": "otp", "password": "wrong-Passw0rd-x"})).await;
+    assert_eq!(s, 401);
+    assert!(
+        body.get("validationFailures")
+            .is_none_or(|f| f.as_array().is_none_or(|a| a.is_empty())),
+        "{body}"
+    );
+    let (s, _) =
+        acquire(json!({"username": "otp", "password": "otp-user-Passw0rd", "totpCode": 123456}))
+            .await;
+    assert_eq!(s, 400);
+    let code = roster_core::mfa::current_code(&secret).unwrap();
+    let (s, body) = acquire(json!({"username": "otp", "password": "otp-user-Passw0rd", "authSource": "LOCAL", "totpCode": code})).await;
+    assert_eq!(s, 200, "{body}");
+    let ops = format!("OpsToken {}", body["token"].as_str().unwrap());
+    let (s, me) = aria(&app, reqwest::Method::GET, "/currentuser", &ops, None).await;
+    assert_eq!((s, me["username"].as_str()), (200, Some("otp")));
+}
+/// Runs a lifecycle script from tests/clients against a fresh server with
+/// the given PyPI package installed; every step must pass.
+async fn python_lifecycle(module: &str, requirement: &str, script: &str, tally: &str) {
+    let app = TestApp::spawn().await;
+    // A directory per package: tests running at once do not install into
+    // one directory together.
+    let site =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("pyclients-{module}"));
+    let (m, r) = (module.to_string(), requirement.to_string());
+    let site2 = site.clone();
+    tokio::task::spawn_blocking(move || crate::helpers::ensure_python_package(&site2, &m, &r))
+        .await
+        .unwrap();
+    let script = format!("{}/tests/clients/{script}", env!("CARGO_MANIFEST_DIR"));
+    let base = format!("http://{}", app.addr);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(script)
+            .arg(base)
+            .arg("admin")
+            .arg(crate::helpers::ADMIN_PASSWORD)
+            .env("PYTHONPATH", site)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(tally), "{stdout}");
+}
+
+/// Broadcom's `vcf-operations` SDK, as its user-management sample uses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vcf_operations_sdk_runs_a_user_lifecycle() {
+    python_lifecycle(
+        "vcf.operations",
+        "vcf-operations==9.1.1.0",
+        "vcf_operations_lifecycle.py",
+        "vcf-operations lifecycle: 35 of 35 steps passed",
+    )
+    .await;
+}
+
+/// VMware's `SuiteApiClient` (vmware-aria-operations-integration-sdk-lib).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suite_api_client_runs_a_user_lifecycle() {
+    python_lifecycle(
+        "aria.ops.suite_api_client",
+        "vmware-aria-operations-integration-sdk-lib==1.1.0",
+        "aria_suite_api_lifecycle.py",
+        "SuiteApiClient lifecycle: 18 of 18 steps passed",
+    )
+    .await;
+}

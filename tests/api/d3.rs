@@ -392,3 +392,56 @@ async fn rate_limit_uses_the_d3_envelope() {
         )
     );
 }
+
+/// GetOnlineUsers (`{}` params, as D3's command page) lists who signed in
+/// lately, with D3's session fields and the HTML `result`;
+/// SyncAllUserGroupRole with the page's parameters succeeds (one tenant:
+/// nothing to copy) and checks its flag.
+#[tokio::test]
+async fn online_users_and_sync_all_user_group_role() {
+    let app = TestApp::spawn().await;
+    catalogue(&app).await;
+    let (s, b) = d3(&app, "/api/Command/CreateUser", &seed_body()).await;
+    assert_eq!((s, b["error"].as_str()), (200, Some("")), "{b}");
+    let envelope = |params: Value| json!({"Username": "Admin", "Site": "Security Operations", "CommandParams": params});
+    let (s, b) = d3(&app, "/api/Command/GetOnlineUsers", &envelope(json!({}))).await;
+    assert_eq!(s, 200);
+    assert_eq!(b["returnData"], "Succeed", "{b}");
+    assert_eq!(b["contextData"], json!([]), "nobody has signed in yet");
+    app.token("admin", crate::helpers::ADMIN_PASSWORD).await;
+    let (_, b) = d3(&app, "/api/Command/GetOnlineUsers", &envelope(json!({}))).await;
+    let rows = b["contextData"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{b}");
+    assert_eq!(rows[0]["userName"], "admin");
+    for key in [
+        "loginLogID",
+        "SourceIP",
+        "factoryDeviceID",
+        "activeVSOCUsers",
+        "activeMobileUsers",
+    ] {
+        assert!(rows[0].get(key).is_some(), "{key}");
+    }
+    assert!(
+        b["result"].as_str().unwrap().contains("<td>admin</td>"),
+        "{b}"
+    );
+    let (s, b) = d3(
+        &app,
+        "/api/Command/SyncAllUserGroupRole",
+        &envelope(json!({"allTenant": "True", "Region": "AMER", "TenantName": "Acme"})),
+    )
+    .await;
+    assert_eq!(
+        (s, b),
+        (200, json!({"error": "", "returnData": "Successful"}))
+    );
+    let (s, b) = d3(
+        &app,
+        "/api/Command/SyncAllUserGroupRole",
+        &envelope(json!({"allTenant": "maybe"})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert!(!b["error"].as_str().unwrap().is_empty());
+}

@@ -375,3 +375,99 @@ async fn edit_role_divisions_service_users_and_keys() {
     let (s, _) = dc(&app, reqwest::Method::GET, &format!("/user/{id}"), None).await;
     assert_eq!(s, 404);
 }
+
+/// Clients send `"is_api_only": false` on every create, and fields from
+/// newer DigiCert docs: documented fields are read and checked, others are
+/// ignored. A documented field of the wrong type is still refused.
+#[tokio::test]
+async fn documented_and_unknown_fields_are_accepted_known_ones_checked() {
+    let app = TestApp::spawn().await;
+    let mut b = seed();
+    b["is_api_only"] = json!(false);
+    b["is_saml_sso_only"] = json!(false);
+    b["container_id_assignments"] = json!([]);
+    // Stands for a field a newer version of DigiCert's docs adds.
+    b["user_preference_language"] = json!("en");
+    let (s, body) = dc(&app, reqwest::Method::POST, "/user", Some(b)).await;
+    assert_eq!(s, 201, "{body}");
+    let id = body["id"].as_i64().unwrap();
+    let mut bad = seed();
+    bad["username"] = json!("jill.other");
+    bad["is_saml_sso_only"] = json!("no");
+    let (s, body) = dc(&app, reqwest::Method::POST, "/user", Some(bad)).await;
+    assert_eq!(s, 400, "{body}");
+    assert_eq!(body["errors"][0]["code"], "bad_request_format");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is_saml_sso_only"),
+        "{body}"
+    );
+    let mut bad = seed();
+    bad["username"] = json!("jill.other");
+    bad["is_api_only"] = json!("false");
+    let (s, _) = dc(&app, reqwest::Method::POST, "/user", Some(bad)).await;
+    assert_eq!(s, 400);
+    // Edit user: an extra field is ignored, the change applies.
+    let (s, body) = dc(
+        &app,
+        reqwest::Method::PUT,
+        &format!("/user/{id}"),
+        Some(json!({"email": "jill@example.com", "first_name": "Jill", "user_preference_language": "en"})),
+    )
+    .await;
+    assert_eq!(s, 204, "{body}");
+    let (_, u) = dc(&app, reqwest::Method::GET, &format!("/user/{id}"), None).await;
+    assert_eq!(u["email"], "jill@example.com");
+    let (s, _) = dc(
+        &app,
+        reqwest::Method::PUT,
+        &format!("/user/{id}/role"),
+        Some(json!({"access_roles": [{"id": 4}], "note": "x"})),
+    )
+    .await;
+    assert_eq!(s, 204);
+}
+
+/// "List service users" (`GET /user/api-only`, newer docs `GET
+/// /service-user`) lists the API-only users in the list's shape, and
+/// `is_saml_sso_only` is shown on every user.
+#[tokio::test]
+async fn service_users_are_listed_and_saml_sso_only_shown() {
+    let app = TestApp::spawn().await;
+    let mut b = seed();
+    b["is_saml_sso_only"] = json!(true);
+    let (s, _) = dc(&app, reqwest::Method::POST, "/user", Some(b)).await;
+    assert_eq!(s, 201);
+    let (s, bot) = dc(
+        &app,
+        reqwest::Method::POST,
+        "/user",
+        Some(json!({"is_api_only": true, "email": "bot@example.com", "api_name": "CI bot", "restricted_to_role_id": 102})),
+    )
+    .await;
+    assert_eq!(s, 201, "{bot}");
+    for path in [
+        "/user/api-only",
+        "/service-user",
+        "/user/api-only?offset=0&limit=10",
+    ] {
+        let (s, list) = dc(&app, reqwest::Method::GET, path, None).await;
+        assert_eq!(s, 200, "{path}: {list}");
+        let users = list["users"].as_array().unwrap();
+        assert_eq!(users.len(), 1, "{path}: {list}");
+        assert_eq!(users[0]["id"], bot["id"]);
+        assert_eq!(users[0]["email"], "bot@example.com");
+        assert_eq!(users[0]["is_saml_sso_only"], false);
+        assert_eq!(list["page"]["total"], 1);
+    }
+    let (_, all) = dc(
+        &app,
+        reqwest::Method::GET,
+        "/user?filters[search]=jill.valentine",
+        None,
+    )
+    .await;
+    assert_eq!(all["users"][0]["is_saml_sso_only"], true, "{all}");
+}

@@ -18,7 +18,7 @@ async fn login(app: &TestApp, user: &str, pw: &str, totp: Option<&str>) -> (u16,
     .await
 }
 
-async fn enroll(app: &TestApp, token: &str) -> String {
+pub(crate) async fn enroll(app: &TestApp, token: &str) -> String {
     let (st, e) = parts(
         app.client
             .post(app.url("/api/v1/me/mfa/totp"))

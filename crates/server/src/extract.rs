@@ -201,7 +201,37 @@ pub async fn read_json<M: MediaTypes, T: DeserializeOwned>(
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejection> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    serde_path_to_error::deserialize(de).map_err(field_error)
+}
+
+/// A vendor's body: top-level fields the vendor documents for the endpoint
+/// (`known`) are read and checked; any other field is dropped and logged at
+/// debug, since clients send fields from newer versions of the vendor's
+/// documentation. A body that is not a JSON object is read as is.
+pub fn parse_known<T: DeserializeOwned>(bytes: &[u8], known: &[&str]) -> Result<T, Rejection> {
+    let value: serde_json::Value = parse_json(bytes)?;
+    from_known(value, known)
+}
+
+/// [`parse_known`] for a value already read.
+pub fn from_known<T: DeserializeOwned>(
+    mut value: serde_json::Value,
+    known: &[&str],
+) -> Result<T, Rejection> {
+    if let serde_json::Value::Object(map) = &mut value {
+        map.retain(|k, _| {
+            let keep = known.contains(&k.as_str());
+            if !keep {
+                tracing::debug!(field = %k, "ignoring a field the endpoint does not document");
+            }
+            keep
+        });
+    }
+    serde_path_to_error::deserialize(value).map_err(field_error)
+}
+
+fn field_error(e: serde_path_to_error::Error<serde_json::Error>) -> Rejection {
+    {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let message = inner.to_string();
@@ -229,7 +259,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejection> {
             (path, "type", message)
         };
         Rejection::BadBody(vec![FieldError::new(field, rule, message)])
-    })
+    }
 }
 
 impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {

@@ -118,7 +118,10 @@ pub(super) async fn create_group(
     Ok((StatusCode::CREATED, axum::Json(out)).into_response())
 }
 
-/// `id` and `name` are fixed; `userIds` becomes the member list.
+/// `id` and `name` are fixed (VMware's spec): a different `name` is
+/// ignored, as Aria does, and every other field applies; `userIds` becomes
+/// the member list. Broadcom's SDK sample sends a changed name and expects
+/// 200. The name must still be a string when given.
 pub(super) async fn modify_group(
     State(state): State<Arc<AppState>>,
     Caller(ctx): Caller,
@@ -126,12 +129,17 @@ pub(super) async fn modify_group(
 ) -> AriaResult {
     let m: Map<String, Value> = body(&bytes)?;
     let id = group_id(m.get("id").and_then(Value::as_str).unwrap_or_default())?;
-    let current = state.roster.get_group(&ctx, id).await?;
-    if opt_text(&m, "name").is_some_and(|n| n != current.name) {
-        return Err(AriaError::new(
-            StatusCode::BAD_REQUEST,
-            "A user group's name cannot change",
-        ));
+    match m.get("name") {
+        None | Some(Value::Null) | Some(Value::String(_)) => {}
+        Some(_) => {
+            return Err(AriaError {
+                failures: vec![("name must be a string".into(), "name".into())],
+                ..AriaError::new(StatusCode::BAD_REQUEST, "Invalid input")
+            });
+        }
+    }
+    if let Some(n) = opt_text(&m, "name") {
+        tracing::debug!(group = %id, name = %n, "a user group's name cannot change; kept");
     }
     let mut attributes = Map::new();
     if let Some(d) = m.get("displayName") {

@@ -90,7 +90,7 @@ fn router() -> Router<Arc<AppState>> {
         )
         .route(
             "/suite-api/api/auth/users/{id}",
-            get(get_user).delete(delete_user),
+            get(get_user).patch(patch_user).delete(delete_user),
         )
         .route(
             "/suite-api/api/auth/users/{id}/permissions",

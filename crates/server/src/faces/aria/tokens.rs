@@ -33,14 +33,30 @@ pub(super) async fn acquire(
             ..AriaError::new(StatusCode::BAD_REQUEST, "Invalid input")
         });
     };
+    // Aria's `username-password` has no second factor. roster reads an
+    // optional `totpCode` (its own extension) for accounts with TOTP;
+    // clients that cannot send it use an API key (`Authorization: Bearer`).
+    let totp = match m.get("totpCode") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(code)) => Some(code.clone()),
+        Some(_) => {
+            return Err(AriaError {
+                failures: vec![("totpCode must be a string".into(), "totpCode".into())],
+                ..AriaError::new(StatusCode::BAD_REQUEST, "Invalid input")
+            });
+        }
+    };
     let input = LoginInput {
         username,
         password: Secret::new(password),
-        totp: None,
+        totp,
         ttl_secs: Some(state.http.aria_token_idle_secs),
         sliding: true,
     };
-    let issued = state.roster.issue_token(input, &origin).await?;
+    let issued = match state.roster.issue_token(input, &origin).await {
+        Err(CoreError::MfaRequired) => return Err(second_factor_needed()),
+        other => other?,
+    };
     let expires =
         OffsetDateTime::now_utc() + time::Duration::seconds(issued.expires_in_secs as i64);
     Ok(axum::Json(json!({
@@ -60,4 +76,21 @@ pub(super) async fn release(
     let token = Aria.credential(&headers).unwrap_or_default();
     state.roster.revoke_token(token, &ctx.origin).await?;
     Ok(StatusCode::OK.into_response())
+}
+
+/// The password was right but the account has a TOTP factor and no code
+/// came: 401 in Aria's envelope, saying what to do instead.
+fn second_factor_needed() -> AriaError {
+    AriaError {
+        failures: vec![(
+            "This account has a second factor (TOTP): send its current code as totpCode, \
+             or call with an API key in Authorization: Bearer"
+                .into(),
+            "totpCode".into(),
+        )],
+        ..AriaError::new(
+            StatusCode::UNAUTHORIZED,
+            "Authentication failed: a second factor is required",
+        )
+    }
 }

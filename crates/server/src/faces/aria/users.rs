@@ -245,6 +245,45 @@ pub(super) async fn modify_user(
             ..AriaError::new(StatusCode::BAD_REQUEST, "Invalid input")
         })?;
     let id = user_id(id)?;
+    change_user(&state, &ctx, id, &m, &params).await
+}
+
+/// `PATCH /users/{id}`, which VMware's PowerValidatedSolutions sends
+/// (`Update-vROPSUserAccount`; not in the OpenAPI document): the `user`
+/// fields given change, the others stay; an empty body changes nothing and
+/// answers the user. An `id` in the body must be the path's.
+pub(super) async fn patch_user(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx): Caller,
+    Path(raw): Path<String>,
+    Query(params): Query<Vec<(String, String)>>,
+    bytes: Bytes,
+) -> AriaResult {
+    let id = user_id(&raw)?;
+    let m: Map<String, Value> = if bytes.iter().all(u8::is_ascii_whitespace) {
+        Map::new()
+    } else {
+        body(&bytes)?
+    };
+    if let Some(other) = m.get("id").filter(|v| !v.is_null()) {
+        if other.as_str().and_then(|s| Uuid::parse_str(s).ok()) != Some(id) {
+            return Err(AriaError {
+                failures: vec![("id must be the user's id in the path".into(), "id".into())],
+                ..AriaError::new(StatusCode::BAD_REQUEST, "Invalid input")
+            });
+        }
+    }
+    change_user(&state, &ctx, id, &m, &params).await
+}
+
+/// The `user` fields present in `m` change; those absent stay.
+async fn change_user(
+    state: &AppState,
+    ctx: &Ctx,
+    id: Uuid,
+    m: &Map<String, Value>,
+    params: &[(String, String)],
+) -> AriaResult {
     let set = |k: &str| match m.get(k) {
         None => Patch::Keep,
         Some(Value::Null) => Patch::Clear,
@@ -263,7 +302,7 @@ pub(super) async fn modify_user(
             .get("enabled")
             .and_then(Value::as_bool)
             .map_or(Patch::Keep, Patch::Set),
-        password: opt_text(&m, "password").map_or(Patch::Keep, |p| Patch::Set(Secret::new(p))),
+        password: opt_text(m, "password").map_or(Patch::Keep, |p| Patch::Set(Secret::new(p))),
         ..Default::default()
     };
     // The profile and the permissions change together or not at all.
@@ -282,9 +321,9 @@ pub(super) async fn modify_user(
     };
     let user = state
         .roster
-        .update_user_and_access(&ctx, id, change, access)
+        .update_user_and_access(ctx, id, change, access)
         .await?;
-    Ok(axum::Json(user_json(&state, &ctx, &user, links_wanted(&params)).await?).into_response())
+    Ok(axum::Json(user_json(state, ctx, &user, links_wanted(params)).await?).into_response())
 }
 
 pub(super) async fn delete_users(

@@ -25,9 +25,14 @@ pub(super) fn group_attributes(
     if let Some(v) = m.remove("enable_project_team_notification") {
         m.insert("enable_project_team_notifications".into(), v);
     }
-    if let Some(k) = m.keys().find(|k| !GROUP_FIELDS.contains(&k.as_str())) {
-        return Err(AfError::bad(format!("{k} is not a group field")));
-    }
+    // Fields from newer AttackForge versions are ignored, not stored.
+    m.retain(|k, _| {
+        let keep = GROUP_FIELDS.contains(&k.as_str());
+        if !keep {
+            tracing::debug!(field = %k, "ignoring a group field AttackForge does not document");
+        }
+        keep
+    });
     Ok((name, m))
 }
 

@@ -6,6 +6,15 @@ pub(super) fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Af
     parse_json(bytes).map_err(AfError::from)
 }
 
+/// A body with the fields AttackForge documents for the endpoint; any other
+/// field is ignored (logged at debug), the documented ones are checked.
+pub(super) fn known_body<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    known: &[&str],
+) -> Result<T, AfError> {
+    crate::extract::parse_known(bytes, known).map_err(AfError::from)
+}
+
 pub(super) fn id(raw: &str) -> Result<Uuid, AfError> {
     Uuid::parse_str(raw).map_err(|_| AfError::from(CoreError::NotFound("user")))
 }

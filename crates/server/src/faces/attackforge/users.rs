@@ -3,8 +3,18 @@
 
 use super::*;
 
+/// The fields AttackForge documents for CreateUser / CreateUsers.
+pub(super) const NEW_USER_FIELDS: &[&str] = &[
+    "first_name",
+    "last_name",
+    "username",
+    "email",
+    "password",
+    "role",
+    "mfa",
+];
+
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct NewUser {
     pub(super) first_name: String,
     pub(super) last_name: String,
@@ -105,7 +115,7 @@ pub(super) async fn create_user(
     Caller(ctx): Caller,
     bytes: Bytes,
 ) -> AfResult {
-    let n: NewUser = body(&bytes)?;
+    let n: NewUser = known_body(&bytes, NEW_USER_FIELDS)?;
     Ok(axum::Json(
         json!({ "user": create_one(&state, &ctx, n).await? }),
     ))
@@ -119,9 +129,9 @@ pub(super) async fn create_users(
     let items: Vec<Value> = body(&bytes)?;
     let mut out = Vec::with_capacity(items.len());
     for item in items {
-        let result = match serde_json::from_value::<NewUser>(item) {
+        let result = match crate::extract::from_known::<NewUser>(item, NEW_USER_FIELDS) {
             Ok(n) => create_one(&state, &ctx, n).await,
-            Err(e) => Err(AfError::bad(e.to_string())),
+            Err(r) => Err(AfError::from(r)),
         };
         out.push(match result {
             Ok(user) => json!({ "status": "Created", "user": user }),
@@ -197,8 +207,16 @@ pub(super) async fn get_user_by_username(
     ))
 }
 
+/// The fields AttackForge documents for UpdateUser.
+const USER_UPDATE_FIELDS: &[&str] = &[
+    "first_name",
+    "last_name",
+    "email_address",
+    "username",
+    "is_deleted",
+];
+
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct UserUpdate {
     pub(super) first_name: Option<String>,
     pub(super) last_name: Option<String>,
@@ -213,7 +231,7 @@ pub(super) async fn update_user(
     Path(raw): Path<String>,
     bytes: Bytes,
 ) -> AfResult {
-    let change: UserUpdate = body(&bytes)?;
+    let change: UserUpdate = known_body(&bytes, USER_UPDATE_FIELDS)?;
     let mut patch = UserPatch::default();
     let set = |v: Option<String>| v.map_or(Patch::Keep, Patch::Set);
     patch.first_name = set(change.first_name);

@@ -301,3 +301,56 @@ pub(super) async fn users_by_role(
     }
     Ok(json!({ "error": "", "returnData": "Succeed", "contextData": objects }))
 }
+
+/// GetOnlineUsers: users signed in within the last token lifetime (roster
+/// keeps no sessions), as `contextData` rows with D3's session fields, and
+/// an HTML table in `result`. roster has no login-log ids, device ids or
+/// per-client counts: those fields are empty.
+pub(super) async fn online_users(state: &AppState, ctx: &Ctx) -> Outcome {
+    let users = all_users(state, ctx, UserQuery::default()).await?;
+    let mut rows_out = Vec::new();
+    let mut html = String::from(
+        "<table><tr><th>User Name</th><th>Full Name</th><th>Email</th><th>Role</th></tr>",
+    );
+    for u in users.iter().filter(|u| online(u)) {
+        let mut row = user_strings(state, ctx, u).await;
+        for key in ["loginLogID", "SourceIP", "factoryDeviceID"] {
+            row[key] = json!("");
+        }
+        row["activeVSOCUsers"] = json!(1);
+        row["activeMobileUsers"] = json!(0);
+        html.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&u.profile.username),
+            escape(&full_name(u)),
+            escape(u.profile.email.as_deref().unwrap_or_default()),
+            escape(row["role"].as_str().unwrap_or_default()),
+        ));
+        rows_out.push(row);
+    }
+    html.push_str("</table>");
+    Ok(json!({ "error": "", "returnData": "Succeed", "result": html, "contextData": rows_out }))
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// SyncAllUserGroupRole re-syncs users, groups and roles across an MSSP's
+/// tenants. roster is one tenant whose users, groups and roles are always
+/// in one database, so there is nothing to copy: the parameters are
+/// checked and the command succeeds without changing anything.
+pub(super) fn sync_all(params: &Map<String, Value>) -> Outcome {
+    if let Some(v) = params.get("allTenant").filter(|v| !v.is_null()) {
+        flag(v).ok_or_else(|| fail("allTenant must be True or False."))?;
+    }
+    for key in ["Region", "TenantName"] {
+        if params.get(key).is_some_and(|v| !v.is_null() && !v.is_string()) {
+            return Err(fail(format!("{key} must be a string.")));
+        }
+    }
+    Ok(json!({ "error": "", "returnData": "Successful" }))
+}

@@ -207,6 +207,8 @@ async fn run(
         "getusersbysite" => users_by_site(state, &ctx, &params).await,
         "getusersbyrole" => users_by_role(state, &ctx, &params, true).await,
         "getalluserofarole" => users_by_role(state, &ctx, &params, false).await,
+        "getonlineusers" => online_users(state, &ctx).await,
+        "syncallusergrouprole" => sync_all(&params),
         _ => Err(fail(format!("The command '{name}' is not available."))),
     }
 }

@@ -16,6 +16,7 @@ use axum::routing::{get, put};
 use roster_core::CoreError;
 use roster_core::access::{Container, Holder, RoleRef};
 use roster_core::service::{Ctx, NewKey, UserKey};
+use roster_core::user_filter::{Cmp, FilterValue, UserField, UserFilter};
 use roster_core::user::{
     CreateUser, Patch, RoleGrant, User, UserDraft, UserPatch, UserQuery, UserRules, UserSort,
 };
@@ -88,6 +89,8 @@ fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/services/v2/user", get(list_users).post(create_user))
         .route("/services/v2/user/me", get(me))
+        .route("/services/v2/user/api-only", get(list_service_users))
+        .route("/services/v2/service-user", get(list_service_users))
         .route(
             "/services/v2/user/{id}",
             get(get_user).put(edit_user).delete(delete_user),

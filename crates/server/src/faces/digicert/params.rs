@@ -6,6 +6,15 @@ pub(super) fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Dc
     parse_json(bytes).map_err(DcError::from)
 }
 
+/// A body with the fields DigiCert documents for the endpoint; any other
+/// field is ignored (logged at debug), the documented ones are checked.
+pub(super) fn known_body<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    known: &[&str],
+) -> Result<T, DcError> {
+    crate::extract::parse_known(bytes, known).map_err(DcError::from)
+}
+
 /// DigiCert sends integer ids as numbers or numeric strings.
 pub(super) fn int(v: &Value) -> Option<i64> {
     match v {

@@ -8,8 +8,23 @@ pub(super) struct RoleId {
     pub(super) id: Value,
 }
 
+/// The fields DigiCert documents for "Add user" (`is_api_only: false`
+/// included: clients send it on every create).
+pub(super) const NEW_USER_FIELDS: &[&str] = &[
+    "username",
+    "first_name",
+    "last_name",
+    "email",
+    "job_title",
+    "telephone",
+    "container",
+    "access_roles",
+    "container_id_assignments",
+    "is_saml_sso_only",
+    "is_api_only",
+];
+
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct NewUser {
     pub(super) username: String,
     pub(super) first_name: String,
@@ -21,6 +36,9 @@ pub(super) struct NewUser {
     pub(super) access_roles: Vec<RoleId>,
     pub(super) container_id_assignments: Option<Value>,
     pub(super) is_saml_sso_only: Option<bool>,
+    /// Checked for its type; `true` takes the service-user path first.
+    #[allow(dead_code)]
+    pub(super) is_api_only: Option<bool>,
 }
 
 pub(super) fn role_grants(roles: &[RoleId], scope: &[Uuid]) -> Result<Vec<RoleGrant>, DcError> {
@@ -56,8 +74,7 @@ pub(super) async fn create_user(
     if raw.get("is_api_only") == Some(&Value::Bool(true)) {
         return create_service_user(&state, &ctx, raw).await;
     }
-    let n: NewUser = serde_json::from_value(Value::Object(raw))
-        .map_err(|e| DcError::new(StatusCode::BAD_REQUEST, "bad_request_format", e.to_string()))?;
+    let n: NewUser = crate::extract::from_known(Value::Object(raw), NEW_USER_FIELDS)?;
     let home = match &n.container {
         Some(c) => {
             let seq = int(&c.id)
@@ -196,20 +213,42 @@ pub(super) async fn list_users(
     Caller(ctx): Caller,
     Query(params): Query<Vec<(String, String)>>,
 ) -> DcResult {
-    let mut q = UserQuery::default();
+    list(&state, &ctx, &params, UserQuery::default()).await
+}
+
+/// "List service users" (`GET /user/api-only`; newer docs
+/// `GET /service-user`): the API-only users, in the list's shape, with the
+/// same paging, filters and sort.
+pub(super) async fn list_service_users(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx): Caller,
+    Query(params): Query<Vec<(String, String)>>,
+) -> DcResult {
+    let q = UserQuery {
+        filter: Some(UserFilter::Compare(
+            UserField::Attribute("digicert_api_only".into()),
+            Cmp::Eq,
+            FilterValue::Bool(true),
+        )),
+        ..Default::default()
+    };
+    list(&state, &ctx, &params, q).await
+}
+
+async fn list(state: &AppState, ctx: &Ctx, params: &[(String, String)], mut q: UserQuery) -> DcResult {
     let (mut offset, mut limit) = (0u64, 0u32);
-    for (k, v) in &params {
+    for (k, v) in params {
         let bad = |f: &str| DcError::bad(f, format!("{f} has an invalid value"));
         match k.as_str() {
             "offset" => offset = v.parse().map_err(|_| bad("offset"))?,
             "limit" => limit = v.parse().map_err(|_| bad("limit"))?,
             "container_id" => {
                 let seq = v.parse().map_err(|_| bad("container_id"))?;
-                q.container = Some(container_ids(&state, &ctx, &[seq]).await?[0]);
+                q.container = Some(container_ids(state, ctx, &[seq]).await?[0]);
             }
             "access_role_id" => {
                 let seq = v.parse().map_err(|_| bad("access_role_id"))?;
-                q.role = Some(state.roster.get_role(&ctx, RoleRef::Seq(seq)).await?.id);
+                q.role = Some(state.roster.get_role(ctx, RoleRef::Seq(seq)).await?.id);
             }
             "filters[status]" => match v.as_str() {
                 "active" => q.active = Some(true),
@@ -244,11 +283,11 @@ pub(super) async fn list_users(
     q.offset = Some(offset);
     // DigiCert's limit 0 means "no limit"; roster caps a page at 1000.
     q.limit = if limit == 0 { 1000 } else { limit.min(1000) };
-    let (users, total) = state.roster.list_users_counted(&ctx, q).await?;
-    let index = container_index(&state, &ctx).await;
+    let (users, total) = state.roster.list_users_counted(ctx, q).await?;
+    let index = container_index(state, ctx).await;
     let mut out = Vec::with_capacity(users.len());
     for u in &users {
-        out.push(user_json(&state, &ctx, u, &index).await?);
+        out.push(user_json(state, ctx, u, &index).await?);
     }
     ok(json!({ "users": out, "page": { "total": total, "limit": limit, "offset": offset } }))
 }
@@ -269,8 +308,18 @@ pub(super) async fn me(State(state): State<Arc<AppState>>, Caller(ctx): Caller) 
     ok(user_json(&state, &ctx, &u, &index).await?)
 }
 
+/// The fields DigiCert documents for "Edit user".
+const EDIT_USER_FIELDS: &[&str] = &[
+    "email",
+    "username",
+    "first_name",
+    "last_name",
+    "job_title",
+    "telephone",
+    "is_saml_sso_only",
+];
+
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct EditUser {
     pub(super) email: String,
     pub(super) username: Option<String>,
@@ -290,7 +339,7 @@ pub(super) async fn edit_user(
     bytes: Bytes,
 ) -> DcResult {
     let u = user_by_seq(&state, &ctx, seq_path(&raw, "user")?).await?;
-    let e: EditUser = body(&bytes)?;
+    let e: EditUser = known_body(&bytes, EDIT_USER_FIELDS)?;
     let or_clear = |v: Option<String>| v.filter(|s| !s.is_empty()).map_or(Patch::Clear, Patch::Set);
     let keep_or_set = |v: Option<String>| v.map_or(Patch::Keep, Patch::Set);
     let patch = UserPatch {
@@ -337,7 +386,6 @@ pub(super) async fn current_scope(state: &AppState, ctx: &Ctx, u: &User) -> Resu
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RoleChange {
     pub(super) access_roles: Vec<RoleId>,
 }
@@ -349,7 +397,7 @@ pub(super) async fn change_role(
     bytes: Bytes,
 ) -> DcResult {
     let u = user_by_seq(&state, &ctx, seq_path(&raw, "user")?).await?;
-    let change: RoleChange = body(&bytes)?;
+    let change: RoleChange = known_body(&bytes, &["access_roles"])?;
     let scope = current_scope(&state, &ctx, &u).await?;
     state
         .roster

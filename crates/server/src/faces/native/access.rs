@@ -20,6 +20,7 @@ use super::problem::{ApiResult, Problem};
 use crate::state::AppState;
 
 use axum::Json;
+use axum::response::{IntoResponse, Response};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ContainerOut {
@@ -76,16 +77,56 @@ pub struct Items<T> {
 
 const PROBLEM: &str = "application/problem+json";
 
+/// A body with its version as the `ETag`, which `If-Match` takes back.
+pub struct Tagged<T>(i64, T);
+
+/// Containers, roles and groups answer with their version as the `ETag`.
+trait Versioned {
+    fn version(&self) -> i64;
+}
+
+impl Versioned for Container {
+    fn version(&self) -> i64 {
+        self.version
+    }
+}
+
+impl Versioned for Role {
+    fn version(&self) -> i64 {
+        self.version
+    }
+}
+
+impl Versioned for Group {
+    fn version(&self) -> i64 {
+        self.version
+    }
+}
+
+fn tagged<M: Versioned, T: From<M>>(m: M) -> Tagged<T> {
+    Tagged(m.version(), T::from(m))
+}
+
+impl<T: serde::Serialize> IntoResponse for Tagged<T> {
+    fn into_response(self) -> Response {
+        let mut resp = Json(self.1).into_response();
+        if let Ok(v) = axum::http::HeaderValue::from_str(&crate::extract::etag(self.0)) {
+            resp.headers_mut().insert(axum::http::header::ETAG, v);
+        }
+        resp
+    }
+}
+
 #[utoipa::path(post, path = "/containers", tag = "containers",
     request_body = ContainerIn,
-    responses((status = 201, body = ContainerOut), (status = 400, body = Problem, content_type = PROBLEM),
+    responses((status = 201, body = ContainerOut, headers(("ETag" = String))), (status = 400, body = Problem, content_type = PROBLEM),
         (status = 403, body = Problem, content_type = PROBLEM), (status = 409, body = Problem, content_type = PROBLEM)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn create_container(
     State(state): State<Arc<AppState>>,
     Caller(ctx): Caller,
     JsonBody(body): JsonBody<ContainerIn>,
-) -> ApiResult<(StatusCode, Json<ContainerOut>)> {
+) -> ApiResult<(StatusCode, Tagged<ContainerOut>)> {
     let c = state
         .roster
         .create_container(
@@ -97,7 +138,7 @@ pub async fn create_container(
             },
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(c.into())))
+    Ok((StatusCode::CREATED, tagged(c)))
 }
 
 #[utoipa::path(get, path = "/containers", tag = "containers",
@@ -115,26 +156,25 @@ pub async fn list_containers(
 
 #[utoipa::path(get, path = "/containers/{id}", tag = "containers",
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = ContainerOut), (status = 403, body = Problem, content_type = PROBLEM),
+    responses((status = 200, body = ContainerOut, headers(("ETag" = String))), (status = 403, body = Problem, content_type = PROBLEM),
         (status = 404, body = Problem, content_type = PROBLEM)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn get_container(
     State(state): State<Arc<AppState>>,
     Caller(ctx): Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<ContainerOut>> {
-    Ok(Json(
+) -> ApiResult<Tagged<ContainerOut>> {
+    Ok(tagged(
         state
             .roster
             .get_container(&ctx, parse_uuid(&id, "container")?)
-            .await?
-            .into(),
+            .await?,
     ))
 }
 
 #[utoipa::path(patch, path = "/containers/{id}", tag = "containers",
     params(("id" = Uuid, Path)), request_body = ContainerPatch,
-    responses((status = 200, body = ContainerOut), (status = 400, body = Problem, content_type = PROBLEM),
+    responses((status = 200, body = ContainerOut, headers(("ETag" = String))), (status = 400, body = Problem, content_type = PROBLEM),
         (status = 403, body = Problem, content_type = PROBLEM), (status = 404, body = Problem, content_type = PROBLEM),
         (status = 409, body = Problem, content_type = PROBLEM), (status = 412, body = Problem, content_type = PROBLEM)),
     security(("bearer" = []), ("api_key" = [])))]
@@ -144,13 +184,13 @@ pub async fn patch_container(
     Path(id): Path<String>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<ContainerPatch>,
-) -> ApiResult<Json<ContainerOut>> {
+) -> ApiResult<Tagged<ContainerOut>> {
     let id = parse_uuid(&id, "container")?;
     let c = state
         .roster
         .update_container(&ctx, id, body.name, body.parent_id, if_match(&headers)?)
         .await?;
-    Ok(Json(c.into()))
+    Ok(tagged(c))
 }
 
 #[utoipa::path(delete, path = "/containers/{id}", tag = "containers",
@@ -258,14 +298,14 @@ pub async fn list_roles(
 }
 
 #[utoipa::path(post, path = "/roles", tag = "roles", request_body = RoleIn,
-    responses((status = 201, body = RoleOut), (status = 400, body = Problem, content_type = PROBLEM),
+    responses((status = 201, body = RoleOut, headers(("ETag" = String))), (status = 400, body = Problem, content_type = PROBLEM),
         (status = 403, body = Problem, content_type = PROBLEM), (status = 409, body = Problem, content_type = PROBLEM)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn create_role(
     State(state): State<Arc<AppState>>,
     Caller(ctx): Caller,
     JsonBody(body): JsonBody<RoleIn>,
-) -> ApiResult<(StatusCode, Json<RoleOut>)> {
+) -> ApiResult<(StatusCode, Tagged<RoleOut>)> {
     let input = RoleInput {
         name: body.name,
         description: body.description,
@@ -274,7 +314,7 @@ pub async fn create_role(
     };
     Ok((
         StatusCode::CREATED,
-        Json(state.roster.create_role(&ctx, input).await?.into()),
+        tagged(state.roster.create_role(&ctx, input).await?),
     ))
 }
 
@@ -288,22 +328,20 @@ fn role_ref(id: &str) -> ApiResult<RoleRef> {
 
 #[utoipa::path(get, path = "/roles/{id}", tag = "roles",
     params(("id" = String, Path, description = "Role id or integer seq")),
-    responses((status = 200, body = RoleOut), (status = 403, body = Problem, content_type = PROBLEM),
+    responses((status = 200, body = RoleOut, headers(("ETag" = String))), (status = 403, body = Problem, content_type = PROBLEM),
         (status = 404, body = Problem, content_type = PROBLEM)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn get_role(
     State(state): State<Arc<AppState>>,
     Caller(ctx): Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<RoleOut>> {
-    Ok(Json(
-        state.roster.get_role(&ctx, role_ref(&id)?).await?.into(),
-    ))
+) -> ApiResult<Tagged<RoleOut>> {
+    Ok(tagged(state.roster.get_role(&ctx, role_ref(&id)?).await?))
 }
 
 #[utoipa::path(patch, path = "/roles/{id}", tag = "roles",
     params(("id" = Uuid, Path)), request_body = RolePatch,
-    responses((status = 200, body = RoleOut), (status = 400, body = Problem, content_type = PROBLEM),
+    responses((status = 200, body = RoleOut, headers(("ETag" = String))), (status = 400, body = Problem, content_type = PROBLEM),
         (status = 403, body = Problem, content_type = PROBLEM), (status = 404, body = Problem, content_type = PROBLEM),
         (status = 409, description = "Built-in or name taken", body = Problem, content_type = PROBLEM),
         (status = 412, body = Problem, content_type = PROBLEM)),
@@ -314,7 +352,7 @@ pub async fn patch_role(
     Path(id): Path<String>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<RolePatch>,
-) -> ApiResult<Json<RoleOut>> {
+) -> ApiResult<Tagged<RoleOut>> {
     let current = state.roster.get_role(&ctx, role_ref(&id)?).await?;
     let input = RoleInput {
         name: body.name.unwrap_or(current.name),
@@ -328,12 +366,11 @@ pub async fn patch_role(
         }),
         seq: None,
     };
-    Ok(Json(
+    Ok(tagged(
         state
             .roster
             .update_role(&ctx, current.id, input, if_match(&headers)?)
-            .await?
-            .into(),
+            .await?,
     ))
 }
 
@@ -453,14 +490,14 @@ pub async fn list_groups(
 }
 
 #[utoipa::path(post, path = "/groups", tag = "groups", request_body = GroupIn,
-    responses((status = 201, body = GroupOut), (status = 400, body = Problem, content_type = PROBLEM),
+    responses((status = 201, body = GroupOut, headers(("ETag" = String))), (status = 400, body = Problem, content_type = PROBLEM),
         (status = 403, body = Problem, content_type = PROBLEM), (status = 409, body = Problem, content_type = PROBLEM)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn create_group(
     State(state): State<Arc<AppState>>,
     Caller(ctx): Caller,
     JsonBody(body): JsonBody<GroupIn>,
-) -> ApiResult<(StatusCode, Json<GroupOut>)> {
+) -> ApiResult<(StatusCode, Tagged<GroupOut>)> {
     let g = state
         .roster
         .create_group(
@@ -473,29 +510,28 @@ pub async fn create_group(
             },
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(g.into())))
+    Ok((StatusCode::CREATED, tagged(g)))
 }
 
 #[utoipa::path(get, path = "/groups/{id}", tag = "groups", params(("id" = Uuid, Path)),
-    responses((status = 200, body = GroupOut), (status = 403, body = Problem, content_type = PROBLEM),
+    responses((status = 200, body = GroupOut, headers(("ETag" = String))), (status = 403, body = Problem, content_type = PROBLEM),
         (status = 404, body = Problem, content_type = PROBLEM)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn get_group(
     State(state): State<Arc<AppState>>,
     Caller(ctx): Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<GroupOut>> {
-    Ok(Json(
+) -> ApiResult<Tagged<GroupOut>> {
+    Ok(tagged(
         state
             .roster
             .get_group(&ctx, parse_uuid(&id, "group")?)
-            .await?
-            .into(),
+            .await?,
     ))
 }
 
 #[utoipa::path(patch, path = "/groups/{id}", tag = "groups", params(("id" = Uuid, Path)), request_body = GroupPatch,
-    responses((status = 200, body = GroupOut), (status = 400, body = Problem, content_type = PROBLEM),
+    responses((status = 200, body = GroupOut, headers(("ETag" = String))), (status = 400, body = Problem, content_type = PROBLEM),
         (status = 403, body = Problem, content_type = PROBLEM), (status = 404, body = Problem, content_type = PROBLEM),
         (status = 409, body = Problem, content_type = PROBLEM), (status = 412, body = Problem, content_type = PROBLEM)),
     security(("bearer" = []), ("api_key" = [])))]
@@ -505,7 +541,7 @@ pub async fn patch_group(
     Path(id): Path<String>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<GroupPatch>,
-) -> ApiResult<Json<GroupOut>> {
+) -> ApiResult<Tagged<GroupOut>> {
     let id = parse_uuid(&id, "group")?;
     let g = state
         .roster
@@ -520,7 +556,7 @@ pub async fn patch_group(
             if_match(&headers)?,
         )
         .await?;
-    Ok(Json(g.into()))
+    Ok(tagged(g))
 }
 
 #[utoipa::path(delete, path = "/groups/{id}", tag = "groups", params(("id" = Uuid, Path)),
