@@ -109,7 +109,88 @@ impl Face for Native {
 pub fn api_router() -> (axum::Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = routes();
     add_standard_responses(&mut doc);
+    describe_every_response(&mut doc);
+    reference_list_items(&mut doc);
     (router, doc)
+}
+
+/// Every operation of the document, for the passes below.
+fn operations(
+    doc: &mut utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    doc.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+    })
+}
+
+/// OpenAPI requires a description on every Response Object; utoipa leaves
+/// it out when a handler's `responses(...)` gives none, and client
+/// generators then refuse the whole document. A handler's own wording wins;
+/// the rest get the standard meaning of their status.
+fn describe_every_response(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::RefOr;
+    for op in operations(doc) {
+        for (code, response) in op.responses.responses.iter_mut() {
+            if let RefOr::T(response) = response
+                && response.description.is_empty()
+            {
+                response.description = standard_description(code).to_string();
+            }
+        }
+    }
+}
+
+fn standard_description(code: &str) -> &'static str {
+    match code {
+        "200" => "OK",
+        "201" => "Created",
+        "204" => "Done; no content",
+        "400" => "Invalid parameters or body",
+        "401" => "No valid credential",
+        "403" => "The credential lacks the privilege",
+        "404" => "Something named in the request does not exist",
+        "409" => "Conflicts with what is stored (a taken name, something still in use)",
+        "412" => "The resource changed since the ETag in If-Match",
+        "413" => "Body too large",
+        "415" => "Body is not JSON",
+        "429" => "Rate limited; see Retry-After",
+        "500" => "Internal error; quote the request id",
+        "503" => "Temporarily unavailable; see Retry-After",
+        _ => "See the problem type",
+    }
+}
+
+/// `Items<T>` is generic, and utoipa inlines a generic's argument: every
+/// `Items_X` would carry its own copy of `X`, which client generators turn
+/// into duplicate models. Point each at the `X` the document already has.
+fn reference_list_items(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::{ArrayItems, Schema};
+    use utoipa::openapi::{Ref, RefOr};
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    let names: Vec<String> = components.schemas.keys().cloned().collect();
+    for (name, schema) in components.schemas.iter_mut() {
+        let Some(item) = name.strip_prefix("Items_") else {
+            continue;
+        };
+        if !names.iter().any(|n| n == item) {
+            continue;
+        }
+        if let RefOr::T(Schema::Object(object)) = schema
+            && let Some(RefOr::T(Schema::Array(array))) = object.properties.get_mut("items")
+        {
+            array.items = ArrayItems::RefOrSchema(Box::new(Ref::from_schema_name(item).into()));
+        }
+    }
 }
 
 /// Responses every operation can give (bad parameters, credentials, rate
@@ -129,41 +210,23 @@ fn add_standard_responses(doc: &mut utoipa::openapi::OpenApi) {
             .build()
     };
     let public = serde_json::json!({});
-    for item in doc.paths.paths.values_mut() {
-        for op in [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let authenticated = op.security.as_ref().is_none_or(|reqs| {
-                reqs.iter()
-                    .any(|r| serde_json::to_value(r).ok().as_ref() != Some(&public))
-            });
-            let mut standard = vec![
-                ("400", "Invalid parameters or body"),
-                ("404", "Something named in the request does not exist"),
-                ("429", "Rate limited; see Retry-After"),
-                ("500", "Internal error; quote the request id"),
-            ];
-            if authenticated {
-                standard.push(("401", "No valid credential"));
-                standard.push(("403", "The credential lacks the privilege"));
-            }
-            if op.request_body.is_some() {
-                standard.push(("413", "Body too large"));
-                standard.push(("415", "Body is not JSON"));
-            }
-            for (code, description) in standard {
-                op.responses
-                    .responses
-                    .entry(code.to_string())
-                    .or_insert_with(|| problem(description).into());
-            }
+    for op in operations(doc) {
+        let authenticated = op.security.as_ref().is_none_or(|reqs| {
+            reqs.iter()
+                .any(|r| serde_json::to_value(r).ok().as_ref() != Some(&public))
+        });
+        let mut standard = vec!["400", "404", "429", "500"];
+        if authenticated {
+            standard.extend(["401", "403"]);
+        }
+        if op.request_body.is_some() {
+            standard.extend(["413", "415"]);
+        }
+        for code in standard {
+            op.responses
+                .responses
+                .entry(code.to_string())
+                .or_insert_with(|| problem(standard_description(code)).into());
         }
     }
 }
