@@ -18,6 +18,7 @@ mod lists;
 mod mfa;
 mod nodes;
 mod openapi;
+mod operator;
 mod reliability;
 mod transfer;
 mod users;
