@@ -11,6 +11,7 @@ mod binary;
 mod concurrency;
 mod d3;
 mod digicert;
+mod docs;
 mod errors;
 mod escalation;
 mod faces;

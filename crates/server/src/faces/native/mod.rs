@@ -3,6 +3,7 @@
 pub mod access;
 pub mod audit;
 pub mod auth;
+mod docs;
 pub mod dto;
 pub mod keys;
 pub mod me;
@@ -79,13 +80,17 @@ impl Face for Native {
     fn router(&self) -> axum::Router<Arc<AppState>> {
         let (api, openapi) = api_router();
         let openapi = Arc::new(openapi);
-        axum::Router::new().nest("/api/v1", api).route(
-            "/openapi.json",
-            axum::routing::get(move || {
-                let doc = openapi.clone();
-                async move { axum::Json(doc.as_ref().clone()) }
-            }),
-        )
+        axum::Router::new()
+            .nest("/api/v1", api)
+            .route(
+                "/openapi.json",
+                axum::routing::get(move || {
+                    let doc = openapi.clone();
+                    async move { axum::Json(doc.as_ref().clone()) }
+                }),
+            )
+            .route("/", axum::routing::get(index))
+            .merge(docs::router())
     }
 
     /// `Authorization: Bearer <key or token>`, or `X-API-Key: <key>`.
@@ -103,6 +108,47 @@ impl Face for Native {
     fn reject(&self, r: Rejection) -> Response {
         ApiError::from(r).into_response()
     }
+}
+
+/// `GET /`: what this server speaks and where to read about it, as a
+/// small page for browsers and JSON for everything else.
+async fn index(headers: HeaderMap) -> Response {
+    let faces: Vec<&str> = crate::faces::FACES.iter().map(|f| f.name()).collect();
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if wants_html {
+        let items: String = faces.iter().map(|f| format!("<li>{f}</li>")).collect();
+        let page = format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>roster</title></head>\
+             <body><h1>roster</h1><p>Self-hosted user and access management.</p>\
+             <ul><li><a href=\"/docs/\">API reference</a> (native API, <code>/api/v1</code>)</li>\
+             <li><a href=\"/openapi.json\">OpenAPI document</a></li>\
+             <li><a href=\"/healthz\">Health</a></li></ul>\
+             <h2>Faces</h2><ul>{items}</ul></body></html>"
+        );
+        return (
+            [(
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+            )],
+            axum::response::Html(page),
+        )
+            .into_response();
+    }
+    axum::Json(serde_json::json!({
+        "name": "roster",
+        "version": env!("CARGO_PKG_VERSION"),
+        "faces": faces,
+        "links": {
+            "api": "/api/v1",
+            "docs": "/docs/",
+            "openapi": "/openapi.json",
+            "health": "/healthz",
+        },
+    }))
+    .into_response()
 }
 
 /// The routes under `/api/v1` and the OpenAPI document describing them.
