@@ -487,7 +487,7 @@ impl Operator {
     /// A consistent copy of the running database, taken online.
     pub async fn backup(&self, file: &Path) -> anyhow::Result<()> {
         if !self.store.can_backup() {
-            bail!("roster backup copies SQLite databases; back PostgreSQL up with pg_dump");
+            bail!("backup copies SQLite databases only; for PostgreSQL use pg_dump");
         }
         if file.exists() {
             bail!("{} exists; roster backup writes a new file", file.display());
@@ -513,7 +513,7 @@ impl Operator {
 /// anything.
 pub fn refuse_backup_of(database_url: &str) -> anyhow::Result<()> {
     if let roster_store::Backend::Postgres(_) = roster_store::Backend::of(database_url)? {
-        bail!("roster backup copies SQLite databases; back PostgreSQL up with pg_dump");
+        bail!("backup copies SQLite databases only; for PostgreSQL use pg_dump");
     }
     Ok(())
 }

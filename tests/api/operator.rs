@@ -430,3 +430,48 @@ fn completions_and_man_page_come_from_the_command_line_definition() {
     let bad = roster(db_less, &["completions", "tcsh"], None);
     assert_eq!(bad.status.code(), Some(2), "clap's usage error");
 }
+
+/// The same commands on PostgreSQL, when a server is given (as in CI).
+#[tokio::test]
+async fn operator_commands_work_on_postgresql() {
+    let Some(base) = roster_store::testing::postgres_url() else {
+        eprintln!("SKIPPED: ROSTER_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let db = roster_store::testing::TempDatabase::create(&base).await;
+    let run = |args: &[&str], stdin: Option<&str>| roster(&db.url, args, stdin);
+    let ok = |args: &[&str], stdin: Option<&str>| {
+        let out = run(args, stdin);
+        assert!(
+            out.status.success(),
+            "roster {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    ok(&["migrate"], None);
+    ok(
+        &["users", "create", "pat", "--email", "pat@example.com"],
+        None,
+    );
+    ok(
+        &["users", "set-password", "pat"],
+        Some("a long enough password 2468\n"),
+    );
+    ok(&["users", "disable", "pat"], None);
+    let pat = json(&ok(&["users", "show", "pat", "--output", "json"], None));
+    assert_eq!(
+        (pat["active"].clone(), pat["has_password"].clone()),
+        (false.into(), true.into())
+    );
+    assert!(ok(&["keys", "create", "--user", "pat", "--name", "ci"], None).starts_with("rst_"));
+    ok(
+        &["roles", "assign", "--user", "pat", "--role", "Manager"],
+        None,
+    );
+    let listed = json(&ok(&["users", "list", "--output", "json"], None));
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_one_line_error(&run(&["users", "show", "nobody"], None), "no user named");
+    assert_one_line_error(&run(&["backup", "copy.db"], None), "pg_dump");
+    assert!(ok(&["audit", "verify"], None).contains("intact"));
+}
