@@ -2,6 +2,7 @@
 //! operator tools over the same database.
 
 mod config;
+mod operator;
 mod transfer;
 
 use std::io::IsTerminal as _;
@@ -9,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 use figment::Figment;
 use figment::providers::Serialized;
 use roster_core::service::Verification;
@@ -77,6 +78,42 @@ enum Command {
         #[arg(value_name = "FILE|-")]
         file: PathBuf,
     },
+    /// Create, list, show, disable and enable users; set passwords.
+    Users {
+        #[command(subcommand)]
+        command: operator::UsersCommand,
+    },
+    /// Create, list and revoke API keys.
+    Keys {
+        #[command(subcommand)]
+        command: operator::KeysCommand,
+    },
+    /// List roles and give them to users.
+    Roles {
+        #[command(subcommand)]
+        command: operator::RolesCommand,
+    },
+    /// Write a consistent copy of a SQLite database to FILE while the server
+    /// keeps running (PostgreSQL: use pg_dump).
+    Backup {
+        /// The copy to write; must not exist.
+        file: PathBuf,
+    },
+    /// Exit 0 when a running server's GET /healthz answers 200, 1 otherwise
+    /// (for container health checks).
+    Healthcheck {
+        /// The server, e.g. http://127.0.0.1:8080 (default: the configured
+        /// listen address).
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to standard output.
+    Man,
     /// Operator tools for tokens.
     Tokens {
         #[command(subcommand)]
@@ -103,8 +140,34 @@ enum AuditCommand {
     Verify,
 }
 
-fn main() -> anyhow::Result<()> {
+/// Errors are one line on standard error and exit status 1: never a
+/// backtrace, whatever `RUST_BACKTRACE` says.
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("roster: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Neither needs the configuration or a database.
+    match &cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "roster",
+                &mut std::io::stdout(),
+            );
+            return Ok(());
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            return Ok(());
+        }
+        _ => {}
+    }
     let mut overrides = serde_json::Map::new();
     if let Some(url) = &cli.database_url {
         overrides.insert("database_url".into(), url.clone().into());
@@ -114,9 +177,22 @@ fn main() -> anyhow::Result<()> {
     }
     let config = Config::load(&cli.config, Figment::from(Serialized::defaults(overrides)))
         .context("invalid configuration")?;
-    init_logging(&config.log_format);
+    // The operator's commands report on standard output; the log says
+    // only what went wrong.
+    let quiet = matches!(
+        cli.command,
+        Command::Users { .. }
+            | Command::Keys { .. }
+            | Command::Roles { .. }
+            | Command::Backup { .. }
+            | Command::Healthcheck { .. }
+    );
+    init_logging(&config.log_format, if quiet { "warn" } else { "info" });
     for var in Config::unknown_variables() {
         tracing::warn!(variable = %var, "ignoring unknown ROSTER_ variable");
+    }
+    if let Command::Healthcheck { url } = cli.command {
+        return operator::healthcheck(url, &config.listen);
     }
     let runtime = tokio::runtime::Runtime::new()?;
     let result = runtime.block_on(async move {
@@ -128,6 +204,34 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Export { output } => transfer::export(config, output).await,
+            Command::Users { command } => {
+                let op = operator::Operator::open(&config).await?;
+                let result = op.users(command).await;
+                op.close().await;
+                result
+            }
+            Command::Keys { command } => {
+                let op = operator::Operator::open(&config).await?;
+                let result = op.keys(command).await;
+                op.close().await;
+                result
+            }
+            Command::Roles { command } => {
+                let op = operator::Operator::open(&config).await?;
+                let result = op.roles(command).await;
+                op.close().await;
+                result
+            }
+            Command::Backup { file } => {
+                operator::refuse_backup_of(&config.database_url)?;
+                let op = operator::Operator::open(&config).await?;
+                let result = op.backup(&file).await;
+                op.close().await;
+                result
+            }
+            Command::Healthcheck { .. } | Command::Completions { .. } | Command::Man => {
+                unreachable!("handled before the runtime starts")
+            }
             Command::Import { file } => transfer::import(config, file).await,
             Command::Audit {
                 command: AuditCommand::Verify,
@@ -152,10 +256,10 @@ fn main() -> anyhow::Result<()> {
     result
 }
 
-fn init_logging(format: &str) {
+fn init_logging(format: &str, default_level: &str) {
     let filter = EnvFilter::try_from_env("ROSTER_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+        .unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
@@ -203,6 +307,7 @@ fn describe(e: CoreError) -> anyhow::Error {
                 .collect::<Vec<_>>()
                 .join("; ")
         ),
+        CoreError::Conflict(e) => anyhow::anyhow!("{}: {}", e.field, e.message),
         other => anyhow::anyhow!("{other}"),
     }
 }

@@ -1,6 +1,6 @@
 use serde_json::Value;
 
-use crate::helpers::TestApp;
+use crate::helpers::{ADMIN_KEY, TestApp};
 
 #[tokio::test]
 async fn openapi_describes_every_operation_and_schema() {
@@ -119,5 +119,147 @@ async fn openapi_document_matches_the_committed_snapshot() {
     assert!(
         committed == pretty,
         "/openapi.json changed; review the difference and run ROSTER_UPDATE_SNAPSHOTS=1 cargo test --test api openapi_document"
+    );
+}
+
+/// Runs `python3 args…` with `PYTHONPATH`, failing the test with its output.
+fn python(pythonpath: &str, args: &[&std::ffi::OsStr]) -> String {
+    let out = std::process::Command::new("python3")
+        .args(args)
+        .env("PYTHONPATH", pythonpath)
+        .output()
+        .expect("python3 is needed for the client tests");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "python3 {args:?}:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The served document is valid OpenAPI (openapi-spec-validator), a
+/// client generator takes it without a warning (openapi-python-client),
+/// and the generated client runs a user's life against the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_document_is_valid_and_generates_a_working_client() {
+    let app = TestApp::spawn().await;
+    let doc = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let site = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pyopenapi");
+    let work = tempfile::tempdir().unwrap();
+    let base = format!("http://{}", app.addr);
+    let out = work.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        crate::helpers::ensure_python_package(
+            &site,
+            "openapi_spec_validator",
+            "openapi-spec-validator==0.9.0",
+        );
+        crate::helpers::ensure_python_package(
+            &site,
+            "openapi_python_client",
+            "openapi-python-client==0.29.1",
+        );
+        let site = site.to_str().unwrap().to_string();
+        let path = out.join("openapi.json");
+        std::fs::write(&path, doc).unwrap();
+        python(
+            &site,
+            &[
+                "-m".as_ref(),
+                "openapi_spec_validator".as_ref(),
+                path.as_ref(),
+            ],
+        );
+        // No formatting hooks: the generated code only has to run.
+        let config = out.join("generator.yml");
+        std::fs::write(&config, "post_hooks: []\n").unwrap();
+        let package = out.join("roster_client");
+        python(
+            &site,
+            &[
+                "-m".as_ref(),
+                "openapi_python_client".as_ref(),
+                "generate".as_ref(),
+                "--fail-on-warning".as_ref(),
+                "--meta".as_ref(),
+                "none".as_ref(),
+                "--path".as_ref(),
+                path.as_ref(),
+                "--config".as_ref(),
+                config.as_ref(),
+                "--output-path".as_ref(),
+                package.as_ref(),
+            ],
+        );
+        // List envelopes reference their item schema: no second model of
+        // the same thing.
+        let models: Vec<String> = std::fs::read_dir(package.join("models"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            !models.iter().any(|m| m.contains("_items_item")),
+            "duplicate item models: {models:?}"
+        );
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/clients/openapi_lifecycle.py"
+        );
+        let pythonpath = format!("{}:{site}", out.display());
+        let stdout = python(
+            &pythonpath,
+            &[script.as_ref(), base.as_ref(), ADMIN_KEY.as_ref()],
+        );
+        assert!(stdout.contains("lifecycle ok"), "{stdout}");
+    })
+    .await
+    .unwrap();
+}
+
+/// Every response in the document has a description (OpenAPI requires
+/// one), checked without Python.
+#[tokio::test]
+async fn every_openapi_response_has_a_description() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for (code, response) in op["responses"].as_object().unwrap() {
+                assert!(
+                    response["description"]
+                        .as_str()
+                        .is_some_and(|d| !d.is_empty()),
+                    "{method} {path} {code} has no description"
+                );
+            }
+            assert!(
+                op["security"].is_array(),
+                "{method} {path} declares no security"
+            );
+        }
+    }
+    let listed = &doc["components"]["schemas"]["Items_RoleOut"]["properties"]["items"]["items"];
+    assert_eq!(listed["$ref"], "#/components/schemas/RoleOut");
+    let create = &doc["components"]["schemas"]["CreateUserIn"];
+    assert!(
+        create["example"].is_object() || create["examples"].is_array(),
+        "{create}"
     );
 }

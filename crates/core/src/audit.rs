@@ -77,7 +77,9 @@ impl AuditEvent {
     }
 
     pub fn by(mut self, who: &Principal) -> Self {
-        self.actor_id = Some(who.user_id);
+        // The operator is no user: the actor is named, with no id.
+        self.actor_id =
+            (who.credential != crate::auth::CredentialKind::Operator).then_some(who.user_id);
         self.actor = Some(who.username.clone());
         self
     }

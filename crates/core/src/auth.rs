@@ -38,9 +38,18 @@ pub struct Principal {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CredentialKind {
-    ApiKey { key_id: Uuid },
-    Token { token_id: Uuid },
+    ApiKey {
+        key_id: Uuid,
+    },
+    Token {
+        token_id: Uuid,
+    },
+    /// The operator's command line (`Ctx::operator`): no stored credential.
+    Operator,
 }
+
+/// The audit actor of what the operator does from the command line.
+pub const OPERATOR_ACTOR: &str = "cli";
 
 /// A freshly generated key: the secret goes to the caller once, the rest to
 /// the store.

@@ -504,4 +504,18 @@ pub trait Store:
     fn invalidations(&self) -> Option<tokio::sync::broadcast::Receiver<Invalidation>> {
         None
     }
+
+    /// Whether [`Store::backup_into`] works here; a backend with tools of
+    /// its own for copies (PostgreSQL: `pg_dump`) has none.
+    fn can_backup(&self) -> bool {
+        false
+    }
+
+    /// Writes a consistent copy of the whole database, taken at one moment
+    /// while others keep reading and writing, to a new file at `path`.
+    async fn backup_into(&self, _path: &std::path::Path) -> StoreResult<()> {
+        Err(StoreError::Backend(
+            "this backend makes no copies of itself".into(),
+        ))
+    }
 }

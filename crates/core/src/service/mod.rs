@@ -94,6 +94,34 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The operator at the machine, running the `roster` command against
+    /// the database: every privilege over everything, and the audit
+    /// trail's actor `cli` (no user id). The one place such power is made.
+    pub fn operator() -> Self {
+        Self {
+            who: Principal {
+                user_id: Uuid::nil(),
+                username: auth::OPERATOR_ACTOR.into(),
+                container_id: ROOT_CONTAINER_ID,
+                grants: vec![crate::authz::Grant {
+                    assignment_id: Uuid::nil(),
+                    role_id: Uuid::nil(),
+                    role_name: "operator".into(),
+                    privileges: crate::authz::Privilege::ALL.to_vec(),
+                    scope: crate::authz::Scope::All,
+                    via_group: None,
+                }],
+                restriction: None,
+                enroll_only: false,
+                credential: auth::CredentialKind::Operator,
+            },
+            origin: Origin {
+                request_id: None,
+                source: Some(auth::OPERATOR_ACTOR.into()),
+            },
+        }
+    }
+
     fn event(&self, action: &str) -> AuditEvent {
         AuditEvent::new(action, Outcome::Success, &self.origin).by(&self.who)
     }

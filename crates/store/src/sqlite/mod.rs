@@ -1013,6 +1013,23 @@ mod store_impl {
             ))
         }
 
+        fn can_backup(&self) -> bool {
+            true
+        }
+
+        /// `VACUUM INTO` on a reading connection: one read transaction, so
+        /// the copy is the database at one moment, and writers go on.
+        async fn backup_into(&self, path: &std::path::Path) -> StoreResult<()> {
+            let Some(target) = path.to_str().map(str::to_owned) else {
+                return Err(StoreError::Backend(format!(
+                    "{} is not a UTF-8 path",
+                    path.display()
+                )));
+            };
+            self.read_blocking(move |c| c.execute("VACUUM INTO ?1", [target]).map(|_| ()))
+                .await
+        }
+
         fn close(&self) {
             SqliteStore::close(self)
         }

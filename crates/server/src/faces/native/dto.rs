@@ -14,6 +14,17 @@ use super::problem::ApiError;
 
 /// A user as the native API shows it. Secrets are never part of it.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0191d5a2-7c3e-7b1a-9f2e-3c4d5e6f7a8b", "seq": 42, "username": "ada",
+    "email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace",
+    "display_name": "Ada Lovelace", "phone": null, "job_title": null, "timezone": null,
+    "locale": null, "active": true, "locked": false, "mfa_required": false,
+    "mfa_enrolled": false, "saml_sso_only": false, "security_level": null,
+    "distinguished_name": null, "external_id": null, "has_password": true,
+    "container_id": "00000000-0000-7000-8000-000000000001", "attributes": {},
+    "created_at": "2025-01-15T09:30:00Z", "updated_at": "2025-01-15T09:30:00Z",
+    "last_login_at": null, "version": 1
+}))]
 pub struct UserOut {
     /// UUIDv7.
     pub id: Uuid,
@@ -91,6 +102,10 @@ impl From<User> for UserOut {
 /// Body of `POST /api/v1/users`. Only `username` is required.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "username": "ada", "email": "ada@example.com", "first_name": "Ada",
+    "last_name": "Lovelace", "password": "correct horse battery staple"
+}))]
 pub struct CreateUserIn {
     pub username: String,
     pub email: Option<String>,
@@ -287,6 +302,7 @@ pub struct MemberList {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"username": "ada", "password": "correct horse battery staple"}))]
 pub struct TokenRequest {
     pub username: String,
     #[schema(value_type = String, write_only)]
@@ -296,6 +312,10 @@ pub struct TokenRequest {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "access_token": "eyJhbGciOiJIUzI1NiIsImtpZCI6Ii4uLiJ9.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl",
+    "token_type": "Bearer", "expires_in": 3600, "mfa_enrollment_required": false
+}))]
 pub struct TokenResponse {
     pub access_token: String,
     /// Always `Bearer`.

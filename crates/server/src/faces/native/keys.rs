@@ -61,6 +61,12 @@ impl From<ApiKeyInfo> for ApiKeyOut {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0191d5a2-9a41-7c20-8b3d-1e2f3a4b5c6d", "user_id": "0191d5a2-7c3e-7b1a-9f2e-3c4d5e6f7a8b",
+    "name": "ci", "prefix": "rst_Ab3d", "role_id": null, "created_at": "2025-01-15T09:31:00Z",
+    "expires_at": null, "revoked_at": null, "last_used_at": null,
+    "secret": "rst_Ab3dEf5gHi7jKl9mNo1pQr3sTu5vWx7yZa9bCd1eFg3"
+}))]
 pub struct CreatedKey {
     #[serde(flatten)]
     pub key: ApiKeyOut,
@@ -70,6 +76,7 @@ pub struct CreatedKey {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "ci", "user_id": "0191d5a2-7c3e-7b1a-9f2e-3c4d5e6f7a8b"}))]
 pub struct ApiKeyIn {
     pub name: String,
     /// Whose key (needs `keys.manage`); your own when absent.

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod audit;
 pub mod auth;
+mod docs;
 pub mod dto;
 pub mod keys;
 pub mod me;
@@ -79,13 +80,17 @@ impl Face for Native {
     fn router(&self) -> axum::Router<Arc<AppState>> {
         let (api, openapi) = api_router();
         let openapi = Arc::new(openapi);
-        axum::Router::new().nest("/api/v1", api).route(
-            "/openapi.json",
-            axum::routing::get(move || {
-                let doc = openapi.clone();
-                async move { axum::Json(doc.as_ref().clone()) }
-            }),
-        )
+        axum::Router::new()
+            .nest("/api/v1", api)
+            .route(
+                "/openapi.json",
+                axum::routing::get(move || {
+                    let doc = openapi.clone();
+                    async move { axum::Json(doc.as_ref().clone()) }
+                }),
+            )
+            .route("/", axum::routing::get(index))
+            .merge(docs::router())
     }
 
     /// `Authorization: Bearer <key or token>`, or `X-API-Key: <key>`.
@@ -105,11 +110,133 @@ impl Face for Native {
     }
 }
 
+/// `GET /`: what this server speaks and where to read about it, as a
+/// small page for browsers and JSON for everything else.
+async fn index(headers: HeaderMap) -> Response {
+    let faces: Vec<&str> = crate::faces::FACES.iter().map(|f| f.name()).collect();
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if wants_html {
+        let items: String = faces.iter().map(|f| format!("<li>{f}</li>")).collect();
+        let page = format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>roster</title></head>\
+             <body><h1>roster</h1><p>Self-hosted user and access management.</p>\
+             <ul><li><a href=\"/docs/\">API reference</a> (native API, <code>/api/v1</code>)</li>\
+             <li><a href=\"/openapi.json\">OpenAPI document</a></li>\
+             <li><a href=\"/healthz\">Health</a></li></ul>\
+             <h2>Faces</h2><ul>{items}</ul></body></html>"
+        );
+        return (
+            [(
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+            )],
+            axum::response::Html(page),
+        )
+            .into_response();
+    }
+    axum::Json(serde_json::json!({
+        "name": "roster",
+        "version": env!("CARGO_PKG_VERSION"),
+        "faces": faces,
+        "links": {
+            "api": "/api/v1",
+            "docs": "/docs/",
+            "openapi": "/openapi.json",
+            "health": "/healthz",
+        },
+    }))
+    .into_response()
+}
+
 /// The routes under `/api/v1` and the OpenAPI document describing them.
 pub fn api_router() -> (axum::Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = routes();
     add_standard_responses(&mut doc);
+    describe_every_response(&mut doc);
+    reference_list_items(&mut doc);
     (router, doc)
+}
+
+/// Every operation of the document, for the passes below.
+fn operations(
+    doc: &mut utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    doc.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+    })
+}
+
+/// OpenAPI requires a description on every Response Object; utoipa leaves
+/// it out when a handler's `responses(...)` gives none, and client
+/// generators then refuse the whole document. A handler's own wording wins;
+/// the rest get the standard meaning of their status.
+fn describe_every_response(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::RefOr;
+    for op in operations(doc) {
+        for (code, response) in op.responses.responses.iter_mut() {
+            if let RefOr::T(response) = response
+                && response.description.is_empty()
+            {
+                response.description = standard_description(code).to_string();
+            }
+        }
+    }
+}
+
+fn standard_description(code: &str) -> &'static str {
+    match code {
+        "200" => "OK",
+        "201" => "Created",
+        "204" => "Done; no content",
+        "400" => "Invalid parameters or body",
+        "401" => "No valid credential",
+        "403" => "The credential lacks the privilege",
+        "404" => "Something named in the request does not exist",
+        "409" => "Conflicts with what is stored (a taken name, something still in use)",
+        "412" => "The resource changed since the ETag in If-Match",
+        "413" => "Body too large",
+        "415" => "Body is not JSON",
+        "429" => "Rate limited; see Retry-After",
+        "500" => "Internal error; quote the request id",
+        "503" => "Temporarily unavailable; see Retry-After",
+        _ => "See the problem type",
+    }
+}
+
+/// `Items<T>` is generic, and utoipa inlines a generic's argument: every
+/// `Items_X` would carry its own copy of `X`, which client generators turn
+/// into duplicate models. Point each at the `X` the document already has.
+fn reference_list_items(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::{ArrayItems, Schema};
+    use utoipa::openapi::{Ref, RefOr};
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    let names: Vec<String> = components.schemas.keys().cloned().collect();
+    for (name, schema) in components.schemas.iter_mut() {
+        let Some(item) = name.strip_prefix("Items_") else {
+            continue;
+        };
+        if !names.iter().any(|n| n == item) {
+            continue;
+        }
+        if let RefOr::T(Schema::Object(object)) = schema
+            && let Some(RefOr::T(Schema::Array(array))) = object.properties.get_mut("items")
+        {
+            array.items = ArrayItems::RefOrSchema(Box::new(Ref::from_schema_name(item).into()));
+        }
+    }
 }
 
 /// Responses every operation can give (bad parameters, credentials, rate
@@ -129,41 +256,23 @@ fn add_standard_responses(doc: &mut utoipa::openapi::OpenApi) {
             .build()
     };
     let public = serde_json::json!({});
-    for item in doc.paths.paths.values_mut() {
-        for op in [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let authenticated = op.security.as_ref().is_none_or(|reqs| {
-                reqs.iter()
-                    .any(|r| serde_json::to_value(r).ok().as_ref() != Some(&public))
-            });
-            let mut standard = vec![
-                ("400", "Invalid parameters or body"),
-                ("404", "Something named in the request does not exist"),
-                ("429", "Rate limited; see Retry-After"),
-                ("500", "Internal error; quote the request id"),
-            ];
-            if authenticated {
-                standard.push(("401", "No valid credential"));
-                standard.push(("403", "The credential lacks the privilege"));
-            }
-            if op.request_body.is_some() {
-                standard.push(("413", "Body too large"));
-                standard.push(("415", "Body is not JSON"));
-            }
-            for (code, description) in standard {
-                op.responses
-                    .responses
-                    .entry(code.to_string())
-                    .or_insert_with(|| problem(description).into());
-            }
+    for op in operations(doc) {
+        let authenticated = op.security.as_ref().is_none_or(|reqs| {
+            reqs.iter()
+                .any(|r| serde_json::to_value(r).ok().as_ref() != Some(&public))
+        });
+        let mut standard = vec!["400", "404", "429", "500"];
+        if authenticated {
+            standard.extend(["401", "403"]);
+        }
+        if op.request_body.is_some() {
+            standard.extend(["413", "415"]);
+        }
+        for code in standard {
+            op.responses
+                .responses
+                .entry(code.to_string())
+                .or_insert_with(|| problem(standard_description(code)).into());
         }
     }
 }
