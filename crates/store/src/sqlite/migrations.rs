@@ -56,8 +56,21 @@ pub enum Identity {
     Roster { version: i64, marked: bool },
 }
 
-/// Reads the header and the table list; changes nothing.
+/// Reads the header and the table list; changes nothing. The reads share
+/// one snapshot (a savepoint is a read transaction outside a transaction,
+/// and nests inside one): read one by one, a process starting beside
+/// another that is creating the schema could see its tables but not yet
+/// its application id, and refuse a roster file as foreign.
 pub fn identify(conn: &Connection) -> rusqlite::Result<Result<Identity, Refusal>> {
+    conn.execute_batch("SAVEPOINT identify")?;
+    let found = read_identity(conn);
+    let released = conn.execute_batch("RELEASE identify");
+    let found = found?;
+    released?;
+    Ok(found)
+}
+
+fn read_identity(conn: &Connection) -> rusqlite::Result<Result<Identity, Refusal>> {
     let app_id: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let tables: Vec<String> = {
