@@ -988,3 +988,65 @@ async fn suite_api_client_runs_a_user_lifecycle() {
     )
     .await;
 }
+
+/// `DELETE /usergroups?id=…&id=…` deletes all of them or none: one group
+/// that cannot be deleted leaves the others in place.
+#[tokio::test]
+async fn deleting_several_groups_is_all_or_nothing() {
+    let app = TestApp::spawn().await;
+    let admin = format!("Bearer {ADMIN_KEY}");
+    let mut ids = Vec::new();
+    for name in ["g-one", "g-two"] {
+        let (s, g) = aria(
+            &app,
+            reqwest::Method::POST,
+            "/usergroups",
+            &admin,
+            Some(json!({"name": name, "description": "", "userIds": []})),
+        )
+        .await;
+        assert_eq!(s, 201, "{g}");
+        ids.push(g["id"].as_str().unwrap().to_string());
+    }
+    let missing = "0190a5f0-0000-7000-8000-000000000000";
+    let (s, body) = aria(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/usergroups?id={}&id={missing}", ids[0]),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(s, 404, "{body}");
+    for id in &ids {
+        let (s, _) = aria(
+            &app,
+            reqwest::Method::GET,
+            &format!("/usergroups/{id}"),
+            &admin,
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{id} must survive a refused bulk delete");
+    }
+    let (s, body) = aria(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/usergroups?id={}&id={}", ids[0], ids[1]),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(s, 204, "{body}");
+    for id in &ids {
+        let (s, _) = aria(
+            &app,
+            reqwest::Method::GET,
+            &format!("/usergroups/{id}"),
+            &admin,
+            None,
+        )
+        .await;
+        assert_eq!(s, 404);
+    }
+}

@@ -85,7 +85,11 @@ async fn two_nodes(env: &[(&str, &str)]) -> Option<Cluster> {
 
 impl Cluster {
     fn node(&self, i: usize) -> &Binary {
-        if i % 2 == 0 { &self.a } else { &self.b }
+        if i.is_multiple_of(2) {
+            &self.a
+        } else {
+            &self.b
+        }
     }
 
     async fn get(&self, node: &Binary, path: &str) -> (u16, Value) {

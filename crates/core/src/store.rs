@@ -100,6 +100,11 @@ pub enum Write {
         user: Uuid,
         access_level: Option<String>,
     },
+    /// As [`Store::delete_group`].
+    DeleteGroup {
+        id: Uuid,
+        expected_version: Option<i64>,
+    },
     RemoveMember {
         group: Uuid,
         user: Uuid,

@@ -798,16 +798,48 @@ impl Roster {
     /// Deletes a group; with `if_match`, only that version of it (412
     /// otherwise).
     pub async fn delete_group(&self, ctx: &Ctx, id: Uuid, if_match: Option<i64>) -> CoreResult<()> {
-        authz::authorize(&ctx.who, Privilege::GroupsWrite, Target::Global)?;
-        // Its members lose what the group gave them.
-        self.check_group_conferral(ctx, id).await?;
-        let event = ctx.event("group.delete").target("group", id, None);
+        let write = self.plan_delete_group(ctx, id, if_match).await?;
         self.store
-            .delete_group(id, if_match, event)
+            .write_all(vec![write])
             .await
             .map_err(from_store("group"))?;
         self.forget_everyone().await;
         Ok(())
+    }
+
+    /// Deletes several groups in one transaction (Aria's `DELETE
+    /// /usergroups?id=…&id=…`): each is checked as its own delete would
+    /// be, and if any is refused or missing, none is deleted.
+    pub async fn delete_groups(&self, ctx: &Ctx, ids: &[Uuid]) -> CoreResult<()> {
+        let mut writes = Vec::with_capacity(ids.len());
+        for id in ids {
+            writes.push(self.plan_delete_group(ctx, *id, None).await?);
+        }
+        self.store
+            .write_all(writes)
+            .await
+            .map_err(from_store("group"))?;
+        self.forget_everyone().await;
+        Ok(())
+    }
+
+    async fn plan_delete_group(
+        &self,
+        ctx: &Ctx,
+        id: Uuid,
+        if_match: Option<i64>,
+    ) -> CoreResult<(Write, AuditEvent)> {
+        authz::authorize(&ctx.who, Privilege::GroupsWrite, Target::Global)?;
+        // Its members lose what the group gave them.
+        self.check_group_conferral(ctx, id).await?;
+        let event = ctx.event("group.delete").target("group", id, None);
+        Ok((
+            Write::DeleteGroup {
+                id,
+                expected_version: if_match,
+            },
+            event,
+        ))
     }
 
     /// Adds a member (or changes the access level a face keeps for it).

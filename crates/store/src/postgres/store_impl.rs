@@ -111,6 +111,10 @@ async fn apply(c: &Conn, write: &Write, at: OffsetDateTime) -> StoreResult<()> {
             .await
             .map(drop),
         Write::RemoveMember { group, user } => groups::remove_member(c, *group, *user).await,
+        Write::DeleteGroup {
+            id,
+            expected_version,
+        } => groups::delete(c, *id, *expected_version).await,
         Write::InsertUser { rec, access } => {
             let user = users::insert(c, rec).await.map_err(container_field)?;
             for g in &access.groups {

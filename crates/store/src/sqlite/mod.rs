@@ -393,6 +393,10 @@ mod store_impl {
                 access_level,
             } => groups::add_member(c, *group, *user, access_level.as_deref()).map(drop),
             Write::RemoveMember { group, user } => groups::remove_member(c, *group, *user),
+            Write::DeleteGroup {
+                id,
+                expected_version,
+            } => groups::delete(c, *id, *expected_version),
             Write::InsertUser { rec, access } => {
                 let user = users::insert(c, rec).map_err(container_field)?;
                 for g in &access.groups {

@@ -186,9 +186,7 @@ pub(super) async fn delete_groups(
             "Give the user groups to delete as id parameters",
         ));
     }
-    for id in ids {
-        state.roster.delete_group(&ctx, id, None).await?;
-    }
+    state.roster.delete_groups(&ctx, &ids).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

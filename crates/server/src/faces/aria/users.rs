@@ -265,13 +265,13 @@ pub(super) async fn patch_user(
     } else {
         body(&bytes)?
     };
-    if let Some(other) = m.get("id").filter(|v| !v.is_null()) {
-        if other.as_str().and_then(|s| Uuid::parse_str(s).ok()) != Some(id) {
-            return Err(AriaError {
-                failures: vec![("id must be the user's id in the path".into(), "id".into())],
-                ..AriaError::new(StatusCode::BAD_REQUEST, "Invalid input")
-            });
-        }
+    if let Some(other) = m.get("id").filter(|v| !v.is_null())
+        && other.as_str().and_then(|s| Uuid::parse_str(s).ok()) != Some(id)
+    {
+        return Err(AriaError {
+            failures: vec![("id must be the user's id in the path".into(), "id".into())],
+            ..AriaError::new(StatusCode::BAD_REQUEST, "Invalid input")
+        });
     }
     change_user(&state, &ctx, id, &m, &params).await
 }
