@@ -1050,3 +1050,53 @@ async fn deleting_several_groups_is_all_or_nothing() {
         assert_eq!(s, 404);
     }
 }
+
+/// `DELETE /scopes` with several uuids deletes all of them or none.
+#[tokio::test]
+async fn deleting_several_scopes_is_all_or_nothing() {
+    let app = TestApp::spawn().await;
+    let admin = format!("Bearer {ADMIN_KEY}");
+    let mut ids = Vec::new();
+    for name in ["scope-a", "scope-b"] {
+        let (s, scope) = aria(
+            &app,
+            reqwest::Method::POST,
+            "/scopes",
+            &admin,
+            Some(json!({ "name": name })),
+        )
+        .await;
+        assert_eq!(s, 201, "{scope}");
+        ids.push(scope["id"].as_str().unwrap().to_string());
+    }
+    let missing = "0190a5f0-0000-7000-8000-000000000000";
+    let (s, body) = aria(
+        &app,
+        reqwest::Method::DELETE,
+        "/scopes",
+        &admin,
+        Some(json!({ "uuids": [ids[0], missing] })),
+    )
+    .await;
+    assert_eq!(s, 404, "{body}");
+    let listed = |all: &Value, id: &str| {
+        all["scopesDetails"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == id)
+    };
+    let (_, all) = aria(&app, reqwest::Method::GET, "/scopes", &admin, None).await;
+    assert!(ids.iter().all(|id| listed(&all, id)), "{all}");
+    let (s, body) = aria(
+        &app,
+        reqwest::Method::DELETE,
+        "/scopes",
+        &admin,
+        Some(json!({ "uuids": ids })),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let (_, all) = aria(&app, reqwest::Method::GET, "/scopes", &admin, None).await;
+    assert!(!ids.iter().any(|id| listed(&all, id)), "{all}");
+}

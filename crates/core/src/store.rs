@@ -100,6 +100,8 @@ pub enum Write {
         user: Uuid,
         access_level: Option<String>,
     },
+    /// As [`Store::delete_container`].
+    DeleteContainer(Uuid),
     /// As [`Store::delete_group`].
     DeleteGroup {
         id: Uuid,

@@ -286,6 +286,24 @@ impl Roster {
     }
 
     pub async fn delete_container(&self, ctx: &Ctx, id: Uuid) -> CoreResult<()> {
+        self.delete_containers(ctx, &[id]).await
+    }
+
+    /// Deletes containers in one transaction (Aria's bulk scope delete):
+    /// each is checked as its own delete would be, and if any is refused,
+    /// missing or still in use, none is deleted.
+    pub async fn delete_containers(&self, ctx: &Ctx, ids: &[Uuid]) -> CoreResult<()> {
+        let mut writes = Vec::with_capacity(ids.len());
+        for id in ids {
+            writes.push(self.plan_delete_container(ctx, *id).await?);
+        }
+        self.store
+            .write_all(writes)
+            .await
+            .map_err(from_store("container"))
+    }
+
+    async fn plan_delete_container(&self, ctx: &Ctx, id: Uuid) -> CoreResult<(Write, AuditEvent)> {
         if id == ROOT_CONTAINER_ID {
             return Err(CoreError::Conflict(FieldError::new(
                 "id",
@@ -299,10 +317,7 @@ impl Roster {
         let event = ctx
             .event("container.delete")
             .target("container", id, Some(id));
-        self.store
-            .delete_container(id, event)
-            .await
-            .map_err(from_store("container"))
+        Ok((Write::DeleteContainer(id), event))
     }
 
     // ---- roles

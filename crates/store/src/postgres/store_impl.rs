@@ -115,6 +115,7 @@ async fn apply(c: &Conn, write: &Write, at: OffsetDateTime) -> StoreResult<()> {
             id,
             expected_version,
         } => groups::delete(c, *id, *expected_version).await,
+        Write::DeleteContainer(id) => tree::delete(c, *id).await,
         Write::InsertUser { rec, access } => {
             let user = users::insert(c, rec).await.map_err(container_field)?;
             for g in &access.groups {

@@ -397,6 +397,7 @@ mod store_impl {
                 id,
                 expected_version,
             } => groups::delete(c, *id, *expected_version),
+            Write::DeleteContainer(id) => tree::delete(c, *id),
             Write::InsertUser { rec, access } => {
                 let user = users::insert(c, rec).map_err(container_field)?;
                 for g in &access.groups {

@@ -79,8 +79,6 @@ pub(super) async fn delete_scopes(
     if ids.is_empty() {
         return Err(AriaError::new(StatusCode::BAD_REQUEST, "uuids is required"));
     }
-    for id in ids {
-        state.roster.delete_container(&ctx, id).await?;
-    }
+    state.roster.delete_containers(&ctx, &ids).await?;
     Ok(StatusCode::OK.into_response())
 }
