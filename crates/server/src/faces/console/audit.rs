@@ -108,7 +108,7 @@ pub async fn list(
             let e = &r.event;
             context! {
                 seq => r.seq,
-                at => e.at.to_string(),
+                at => page::when(e.at),
                 actor => e.actor,
                 action => e.action,
                 target => match (&e.target_kind, &e.target_id) {

@@ -208,3 +208,11 @@ fn busy(retry_after_secs: u64, session: Option<&Session>) -> Response {
         Some(retry_after_secs),
     )
 }
+
+/// An instant as people read it: `2025-01-31 14:05:09 UTC`.
+pub fn when(t: time::OffsetDateTime) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(format)
+        .unwrap_or_else(|_| t.to_string())
+}
