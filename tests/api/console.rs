@@ -622,3 +622,31 @@ fn which(program: &str) -> String {
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| program.to_string())
 }
+
+#[tokio::test]
+async fn console_pages_users_by_keyset() {
+    let app = TestApp::spawn().await;
+    for i in 0..30 {
+        app.create_user(json!({"username": format!("pager{i:02}")}))
+            .await;
+    }
+    let c = browser();
+    let (_, html) = sign_in(&app, &c, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(html.matches("class=\"user-link\"").count(), 25);
+    let next = between(&html, "id=\"next\" rel=\"next\" href=\"", "\"").expect("a next link");
+    assert!(next.starts_with("/console/users?after="), "{next}");
+    let (st, html) = page(&app, &c, &next).await;
+    assert_eq!(st, 200);
+    // 31 users (admin too): 6 on the second page, no further link.
+    assert_eq!(html.matches("class=\"user-link\"").count(), 6, "{html}");
+    assert!(html.contains(">pager29<") && !html.contains(">pager00<"));
+    assert!(!html.contains("id=\"next\""));
+    // A search keeps its words across pages.
+    let (_, html) = page(&app, &c, "/console/users?q=pager").await;
+    let next = between(&html, "id=\"next\" rel=\"next\" href=\"", "\"")
+        .unwrap_or_else(|| panic!("{html}"));
+    assert!(
+        next.starts_with("/console/users?q=pager&amp;after="),
+        "{next}"
+    );
+}

@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use super::page::{self, core_error, render};
 use super::session::Session;
+use super::users::url_encode;
 use crate::state::AppState;
 
 /// Events per page.
@@ -131,6 +132,11 @@ pub async fn list(
             section => "audit",
             events => rows,
             next => events.next,
+            filter_param => format!(
+                "action={}&actor={}",
+                url_encode(action.as_deref().unwrap_or_default()),
+                url_encode(actor.as_deref().unwrap_or_default()),
+            ),
             action,
             actor,
             unknown_actor,

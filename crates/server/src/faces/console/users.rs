@@ -97,6 +97,7 @@ async fn list_page(
                 section => "users",
                 users => found.items.iter().map(summary).collect::<Vec<_>>(),
                 next => found.next,
+                q_param => search.as_deref().map(url_encode),
                 q => search,
                 paged => q.after.is_some(),
                 deleted => q.deleted,
