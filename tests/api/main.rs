@@ -9,6 +9,7 @@ mod attackforge;
 mod auth;
 mod binary;
 mod concurrency;
+mod console;
 mod d3;
 mod digicert;
 mod docs;

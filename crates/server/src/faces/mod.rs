@@ -25,6 +25,7 @@ registry! {
     digicert => DigiCert,
     aria => Aria,
     scim => Scim,
+    console => Console,
     // Last: it owns every path no other face claims.
     native => Native,
 }

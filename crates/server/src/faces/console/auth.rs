@@ -1,0 +1,159 @@
+//! Signing in (the core's `issue_token`, throttle included) and out (the
+//! core's `revoke_token`).
+
+use std::sync::Arc;
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
+use minijinja::context;
+use roster_core::service::LoginInput;
+use roster_core::{CoreError, Secret};
+use serde::Deserialize;
+
+use super::page::{self, render};
+use super::session::{self, Session};
+use crate::extract::RequestOrigin;
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+pub struct SignInPage {
+    #[serde(default)]
+    signed_out: Option<String>,
+}
+
+/// `GET /console/login`.
+pub async fn form(Query(q): Query<SignInPage>) -> Response {
+    render(
+        200,
+        "login.html",
+        None,
+        context! {
+            title => "Sign in",
+            notice => q.signed_out.map(|_| "You have signed out."),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct SignIn {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    totp: Option<String>,
+}
+
+/// `POST /console/login`: a token from the core becomes the session cookie.
+pub async fn sign_in(
+    State(state): State<Arc<AppState>>,
+    RequestOrigin(origin): RequestOrigin,
+    headers: HeaderMap,
+    form: Result<Form<SignIn>, FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = form else {
+        return page::error_page(400, "Bad request", "The form could not be read.", None, None);
+    };
+    let totp = f.totp.filter(|c| !c.trim().is_empty());
+    let username = f.username.trim().to_string();
+    let again = |status: u16, error: &str, fields: Option<&[roster_core::FieldError]>, need_totp: bool| {
+        render(
+            status,
+            "login.html",
+            None,
+            context! {
+                title => "Sign in",
+                username => username,
+                error,
+                errors => fields.map(page::by_field),
+                need_totp,
+            },
+        )
+    };
+    let input = LoginInput {
+        username: username.clone(),
+        password: Secret::new(f.password),
+        totp: totp.clone(),
+        ttl_secs: None,
+        sliding: false,
+    };
+    match state.roster.issue_token(input, &origin).await {
+        Ok(issued) if issued.enroll_only => {
+            // Good only for enrolling a second factor, which the console
+            // cannot do yet: no session.
+            if let Err(e) = state
+                .roster
+                .revoke_token(issued.token.expose(), &origin)
+                .await
+            {
+                tracing::warn!(error = %e, "revoking an enrolment token");
+            }
+            again(
+                403,
+                "Your account must enrol a second factor (TOTP) before it can sign in here; enrol through the API (/api/v1/me/mfa/totp) first.",
+                None,
+                false,
+            )
+        }
+        Ok(issued) => {
+            let mut resp = super::see_other("/console/users");
+            resp.headers_mut().insert(
+                header::SET_COOKIE,
+                session::set_cookie(
+                    issued.token.expose(),
+                    issued.expires_in_secs,
+                    session::over_tls(&headers),
+                ),
+            );
+            resp
+        }
+        Err(CoreError::MfaRequired) => again(
+            401,
+            if totp.is_some() {
+                "That code is not valid. Enter the current code from your authenticator app."
+            } else {
+                "Enter the current code from your authenticator app."
+            },
+            None,
+            true,
+        ),
+        Err(CoreError::Unauthenticated) => again(
+            401,
+            "Wrong username or password, or the account is disabled or locked.",
+            None,
+            totp.is_some(),
+        ),
+        Err(CoreError::Invalid(fields)) => {
+            again(400, "Some fields are not valid.", Some(&fields), totp.is_some())
+        }
+        Err(e) => page::core_error(e, Some("sign in"), None),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    pub csrf: Option<String>,
+}
+
+/// `POST /console/logout`: the token is revoked on every node and the
+/// cookie cleared.
+pub async fn sign_out(
+    State(state): State<Arc<AppState>>,
+    s: Session,
+    form: Result<Form<CsrfOnly>, FormRejection>,
+) -> Response {
+    let sent = form.ok().and_then(|Form(f)| f.csrf);
+    if let Some(refused) = s.check(sent.as_deref()) {
+        return refused;
+    }
+    if let Err(e) = state.roster.revoke_token(&s.token, &s.ctx.origin).await {
+        return page::core_error(e, Some("sign out"), Some(&s));
+    }
+    let mut resp = super::see_other("/console/login?signed_out=1");
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, session::clear_cookie(s.secure));
+    resp
+}

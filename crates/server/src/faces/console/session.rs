@@ -1,0 +1,179 @@
+//! The console's session: the token the core issued at sign-in, kept in the
+//! `roster_console` cookie, and the CSRF token every form carries, derived
+//! from it (so it needs no storage and dies with the session).
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use roster_core::CoreError;
+use roster_core::service::Ctx;
+use sha2::{Digest, Sha256};
+
+use super::page;
+use crate::state::AppState;
+
+/// The session cookie's name.
+pub const COOKIE: &str = "roster_console";
+
+/// The label mixed into the CSRF token, so it is no other hash of the token.
+const CSRF_LABEL: &[u8] = b"roster console csrf v1\0";
+
+/// The session token in the request's cookies, if any.
+pub fn cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.trim())
+        .filter(|v| !v.is_empty())
+}
+
+/// Whether the browser reached us over TLS (directly, or through a proxy
+/// that says so): the cookie is then `Secure`.
+pub fn over_tls(headers: &HeaderMap) -> bool {
+    let forwarded_proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
+    let forwarded = headers
+        .get(header::FORWARDED)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("proto=https"));
+    forwarded_proto || forwarded
+}
+
+/// `Set-Cookie` for a new session of `max_age` seconds.
+pub fn set_cookie(token: &str, max_age: u64, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{COOKIE}={token}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    ))
+    .expect("a token is cookie-safe text")
+}
+
+/// `Set-Cookie` that removes the session cookie.
+pub fn clear_cookie(secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{COOKIE}=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0{secure}"
+    ))
+    .expect("static text")
+}
+
+/// The CSRF token of a session: SHA-256 over a fixed label and the session
+/// token, in hex. A page from another site can neither read the cookie nor
+/// this value, so it cannot make a form the console accepts.
+pub fn csrf_of(token: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(CSRF_LABEL);
+    h.update(token.as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Equal without an early exit on the first differing byte.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// A signed-in user: the core's context for every call, and what the pages
+/// need (name, CSRF token). A handler that takes it never runs signed out:
+/// without a valid session the browser is sent to the sign-in page.
+pub struct Session {
+    pub ctx: Ctx,
+    pub token: String,
+    pub csrf: String,
+    pub secure: bool,
+}
+
+impl Session {
+    /// The refusal of a form whose CSRF token is missing or not this
+    /// session's; `None` when the form may go on.
+    pub fn check(&self, sent: Option<&str>) -> Option<Response> {
+        match sent {
+            Some(s) if same(s, &self.csrf) => None,
+            _ => Some(page::error_page(
+                403,
+                "Form refused",
+                "This form did not come from your console session (its security token is missing or out of date). Reload the page and try again.",
+                None,
+                Some(self),
+            )),
+        }
+    }
+
+    /// The signed-in user's name.
+    pub fn username(&self) -> &str {
+        &self.ctx.who.username
+    }
+}
+
+/// To the sign-in page, forgetting a cookie that no longer works.
+fn to_sign_in(had_cookie: bool, secure: bool) -> Response {
+    let mut resp = super::see_other("/console/login");
+    if had_cookie {
+        resp.headers_mut()
+            .insert(header::SET_COOKIE, clear_cookie(secure));
+    }
+    resp
+}
+
+impl FromRequestParts<Arc<AppState>> for Session {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let secure = over_tls(&parts.headers);
+        let Some(token) = cookie(&parts.headers).map(str::to_string) else {
+            return Err(to_sign_in(false, secure));
+        };
+        match crate::extract::authenticate(parts, state, Some(&token)).await {
+            Ok(ctx) if !ctx.who.enroll_only => Ok(Session {
+                csrf: csrf_of(&token),
+                ctx,
+                token,
+                secure,
+            }),
+            Ok(_) | Err(CoreError::Unauthenticated) => Err(to_sign_in(true, secure)),
+            Err(e) => Err(page::core_error(e, None, None).into_response()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csrf_is_hex_sha256_and_depends_on_the_token() {
+        let a = csrf_of("a");
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, csrf_of("b"));
+        assert!(same(&a, &csrf_of("a")));
+        assert!(!same(&a, &a[..63]));
+    }
+
+    #[test]
+    fn reads_the_session_cookie_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("x=1; roster_console=tok; y=2"),
+        );
+        assert_eq!(cookie(&h), Some("tok"));
+        h.insert(header::COOKIE, HeaderValue::from_static("roster_console="));
+        assert_eq!(cookie(&h), None);
+    }
+}

@@ -1,0 +1,652 @@
+//! The admin console (`/console`) over HTTP, as a browser would speak to
+//! it (a cookie store, form posts), and once in a real headless Chromium
+//! through chromedriver's W3C WebDriver API.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use reqwest::redirect::Policy;
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{ADMIN_PASSWORD, TestApp, free_port};
+
+/// A browser-like client: keeps cookies, follows redirects.
+fn browser() -> Client {
+    Client::builder().cookie_store(true).build().unwrap()
+}
+
+/// A client that shows redirects instead of following them, and keeps no cookies.
+fn raw() -> Client {
+    Client::builder().redirect(Policy::none()).build().unwrap()
+}
+
+async fn sign_in(
+    app: &TestApp,
+    c: &Client,
+    username: &str,
+    password: &str,
+) -> (StatusCode, String) {
+    let r = c
+        .post(app.url("/console/login"))
+        .form(&[("username", username), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+async fn page(app: &TestApp, c: &Client, path: &str) -> (StatusCode, String) {
+    let r = c.get(app.url(path)).send().await.unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+async fn post(
+    app: &TestApp,
+    c: &Client,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, String) {
+    let r = c.post(app.url(path)).form(form).send().await.unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+/// The value of the form token in a page.
+fn csrf(html: &str) -> String {
+    between(html, "name=\"csrf\" value=\"", "\"").expect("a csrf field")
+}
+
+fn between(s: &str, start: &str, end: &str) -> Option<String> {
+    let i = s.find(start)? + start.len();
+    let j = s[i..].find(end)?;
+    Some(s[i..i + j].to_string())
+}
+
+/// Creates a user with a password through the native API; its body.
+async fn api_user(app: &TestApp, username: &str, password: &str) -> Value {
+    app.create_user(json!({"username": username, "password": password, "first_name": "Dora", "last_name": "Explorer"}))
+        .await
+}
+
+/// Grants a role by name over all objects through the native API.
+async fn grant_all(app: &TestApp, user: &Value, role: &str) {
+    let r = app
+        .post_json(
+            &format!("/api/v1/users/{}/roles", user["id"].as_str().unwrap()),
+            &json!({"role": role, "all_objects": true}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn console_signs_in_creates_finds_disables_audits_and_signs_out() {
+    let app = TestApp::spawn().await;
+    let c = browser();
+    let (st, html) = sign_in(&app, &c, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(st, 200, "{html}");
+    assert!(html.contains("<h1>Users</h1>"), "{html}");
+    assert!(html.contains("Signed in as <strong id=\"me\">admin</strong>"));
+    let token = csrf(&html);
+
+    // Create a user: lands on their page.
+    let (st, html) = post(
+        &app,
+        &c,
+        "/console/users",
+        &[
+            ("csrf", &token),
+            ("username", "carol.k"),
+            ("email", "carol@example.com"),
+            ("first_name", "Carol"),
+            ("last_name", "King"),
+        ],
+    )
+    .await;
+    assert_eq!(st, 200, "{html}");
+    assert!(html.contains("<h1>carol.k</h1>"), "{html}");
+    let id = between(&html, "/console/users/", "/active").unwrap();
+
+    // Found by search (a prefix of a name), not by an unrelated one.
+    let (st, html) = page(&app, &c, "/console/users?q=Car").await;
+    assert_eq!(st, 200);
+    assert!(
+        html.contains(&format!("href=\"/console/users/{id}\"")),
+        "{html}"
+    );
+    let (_, html) = page(&app, &c, "/console/users?q=zzz").await;
+    assert!(html.contains("No user matches"), "{html}");
+
+    // Her page explains her permissions: none, then a direct grant.
+    let (_, html) = page(&app, &c, &format!("/console/users/{id}")).await;
+    assert!(html.contains("id=\"no-permissions\""), "{html}");
+    let carol = json!({"id": id});
+    grant_all(&app, &carol, "ReadOnly").await;
+    let (st, html) = page(&app, &c, &format!("/console/users/{id}")).await;
+    assert_eq!(st, 200);
+    assert!(html.contains("id=\"permissions\""), "{html}");
+    assert!(html.contains("<code>users.read</code>"), "{html}");
+    assert!(
+        html.contains("<strong>ReadOnly</strong> — assigned directly, over all objects"),
+        "{html}"
+    );
+
+    // Disable, on the version shown.
+    let version = between(&html, "name=\"version\" value=\"", "\"").unwrap();
+    let (st, html) = post(
+        &app,
+        &c,
+        &format!("/console/users/{id}/active"),
+        &[("csrf", &token), ("active", "false"), ("version", &version)],
+    )
+    .await;
+    assert_eq!(st, 200, "{html}");
+    assert!(html.contains("<dd id=\"status\">disabled"), "{html}");
+    // The same stale version again: 412 with a reload hint.
+    let (st, html) = post(
+        &app,
+        &c,
+        &format!("/console/users/{id}/active"),
+        &[("csrf", &token), ("active", "true"), ("version", &version)],
+    )
+    .await;
+    assert_eq!(st, 412, "{html}");
+    assert!(html.contains("Reload the page"), "{html}");
+
+    // The audit page lists both, newest first, and the chain is intact.
+    let (st, html) = page(&app, &c, "/console/audit").await;
+    assert_eq!(st, 200);
+    assert!(html.contains("Chain verified"), "{html}");
+    let update = html.find("<code>user.update</code>").expect("user.update");
+    let create = html.find("<code>user.create</code>").expect("user.create");
+    assert!(update < create, "newest first");
+    let (_, html) = page(&app, &c, "/console/audit?action=user.create&actor=admin").await;
+    assert!(
+        html.contains("<code>user.create</code>") && !html.contains("<code>user.update</code>")
+    );
+
+    // Delete asks first, then deletes.
+    let (st, html) = page(&app, &c, &format!("/console/users/{id}/delete")).await;
+    assert_eq!(st, 200);
+    assert!(html.contains("Delete carol.k?"));
+    let v = between(&html, "name=\"version\" value=\"", "\"").unwrap();
+    let (st, html) = post(
+        &app,
+        &c,
+        &format!("/console/users/{id}/delete"),
+        &[("csrf", &token), ("version", &v)],
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert!(html.contains("User carol.k was deleted."), "{html}");
+    let (st, _) = page(&app, &c, &format!("/console/users/{id}")).await;
+    assert_eq!(st, 404);
+
+    // Sign out: the token is revoked, the cookie gone.
+    let cookie = {
+        // Sign in on a raw client to hold the cookie by hand.
+        let r = raw()
+            .post(app.url("/console/login"))
+            .form(&[("username", "admin"), ("password", ADMIN_PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
+        for attr in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
+            assert!(set.contains(attr), "{set}");
+        }
+        assert!(!set.contains("Secure"), "plain HTTP: {set}");
+        set.split(';').next().unwrap().to_string()
+    };
+    let (st, html) = {
+        let r = raw()
+            .get(app.url("/console/users"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    };
+    assert_eq!(st, 200);
+    let held = csrf(&html);
+    let r = raw()
+        .post(app.url("/console/logout"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", held.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/console/login?signed_out=1");
+    assert!(
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let r = raw()
+        .get(app.url("/console/users"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "a revoked session goes to sign-in");
+    assert_eq!(r.headers()["location"], "/console/login");
+
+    // And the browser's own session signs out through the page.
+    let (_, html) = page(&app, &c, "/console/users").await;
+    let (st, html) = post(&app, &c, "/console/logout", &[("csrf", &csrf(&html))]).await;
+    assert_eq!(st, 200);
+    assert!(html.contains("You have signed out."), "{html}");
+    let (_, html) = page(&app, &c, "/console/users").await;
+    assert!(html.contains("Sign in to roster"), "{html}");
+}
+
+#[tokio::test]
+async fn console_refuses_a_post_without_its_csrf_token() {
+    let app = TestApp::spawn().await;
+    let c = browser();
+    let (st, html) = sign_in(&app, &c, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(st, 200);
+    let good = csrf(&html);
+    for form in [
+        vec![("username", "mallory")],
+        vec![("username", "mallory"), ("csrf", "0000")],
+        vec![("username", "mallory"), ("csrf", "")],
+    ] {
+        let (st, html) = post(&app, &c, "/console/users", &form).await;
+        assert_eq!(st, 403, "{html}");
+        assert!(html.contains("Form refused"), "{html}");
+    }
+    let (_, html) = page(&app, &c, "/console/users?q=mallory").await;
+    assert!(
+        html.contains("No user matches"),
+        "nothing was created: {html}"
+    );
+    // Sign-out without the token does not sign out either.
+    let (st, _) = post(&app, &c, "/console/logout", &[]).await;
+    assert_eq!(st, 403);
+    let (st, html) = page(&app, &c, "/console/users").await;
+    assert_eq!(st, 200);
+    assert_eq!(csrf(&html), good);
+}
+
+#[tokio::test]
+async fn console_wrong_password_shows_an_error_and_sets_no_cookie() {
+    let app = TestApp::spawn().await;
+    let r = raw()
+        .post(app.url("/console/login"))
+        .form(&[("username", "admin"), ("password", "not-the-password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().get("set-cookie").is_none());
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Wrong username or password"), "{html}");
+    assert!(html.contains("value=\"admin\""), "the username is kept");
+    // Signed out, every page leads to sign-in.
+    let r = raw().get(app.url("/console/audit")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/console/login");
+}
+
+#[tokio::test]
+async fn console_shows_field_errors_next_to_their_fields() {
+    let app = TestApp::spawn().await;
+    let c = browser();
+    let (_, html) = sign_in(&app, &c, "admin", ADMIN_PASSWORD).await;
+    let token = csrf(&html);
+    let (st, html) = post(
+        &app,
+        &c,
+        "/console/users",
+        &[
+            ("csrf", &token),
+            ("username", "erin"),
+            ("email", "not-an-email"),
+        ],
+    )
+    .await;
+    assert_eq!(st, 400, "{html}");
+    assert!(html.contains("id=\"new-email-error\""), "{html}");
+    assert!(html.contains("value=\"not-an-email\""), "the input is kept");
+    // A taken username: 409, next to the username.
+    let (st, html) = post(
+        &app,
+        &c,
+        "/console/users",
+        &[("csrf", &token), ("username", "admin")],
+    )
+    .await;
+    assert_eq!(st, 409, "{html}");
+    assert!(html.contains("id=\"new-username-error\""), "{html}");
+}
+
+#[tokio::test]
+async fn console_refuses_a_user_without_privileges_clearly() {
+    let app = TestApp::spawn().await;
+    api_user(&app, "nobody", "nobody-password-1").await;
+    let c = browser();
+    let (st, html) = sign_in(&app, &c, "nobody", "nobody-password-1").await;
+    assert_eq!(st, 403, "{html}");
+    assert!(html.contains("You may not list users."), "{html}");
+    let (st, html) = page(&app, &c, "/console/audit").await;
+    assert_eq!(st, 403);
+    assert!(html.contains("You may not read the audit log."), "{html}");
+}
+
+#[tokio::test]
+async fn console_responses_carry_the_security_headers() {
+    let app = TestApp::spawn().await;
+    let c = browser();
+    sign_in(&app, &c, "admin", ADMIN_PASSWORD).await;
+    for path in [
+        "/console/login",
+        "/console/users",
+        "/console/audit",
+        "/console/static/console.css",
+        "/console/no-such-page",
+    ] {
+        let r = c.get(app.url(path)).send().await.unwrap();
+        let h = r.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        for part in [
+            "default-src 'self'",
+            "script-src 'none'",
+            "style-src 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(csp.contains(part), "{path}: {csp}");
+        }
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(h["cache-control"], "no-store", "{path}");
+    }
+    let r = c
+        .get(app.url("/console/no-such-page"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.text().await.unwrap().contains("There is no such page."));
+    // Behind a TLS proxy the cookie is Secure.
+    let r = raw()
+        .post(app.url("/console/login"))
+        .header("x-forwarded-proto", "https")
+        .form(&[("username", "admin"), ("password", ADMIN_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("; Secure")
+    );
+}
+
+// ---- a real browser
+
+/// A W3C WebDriver session on a chromedriver this test started.
+struct Driver {
+    child: std::process::Child,
+    http: Client,
+    base: String,
+    session: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Driver {
+    async fn start(chromium: &str, profile: &std::path::Path) -> Driver {
+        let port = free_port();
+        let child = std::process::Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let http = Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        let mut driver = Driver {
+            child,
+            http,
+            base,
+            session: String::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = driver
+                .http
+                .get(format!("{}/status", driver.base))
+                .send()
+                .await
+                && r.json::<Value>()
+                    .await
+                    .is_ok_and(|v| v["value"]["ready"] == true)
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not become ready"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+                "--window-size=1200,1000",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }}}});
+        let v = driver.call("POST", "/session", Some(caps)).await;
+        driver.session = v["sessionId"].as_str().expect("a session").to_string();
+        driver
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = if path == "/session" {
+            format!("{}{path}", self.base)
+        } else {
+            format!("{}/session/{}{path}", self.base, self.session)
+        };
+        let req = match method {
+            "GET" => self.http.get(url),
+            "DELETE" => self.http.delete(url),
+            _ => self.http.post(url).json(&body.unwrap_or(json!({}))),
+        };
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        let v: Value = r.json().await.unwrap();
+        assert!(status.is_success(), "{method} {path}: {v}");
+        v["value"].clone()
+    }
+
+    async fn go(&self, url: &str) {
+        self.call("POST", "/url", Some(json!({"url": url}))).await;
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = self
+                .http
+                .post(format!("{}/session/{}/element", self.base, self.session))
+                .json(&json!({"using": "css selector", "value": css}))
+                .send()
+                .await
+                .unwrap();
+            if r.status().is_success() {
+                let v: Value = r.json().await.unwrap();
+                return v["value"]["element-6066-11e4-a52e-4f735466cecf"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("no element id for {css}: {v}"))
+                    .to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no element {css}: {}",
+                self.source().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let e = self.find(css).await;
+        self.call("POST", &format!("/element/{e}/clear"), None)
+            .await;
+        self.call(
+            "POST",
+            &format!("/element/{e}/value"),
+            Some(json!({"text": text})),
+        )
+        .await;
+    }
+
+    async fn click(&self, css: &str) {
+        let e = self.find(css).await;
+        self.call("POST", &format!("/element/{e}/click"), None)
+            .await;
+    }
+
+    async fn source(&self) -> String {
+        self.call("GET", "/source", None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    async fn screenshot(&self, path: &std::path::Path) {
+        use base64::Engine;
+        let v = self.call("GET", "/screenshot", None).await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap())
+            .unwrap();
+        assert!(png.starts_with(b"\x89PNG"));
+        std::fs::write(path, png).unwrap();
+    }
+}
+
+/// The program of `names` that runs, if any.
+fn installed(names: &[&'static str]) -> Option<&'static str> {
+    names.iter().copied().find(|c| {
+        std::process::Command::new(c)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+/// Signs in, searches and opens a user in headless Chromium with every host
+/// but loopback unreachable, and saves screenshots of the users page, a
+/// user's permissions and the audit page to `target/console-screenshots/`.
+/// Needs Debian's `chromium` and `chromium-driver`; in CI (`CI` set) their
+/// absence fails the test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_in_headless_chromium() {
+    let chromium = installed(&["chromium", "chromium-browser", "google-chrome"]);
+    let driver = installed(&["chromedriver"]);
+    let Some(chromium) = chromium.filter(|_| driver.is_some()) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium and chromedriver are required in CI (apt-get install chromium chromium-driver)"
+        );
+        eprintln!("SKIPPED: console_in_headless_chromium (no chromium or chromedriver)");
+        return;
+    };
+    let chromium = which(chromium);
+    let app = TestApp::spawn().await;
+    let dora = api_user(&app, "dora", "dora-password-12").await;
+    grant_all(&app, &dora, "ReadOnly").await;
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/console-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+
+    let profile = tempfile::tempdir().unwrap();
+    let d = Driver::start(&chromium, profile.path()).await;
+    d.go(&app.url("/console/login")).await;
+    d.type_into("#username", "admin").await;
+    d.type_into("#password", ADMIN_PASSWORD).await;
+    d.click("#sign-in").await;
+    d.find("#create-form").await;
+    assert!(d.source().await.contains("Signed in as"));
+    d.screenshot(&shots.join("users.png")).await;
+
+    d.type_into("#q", "do").await;
+    d.click("#search").await;
+    d.find("caption").await;
+    d.click("a.user-link").await;
+    d.find("#permissions").await;
+    let html = d.source().await;
+    assert!(html.contains("<h1>dora</h1>"), "{html}");
+    assert!(html.contains("users.read"), "{html}");
+    d.screenshot(&shots.join("user-permissions.png")).await;
+
+    d.go(&app.url("/console/audit")).await;
+    d.find("#chain").await;
+    assert!(d.source().await.contains("user.create"));
+    d.screenshot(&shots.join("audit.png")).await;
+
+    d.click("#sign-out").await;
+    d.find("#login-form").await;
+    assert!(d.source().await.contains("You have signed out."));
+    d.call("DELETE", "", None).await;
+    for f in ["users.png", "user-permissions.png", "audit.png"] {
+        assert!(shots.join(f).metadata().unwrap().len() > 1000, "{f}");
+    }
+}
+
+/// The absolute path of a program on `PATH`.
+fn which(program: &str) -> String {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join(program))
+                .find(|p| p.is_file())
+        })
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| program.to_string())
+}
+
+#[tokio::test]
+async fn console_pages_users_by_keyset() {
+    let app = TestApp::spawn().await;
+    for i in 0..30 {
+        app.create_user(json!({"username": format!("pager{i:02}")}))
+            .await;
+    }
+    let c = browser();
+    let (_, html) = sign_in(&app, &c, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(html.matches("class=\"user-link\"").count(), 25);
+    let next = between(&html, "id=\"next\" rel=\"next\" href=\"", "\"").expect("a next link");
+    assert!(next.starts_with("/console/users?after="), "{next}");
+    let (st, html) = page(&app, &c, &next).await;
+    assert_eq!(st, 200);
+    // 31 users (admin too): 6 on the second page, no further link.
+    assert_eq!(html.matches("class=\"user-link\"").count(), 6, "{html}");
+    assert!(html.contains(">pager29<") && !html.contains(">pager00<"));
+    assert!(!html.contains("id=\"next\""));
+    // A search keeps its words across pages.
+    let (_, html) = page(&app, &c, "/console/users?q=pager").await;
+    let next = between(&html, "id=\"next\" rel=\"next\" href=\"", "\"")
+        .unwrap_or_else(|| panic!("{html}"));
+    assert!(
+        next.starts_with("/console/users?q=pager&amp;after="),
+        "{next}"
+    );
+}
