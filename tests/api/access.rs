@@ -933,3 +933,99 @@ async fn containers_roles_and_groups_carry_an_etag_for_if_match() {
         assert_eq!(r.status(), 412, "{item}: a stale ETag");
     }
 }
+
+#[tokio::test]
+async fn containers_carry_a_description() {
+    let app = TestApp::spawn().await;
+    let bare = created(&app, "/api/v1/containers", json!({"name": "Bare"})).await;
+    assert_eq!(bare["description"], "", "optional; \"\" when absent");
+    let c = created(
+        &app,
+        "/api/v1/containers",
+        json!({"name": "North", "description": "Sites north of the river"}),
+    )
+    .await;
+    assert_eq!(c["description"], "Sites north of the river");
+    let path = format!("/api/v1/containers/{}", id(&c));
+    let (st, got) = parts(app.get(&path).send().await.unwrap()).await;
+    assert_eq!(
+        (st, got["description"].as_str()),
+        (200, Some("Sites north of the river"))
+    );
+    // A patch naming only the description keeps the name, and the reverse.
+    let (st, p) = parts(
+        app.client
+            .patch(app.url(&path))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({"description": "All northern sites"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, 200, "{p}");
+    assert_eq!(
+        (p["name"].as_str(), p["description"].as_str()),
+        (Some("North"), Some("All northern sites"))
+    );
+    let (_, p) = parts(
+        app.client
+            .patch(app.url(&path))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({"name": "Nord"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (p["name"].as_str(), p["description"].as_str()),
+        (Some("Nord"), Some("All northern sites"))
+    );
+    let (_, list) = parts(app.get("/api/v1/containers").send().await.unwrap()).await;
+    let listed = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == c["id"])
+        .unwrap();
+    assert_eq!(listed["description"], "All northern sites");
+    // Cleared with "", limited like groups' and roles' descriptions.
+    let (_, p) = parts(
+        app.client
+            .patch(app.url(&path))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({"description": ""}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(p["description"], "");
+    let long = "x".repeat(4097);
+    let (st, body) = parts(
+        app.client
+            .patch(app.url(&path))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({"description": long}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(st, &body, 400, Some(("description", "max_length")));
+    let (st, body) = post(
+        &app,
+        "/api/v1/containers",
+        json!({"name": "Long", "description": long}),
+    )
+    .await;
+    assert_problem(st, &body, 400, Some(("description", "max_length")));
+    let (st, body) = post(
+        &app,
+        "/api/v1/containers",
+        json!({"name": "Typed", "description": 5}),
+    )
+    .await;
+    assert!(st == 400 || st == 422, "{st} {body}");
+}

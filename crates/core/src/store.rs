@@ -247,6 +247,7 @@ pub trait AccessStore: Send + Sync {
         id: Uuid,
         expected_version: i64,
         name: String,
+        description: String,
         parent_id: Option<Uuid>,
         now: OffsetDateTime,
         audit: AuditEvent,

@@ -158,6 +158,9 @@ pub struct ContainerRecord {
     pub id: Uuid,
     pub seq: i64,
     pub name: String,
+    /// Absent in files written before containers had descriptions.
+    #[serde(default)]
+    pub description: String,
     #[serde(default)]
     pub parent_id: Option<Uuid>,
     #[serde(with = "micros")]

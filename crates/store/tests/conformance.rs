@@ -99,6 +99,7 @@ conformance!(
     password_and_factor_changes_move_the_credential_epoch,
     key_caps_and_revocations_hold,
     missing_references_are_named_not_backend_errors,
+    containers_keep_their_description,
     import_chunks_are_all_or_nothing,
     filters_compare_text_by_each_operator,
     filters_treat_absent_values_as_unequal,
@@ -143,6 +144,7 @@ async fn populate(s: &Arc<dyn Store>) {
         id: Uuid::now_v7(),
         seq: None,
         name: name.into(),
+        description: format!("{name}: a description"),
         parent_id: parent,
         now,
     };
@@ -165,6 +167,7 @@ async fn populate(s: &Arc<dyn Store>) {
         early.id,
         early.version,
         early.name.clone(),
+        "Moved under Late".into(),
         Some(late.id),
         now,
         event("container.update"),
@@ -662,6 +665,7 @@ mod cases {
                     id: Uuid::now_v7(),
                     seq: None,
                     name: "Site".into(),
+                    description: String::new(),
                     parent_id: ROOT_CONTAINER_ID,
                     now: OffsetDateTime::now_utc(),
                 },
@@ -907,6 +911,65 @@ mod cases {
         assert!(matches!(g, Err(StoreError::NotFound)), "{:?}", g.err());
     }
 
+    pub async fn containers_keep_their_description(s: Arc<dyn Store>) {
+        let now = OffsetDateTime::now_utc();
+        let text = "Sites in the north — ünïcode, \"quotes\" and\nnewlines".to_string();
+        let c = s
+            .insert_container(
+                NewContainer {
+                    id: Uuid::now_v7(),
+                    seq: None,
+                    name: "North".into(),
+                    description: text.clone(),
+                    parent_id: ROOT_CONTAINER_ID,
+                    now,
+                },
+                event("container.create"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(c.description, text);
+        assert_eq!(s.container(c.id).await.unwrap().unwrap().description, text);
+        let listed = s.list_containers().await.unwrap();
+        assert_eq!(
+            listed.iter().find(|x| x.id == c.id).unwrap().description,
+            text
+        );
+        let root = s.container(ROOT_CONTAINER_ID).await.unwrap().unwrap();
+        assert_eq!(root.description, "", "existing rows have none");
+        let changed = s
+            .update_container(
+                c.id,
+                c.version,
+                c.name.clone(),
+                "changed".into(),
+                None,
+                now,
+                event("container.update"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (changed.description.as_str(), changed.version),
+            ("changed", c.version + 1)
+        );
+        let by_seq = s.container_by_seq(c.seq).await.unwrap().unwrap();
+        assert_eq!(by_seq.description, "changed");
+        let cleared = s
+            .update_container(
+                c.id,
+                changed.version,
+                c.name.clone(),
+                String::new(),
+                None,
+                now,
+                event("container.update"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(cleared.description, "");
+    }
+
     pub async fn import_chunks_are_all_or_nothing(s: Arc<dyn Store>) {
         assert!(s.is_empty_for_import().await.unwrap());
         let now = OffsetDateTime::now_utc();
@@ -914,6 +977,7 @@ mod cases {
             id: Uuid::now_v7(),
             seq: 50,
             name: "Imported".into(),
+            description: "Imported one".into(),
             parent_id: Some(ROOT_CONTAINER_ID),
             created_at: now,
             updated_at: now,
@@ -957,6 +1021,7 @@ mod cases {
         );
         let stored = s.container(first.id).await.unwrap().unwrap();
         assert_eq!((stored.seq, stored.version), (50, 3), "written as given");
+        assert_eq!(stored.description, "Imported one");
         assert!(!s.is_empty_for_import().await.unwrap());
     }
 }

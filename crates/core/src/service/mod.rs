@@ -20,7 +20,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub use self::access::{
-    ContainerInput, EffectiveGrant, GroupChange, GroupInput, NewKey, PrivilegeChange, RoleInput,
+    ContainerChange, ContainerInput, EffectiveGrant, GroupChange, GroupInput, NewKey,
+    PrivilegeChange, RoleInput,
 };
 pub use self::audit::{Verification, verify_audit_chain};
 pub use self::login::LoginInput;

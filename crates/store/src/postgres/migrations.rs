@@ -8,7 +8,10 @@ use roster_core::audit::GENESIS;
 
 use super::{Conn, OpenFailure};
 
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_container_description.sql"),
+];
 
 /// Shared with SQLite's `application_id`: "Rost".
 const LOCK_ID: i64 = 0x526F_7374;

@@ -387,14 +387,15 @@ impl AccessStore for PgStore {
         id: Uuid,
         expected_version: i64,
         name: String,
+        description: String,
         parent_id: Option<Uuid>,
         now: OffsetDateTime,
         event: AuditEvent,
     ) -> StoreResult<Container> {
         self.audited(event, move |c| {
-            Box::pin(
-                async move { tree::update(c, id, expected_version, &name, parent_id, now).await },
-            )
+            Box::pin(async move {
+                tree::update(c, id, expected_version, &name, &description, parent_id, now).await
+            })
         })
         .await
     }

@@ -43,7 +43,8 @@ const CONTAINERS: &str = "WITH RECURSIVE t(id, depth) AS (
         UNION ALL
         SELECT c.id, t.depth + 1 FROM containers c JOIN t ON c.parent_id = t.id
         WHERE t.depth < 100000)
-    SELECT t.depth::bigint, c.id, c.seq, c.name, c.parent_id, c.created_at, c.updated_at, c.version
+    SELECT t.depth::bigint, c.id, c.seq, c.name, c.parent_id, c.created_at, c.updated_at, c.version,
+        c.description
     FROM t JOIN containers c ON c.id = t.id
     WHERE (t.depth::bigint, c.seq) > ($1, $2) ORDER BY t.depth, c.seq LIMIT $3";
 
@@ -146,6 +147,7 @@ fn record(kind: RecordKind, r: &Row) -> PgResult<(Record, Cursor)> {
                 created_at: r.try_get(5)?,
                 updated_at: r.try_get(6)?,
                 version: r.try_get(7)?,
+                description: r.try_get(8)?,
             };
             let cursor = Cursor::Ints(r.try_get(0)?, c.seq);
             (Record::Container(c), cursor)
@@ -322,10 +324,10 @@ async fn insert(c: &Conn, record: &Record) -> StoreResult<()> {
             let sql = if r.id == ROOT_CONTAINER_ID {
                 // Every database has the root: it takes the exported values.
                 "UPDATE containers SET seq = $2, name = $3, name_key = $4, parent_id = $5,
-                    created_at = $6, updated_at = $7, version = $8 WHERE id = $1"
+                    created_at = $6, updated_at = $7, version = $8, description = $9 WHERE id = $1"
             } else {
                 "INSERT INTO containers (id, seq, name, name_key, parent_id, created_at,
-                    updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                    updated_at, version, description) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
             };
             let stmt = c.prepare_cached(sql).await.map_err(err)?;
             c.execute(
@@ -339,6 +341,7 @@ async fn insert(c: &Conn, record: &Record) -> StoreResult<()> {
                     &r.created_at,
                     &r.updated_at,
                     &r.version,
+                    &r.description,
                 ],
             )
             .await

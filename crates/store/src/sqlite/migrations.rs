@@ -8,6 +8,7 @@ use rusqlite::{Connection, TransactionBehavior};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_access_rule.sql"),
+    include_str!("migrations/0003_container_description.sql"),
 ];
 
 /// roster's SQLite `application_id`: "Rost" in ASCII.

@@ -659,12 +659,13 @@ mod store_impl {
             id: Uuid,
             expected_version: i64,
             name: String,
+            description: String,
             parent_id: Option<Uuid>,
             now: OffsetDateTime,
             event: AuditEvent,
         ) -> StoreResult<Container> {
             self.audited(event, move |c| {
-                tree::update(c, id, expected_version, &name, parent_id, now)
+                tree::update(c, id, expected_version, &name, &description, parent_id, now)
             })
             .await
         }

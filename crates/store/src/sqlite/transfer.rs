@@ -86,6 +86,7 @@ pub fn export(
                     created_at: from_micros(r.get(5)?),
                     updated_at: from_micros(r.get(6)?),
                     version: r.get(7)?,
+                    description: r.get(8)?,
                 };
                 let cursor = Cursor::Ints(r.get(0)?, c.seq);
                 (Record::Container(c), cursor)
@@ -245,7 +246,8 @@ const CONTAINERS: &str = "WITH RECURSIVE t(id, depth) AS (
         UNION ALL
         SELECT c.id, t.depth + 1 FROM containers c JOIN t ON c.parent_id = t.id
         WHERE t.depth < 100000)
-    SELECT t.depth, c.id, c.seq, c.name, c.parent_id, c.created_at, c.updated_at, c.version
+    SELECT t.depth, c.id, c.seq, c.name, c.parent_id, c.created_at, c.updated_at, c.version,
+        c.description
     FROM t JOIN containers c ON c.id = t.id
     WHERE (t.depth, c.seq) > (?1, ?2) ORDER BY t.depth, c.seq LIMIT ?3";
 
@@ -341,10 +343,10 @@ fn insert(c: &Connection, record: &Record) -> StoreResult<()> {
             let sql = if r.id == ROOT_CONTAINER_ID {
                 // Every database has the root: it takes the exported values.
                 "UPDATE containers SET seq = ?2, name = ?3, name_key = ?4, parent_id = ?5,
-                    created_at = ?6, updated_at = ?7, version = ?8 WHERE id = ?1"
+                    created_at = ?6, updated_at = ?7, version = ?8, description = ?9 WHERE id = ?1"
             } else {
                 "INSERT INTO containers (id, seq, name, name_key, parent_id, created_at,
-                    updated_at, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                    updated_at, version, description) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
             };
             c.prepare_cached(sql)
                 .map_err(map_write_error)?
@@ -356,7 +358,8 @@ fn insert(c: &Connection, record: &Record) -> StoreResult<()> {
                     r.parent_id,
                     micros(r.created_at),
                     micros(r.updated_at),
-                    r.version
+                    r.version,
+                    r.description
                 ])
                 .map_err(write_error("parent_id"))?;
         }
