@@ -258,6 +258,9 @@ pub struct UserRecord {
     pub last_login_at: Option<OffsetDateTime>,
     #[serde(default = "one")]
     pub version: i64,
+    /// Soft deletion; absent in files written before it existed.
+    #[serde(default, with = "micros::option")]
+    pub deleted_at: Option<OffsetDateTime>,
 }
 
 /// `groups`.

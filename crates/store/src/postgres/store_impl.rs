@@ -256,6 +256,30 @@ impl UserStore for PgStore {
         .await
     }
 
+    async fn set_user_deleted(
+        &self,
+        id: Uuid,
+        expected_version: Option<i64>,
+        deleted_at: Option<OffsetDateTime>,
+        event: AuditEvent,
+    ) -> StoreResult<User> {
+        let now = event.at;
+        self.audited(event, move |c| {
+            Box::pin(
+                async move { users::set_deleted(c, id, expected_version, deleted_at, now).await },
+            )
+        })
+        .await
+    }
+
+    async fn users_deleted_before(
+        &self,
+        cutoff: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<Vec<Uuid>> {
+        users::deleted_before(&*self.conn().await?, cutoff, limit).await
+    }
+
     async fn set_lock(
         &self,
         id: Uuid,

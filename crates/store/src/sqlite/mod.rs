@@ -541,6 +541,29 @@ mod store_impl {
                 .await
         }
 
+        async fn set_user_deleted(
+            &self,
+            id: Uuid,
+            expected_version: Option<i64>,
+            deleted_at: Option<OffsetDateTime>,
+            event: AuditEvent,
+        ) -> StoreResult<User> {
+            let now = event.at;
+            self.audited(event, move |c| {
+                users::set_deleted(c, id, expected_version, deleted_at, now)
+            })
+            .await
+        }
+
+        async fn users_deleted_before(
+            &self,
+            cutoff: OffsetDateTime,
+            limit: u32,
+        ) -> StoreResult<Vec<Uuid>> {
+            self.read(move |c| users::deleted_before(c, cutoff, limit))
+                .await
+        }
+
         async fn set_lock(
             &self,
             id: Uuid,
