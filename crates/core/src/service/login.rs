@@ -510,7 +510,16 @@ impl Roster {
         Ok(user)
     }
 
+    /// A user that exists and is not (soft) deleted.
     pub(super) async fn load_user(&self, id: Uuid) -> CoreResult<User> {
+        match self.load_user_even_deleted(id).await? {
+            u if u.deleted_at.is_some() => Err(CoreError::NotFound("user")),
+            u => Ok(u),
+        }
+    }
+
+    /// A user, soft-deleted or not (restore and purge).
+    pub(super) async fn load_user_even_deleted(&self, id: Uuid) -> CoreResult<User> {
         self.store
             .user_by_id(id)
             .await
