@@ -60,6 +60,8 @@ pub struct Config {
     /// second, and in a burst, before any hashing; 0 turns this off.
     pub login_rate_per_sec: u32,
     pub login_burst: u32,
+    /// Days after which soft-deleted users are purged; 0: never.
+    pub user_purge_after_days: u32,
     /// `full` (default: every acknowledged write is on disk) or `normal`.
     pub sqlite_synchronous: String,
     /// Connections one node keeps to PostgreSQL at most.
@@ -101,6 +103,7 @@ impl Default for Config {
             lockout_secs: core.lockout.lock_secs,
             login_rate_per_sec: core.login_rate_per_sec,
             login_burst: core.login_burst,
+            user_purge_after_days: core.user_purge_after_days,
             sqlite_synchronous: "full".into(),
             postgres_pool_size: roster_store::PgOptions::default().pool_size,
             log_format: "text".into(),
@@ -167,6 +170,7 @@ impl Config {
             ),
             login_rate_per_sec: self.login_rate_per_sec,
             login_burst: self.login_burst,
+            user_purge_after_days: self.user_purge_after_days,
         }
     }
 

@@ -351,6 +351,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             if let Err(e) = refresher.refresh_signing_keys().await {
                 tracing::warn!(error = %e, "could not refresh token signing keys");
             }
+            if let Err(e) = refresher.housekeeping().await {
+                tracing::warn!(error = %e, "housekeeping failed");
+            }
         }
     });
     let http = config.http();

@@ -933,3 +933,365 @@ async fn containers_roles_and_groups_carry_an_etag_for_if_match() {
         assert_eq!(r.status(), 412, "{item}: a stale ETag");
     }
 }
+
+#[tokio::test]
+async fn containers_carry_a_description() {
+    let app = TestApp::spawn().await;
+    let bare = created(&app, "/api/v1/containers", json!({"name": "Bare"})).await;
+    assert_eq!(bare["description"], "", "optional; \"\" when absent");
+    let c = created(
+        &app,
+        "/api/v1/containers",
+        json!({"name": "North", "description": "Sites north of the river"}),
+    )
+    .await;
+    assert_eq!(c["description"], "Sites north of the river");
+    let path = format!("/api/v1/containers/{}", id(&c));
+    let (st, got) = parts(app.get(&path).send().await.unwrap()).await;
+    assert_eq!(
+        (st, got["description"].as_str()),
+        (200, Some("Sites north of the river"))
+    );
+    // A patch naming only the description keeps the name, and the reverse.
+    let (st, p) = parts(
+        app.client
+            .patch(app.url(&path))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({"description": "All northern sites"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, 200, "{p}");
+    assert_eq!(
+        (p["name"].as_str(), p["description"].as_str()),
+        (Some("North"), Some("All northern sites"))
+    );
+    let (_, p) = parts(
+        app.client
+            .patch(app.url(&path))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({"name": "Nord"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (p["name"].as_str(), p["description"].as_str()),
+        (Some("Nord"), Some("All northern sites"))
+    );
+    let (_, list) = parts(app.get("/api/v1/containers").send().await.unwrap()).await;
+    let listed = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == c["id"])
+        .unwrap();
+    assert_eq!(listed["description"], "All northern sites");
+    // Cleared with "", limited like groups' and roles' descriptions.
+    let (_, p) = parts(
+        app.client
+            .patch(app.url(&path))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({"description": ""}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(p["description"], "");
+    let long = "x".repeat(4097);
+    let (st, body) = parts(
+        app.client
+            .patch(app.url(&path))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({"description": long}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(st, &body, 400, Some(("description", "max_length")));
+    let (st, body) = post(
+        &app,
+        "/api/v1/containers",
+        json!({"name": "Long", "description": long}),
+    )
+    .await;
+    assert_problem(st, &body, 400, Some(("description", "max_length")));
+    let (st, body) = post(
+        &app,
+        "/api/v1/containers",
+        json!({"name": "Typed", "description": 5}),
+    )
+    .await;
+    assert!(st == 400 || st == 422, "{st} {body}");
+}
+
+/// `DELETE /api/v1/users/{id}` is a soft delete: the user is hidden from
+/// lists and lookups (`?deleted=true` lists it), cannot authenticate by
+/// password, key or token, keeps its username, and comes back with
+/// `POST …/restore`; `?purge=true` removes it for good, as the
+/// housekeeping does after the purge period. Restoring and purging need
+/// what deleting needed.
+#[tokio::test]
+async fn deleted_users_are_hidden_locked_out_restorable_and_purged() {
+    let app = TestApp::spawn().await;
+    let s = scoped(&app).await;
+    let u = created(
+        &app,
+        "/api/v1/users",
+        json!({"username": "doomed", "password": "doomed-password-1", "container_id": id(&s.b)}),
+    )
+    .await;
+    let path = format!("/api/v1/users/{}", id(&u));
+    let token = app.token("doomed", "doomed-password-1").await;
+    let (st, key) = parts(
+        app.client
+            .post(app.url("/api/v1/api-keys"))
+            .bearer_auth(&token)
+            .json(&json!({"name": "own"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, 201, "{key}");
+    let key = key["secret"].as_str().unwrap().to_string();
+    let me = |cred: String| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url("/api/v1/me"))
+                .bearer_auth(cred)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!((me(token.clone()).await, me(key.clone()).await), (200, 200));
+    let login = || async {
+        app.client
+            .post(app.url("/api/v1/auth/token"))
+            .json(&json!({"username": "doomed", "password": "doomed-password-1"}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    // The manager (scoped to A) cannot delete a user in B.
+    let as_mgr = |req: reqwest::RequestBuilder| req.bearer_auth(&s.token);
+    let r = as_mgr(app.client.delete(app.url(&path)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(app.delete(&path).send().await.unwrap().status(), 204);
+    // Hidden from reads, lookups and lists.
+    let (st, body) = parts(app.get(&path).send().await.unwrap()).await;
+    assert_problem(st, &body, 404, None);
+    let (_, list) = parts(
+        app.get("/api/v1/users?username=doomed")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(list["items"], json!([]));
+    let (_, list) = parts(
+        app.get("/api/v1/users?username=doomed&deleted=true")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(list["items"][0]["id"], u["id"]);
+    assert!(list["items"][0]["deleted_at"].is_string(), "{list}");
+    let (st, body) = parts(app.get("/api/v1/users?deleted=maybe").send().await.unwrap()).await;
+    assert_problem(st, &body, 400, Some(("deleted", "type")));
+    // Locked out everywhere.
+    assert_eq!((me(token.clone()).await, me(key.clone()).await), (401, 401));
+    assert_eq!(login().await, 401);
+    // The username stays taken until the user is purged.
+    let (st, body) = post(&app, "/api/v1/users", json!({"username": "Doomed"})).await;
+    assert_problem(st, &body, 409, Some(("username", "unique")));
+    // A deleted user cannot be deleted again (404); the manager can
+    // neither restore nor purge it.
+    assert_eq!(app.delete(&path).send().await.unwrap().status(), 404);
+    let restore = format!("{path}/restore");
+    let r = as_mgr(app.client.post(app.url(&restore)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = as_mgr(app.client.delete(app.url(&format!("{path}?purge=true"))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // Restored: back, signing in again; tokens from before stay refused.
+    let (st, back) = parts(
+        app.client
+            .post(app.url(&restore))
+            .bearer_auth(ADMIN_KEY)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, 200, "{back}");
+    assert!(back.get("deleted_at").is_none(), "{back}");
+    assert_eq!(app.get(&path).send().await.unwrap().status(), 200);
+    assert_eq!(login().await, 200);
+    assert_eq!((me(token.clone()).await, me(key.clone()).await), (401, 200));
+    let (st, body) = parts(
+        app.client
+            .post(app.url(&restore))
+            .bearer_auth(ADMIN_KEY)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(st, &body, 409, Some(("id", "not_deleted")));
+    // The audit trail has both.
+    let (_, audit) = parts(
+        app.get(&format!(
+            "/api/v1/audit-events?target_id={}&limit=100",
+            id(&u)
+        ))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&"user.delete") && actions.contains(&"user.restore"),
+        "{actions:?}"
+    );
+    // Purged: gone, even from ?deleted=true, and the name is free.
+    assert_eq!(
+        app.delete(&format!("{path}?purge=true"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    let (_, list) = parts(
+        app.get("/api/v1/users?username=doomed&deleted=true")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(list["items"], json!([]));
+    assert_eq!(me(key).await, 401);
+    created(&app, "/api/v1/users", json!({"username": "doomed"})).await;
+
+    // The housekeeping purges users deleted longer ago than the period
+    // (30 days by default) and leaves recent ones.
+    let old = created(&app, "/api/v1/users", json!({"username": "old-gone"})).await;
+    let recent = created(&app, "/api/v1/users", json!({"username": "recent-gone"})).await;
+    for u in [&old, &recent] {
+        let p = format!("/api/v1/users/{}", id(u));
+        assert_eq!(app.delete(&p).send().await.unwrap().status(), 204);
+    }
+    let hex = id(&old).replace('-', "");
+    if crate::helpers::on_postgres() {
+        app.sql(&format!(
+            "UPDATE users SET deleted_at = now() - interval '31 days' WHERE id = '{}'",
+            id(&old)
+        ))
+        .await;
+    } else {
+        let past = (time::OffsetDateTime::now_utc() - time::Duration::days(31)).unix_timestamp()
+            * 1_000_000;
+        app.sql(&format!(
+            "UPDATE users SET deleted_at = {past} WHERE id = X'{hex}'"
+        ))
+        .await;
+    }
+    app.roster.housekeeping().await.unwrap();
+    let (_, list) = parts(
+        app.get("/api/v1/users?deleted=true&q=")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u["username"].as_str())
+        .collect();
+    assert!(!names.contains(&"old-gone"), "{names:?}");
+    assert!(names.contains(&"recent-gone"), "{names:?}");
+}
+
+/// The vendors' deletes are the same soft delete: the user is gone from
+/// their reads and comes back with a native restore.
+#[tokio::test]
+async fn vendor_deletes_are_soft_deletes() {
+    let app = TestApp::spawn().await;
+    let bearer = format!("Bearer {ADMIN_KEY}");
+    let cases: [(&str, &str, (&str, &str)); 3] = [
+        (
+            "scim-gone",
+            "/scim/v2/Users/{id}",
+            ("authorization", &bearer),
+        ),
+        (
+            "aria-gone",
+            "/suite-api/api/auth/users/{id}",
+            ("authorization", &bearer),
+        ),
+        (
+            "dc-gone",
+            "/services/v2/user/{seq}",
+            ("X-DC-DEVKEY", ADMIN_KEY),
+        ),
+    ];
+    for (name, template, header) in cases {
+        let u = created(&app, "/api/v1/users", json!({"username": name})).await;
+        let path = template
+            .replace("{id}", id(&u))
+            .replace("{seq}", &u["seq"].to_string());
+        let (st, body) = app.call(reqwest::Method::GET, &path, header, None).await;
+        assert_eq!(st, 200, "{path}: {body}");
+        let (st, body) = app.call(reqwest::Method::DELETE, &path, header, None).await;
+        assert!(st == 200 || st == 204, "{path}: {st} {body}");
+        let (st, body) = app.call(reqwest::Method::GET, &path, header, None).await;
+        assert_eq!(st, 404, "{path}: {body}");
+        let (_, list) = parts(
+            app.get(&format!("/api/v1/users?username={name}&deleted=true"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert!(list["items"][0]["deleted_at"].is_string(), "{name}: {list}");
+        let r = app
+            .client
+            .post(app.url(&format!("/api/v1/users/{}/restore", id(&u))))
+            .bearer_auth(ADMIN_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let (st, body) = app.call(reqwest::Method::GET, &path, header, None).await;
+        assert_eq!(st, 200, "{path} after restore: {body}");
+    }
+}

@@ -989,6 +989,87 @@ async fn suite_api_client_runs_a_user_lifecycle() {
     .await;
 }
 
+/// VMware's `scope` as its spec shows it: name, description and (empty)
+/// traversal specs on create; the same with `id` on PUT.
+#[tokio::test]
+async fn scopes_keep_their_description() {
+    let app = TestApp::spawn().await;
+    let admin = format!("Bearer {ADMIN_KEY}");
+    let (s, scope) = aria(
+        &app,
+        reqwest::Method::POST,
+        "/scopes",
+        &admin,
+        Some(json!({
+            "name": "Prod",
+            "description": "Production clusters",
+            "traversalSpecInstances": []
+        })),
+    )
+    .await;
+    assert_eq!(s, 201, "{scope}");
+    assert_eq!(scope["description"], "Production clusters");
+    let sid = scope["id"].as_str().unwrap().to_string();
+    let (s, got) = aria(
+        &app,
+        reqwest::Method::GET,
+        &format!("/scopes/{sid}"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, got["description"].as_str()),
+        (200, Some("Production clusters"))
+    );
+    let (s, put) = aria(
+        &app,
+        reqwest::Method::PUT,
+        "/scopes",
+        &admin,
+        Some(json!({
+            "id": sid,
+            "name": "Production",
+            "description": "All production clusters",
+            "traversalSpecInstances": []
+        })),
+    )
+    .await;
+    assert_eq!(s, 200, "{put}");
+    assert_eq!(put["description"], "All production clusters");
+    // A PUT without a description keeps it, as one without a name would.
+    let (_, put) = aria(
+        &app,
+        reqwest::Method::PUT,
+        "/scopes",
+        &admin,
+        Some(json!({"id": sid, "name": "Prod-1"})),
+    )
+    .await;
+    assert_eq!(
+        (put["name"].as_str(), put["description"].as_str()),
+        (Some("Prod-1"), Some("All production clusters"))
+    );
+    let (_, all) = aria(&app, reqwest::Method::GET, "/scopes", &admin, None).await;
+    let listed = all["scopesDetails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == sid.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(listed["description"], "All production clusters");
+    let (s, e) = aria(
+        &app,
+        reqwest::Method::POST,
+        "/scopes",
+        &admin,
+        Some(json!({"name": "Long", "description": "d".repeat(4097)})),
+    )
+    .await;
+    assert_eq!(s, 400, "{e}");
+}
+
 /// `DELETE /usergroups?id=…&id=…` deletes all of them or none: one group
 /// that cannot be deleted leaves the others in place.
 #[tokio::test]

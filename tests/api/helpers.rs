@@ -28,6 +28,8 @@ pub const ADMIN_PASSWORD: &str = "Adm1n-Passw0rd-for-tests";
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The core behind the server (to run housekeeping in a test).
+    pub roster: Arc<Roster>,
     pub client: Client,
     pub dir: TempDir,
     backend: TestBackend,
@@ -127,7 +129,7 @@ impl TestApp {
             )
             .await
             .unwrap();
-        let app = roster_server::app(roster, opts.http.clone());
+        let app = roster_server::app(roster.clone(), opts.http.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(roster_server::serve_with(
@@ -138,6 +140,7 @@ impl TestApp {
         ));
         TestApp {
             addr,
+            roster,
             client: Client::new(),
             dir,
             backend: test_backend,

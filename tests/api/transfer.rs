@@ -134,7 +134,12 @@ async fn export_and_import_round_trip_keeps_everything() {
     };
     // A container tree in which a child is older than its parent (moved
     // under a newer one), so only a parents-first export loads.
-    let early = http.post("/containers", json!({"name": "Early"})).await["id"]
+    let early = http
+        .post(
+            "/containers",
+            json!({"name": "Early", "description": "older than its parent"}),
+        )
+        .await["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -333,6 +338,10 @@ async fn export_and_import_round_trip_keeps_everything() {
         .collect();
     let position = |id: &str| containers.iter().position(|c| c["id"] == id).unwrap();
     assert!(position(&a1) < position(&early), "parent before child");
+    assert_eq!(
+        containers[position(&early)]["description"],
+        "older than its parent"
+    );
     let whole = std::fs::read_to_string(&one).unwrap();
     assert!(whole.contains("$argon2id$"), "password hashes are exported");
     assert!(whole.contains(&secret), "TOTP secrets are exported");
@@ -427,6 +436,13 @@ async fn export_and_import_round_trip_keeps_everything() {
         http.effective(&bob).await,
     ];
     assert_eq!(before, after);
+    let (status, c) = http
+        .call(reqwest::Method::GET, &format!("/containers/{early}"), None)
+        .await;
+    assert_eq!(
+        (status, c["description"].as_str()),
+        (200, Some("older than its parent"))
+    );
     // New events extend the imported chain.
     let created = http.post("/users", json!({"username": "dave"})).await;
     assert_eq!(created["seq"], 5, "seq continues after the imported users");

@@ -354,7 +354,21 @@ async fn delete_then_gone() {
     assert_problem(s, &body, 404, None);
     let (s, body) = parts(app.delete(&path).send().await.unwrap()).await;
     assert_problem(s, &body, 404, None);
-    // The username is free again.
+    // A soft delete keeps the username taken; a purge frees it.
+    let (s, body) = parts(
+        app.post_json("/api/v1/users", &json!({"username": "gone"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(s, &body, 409, Some(("username", "unique")));
+    let resp = app
+        .delete(&format!("{path}?purge=true"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
     app.create_user(json!({"username": "gone"})).await;
 }
 

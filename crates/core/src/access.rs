@@ -18,6 +18,9 @@ pub struct Container {
     pub id: Uuid,
     pub seq: i64,
     pub name: String,
+    /// Free text ("" when none); at most `DESCRIPTION_MAX` characters.
+    #[serde(default)]
+    pub description: String,
     pub parent_id: Option<Uuid>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
@@ -304,6 +307,7 @@ pub struct NewContainer {
     pub id: Uuid,
     pub seq: Option<i64>,
     pub name: String,
+    pub description: String,
     pub parent_id: Uuid,
     pub now: OffsetDateTime,
 }

@@ -167,12 +167,30 @@ pub trait UserStore: Send + Sync {
         audit: AuditEvent,
     ) -> StoreResult<User>;
 
+    /// Removes the user for good (a purge).
     async fn delete_user(
         &self,
         id: Uuid,
         expected_version: Option<i64>,
         audit: AuditEvent,
     ) -> StoreResult<()>;
+
+    /// Soft-deletes the user at `deleted_at` (`None`: restores it). A
+    /// delete also moves the credential epoch on.
+    async fn set_user_deleted(
+        &self,
+        id: Uuid,
+        expected_version: Option<i64>,
+        deleted_at: Option<OffsetDateTime>,
+        audit: AuditEvent,
+    ) -> StoreResult<User>;
+
+    /// Up to `limit` users soft-deleted before `cutoff`, oldest first.
+    async fn users_deleted_before(
+        &self,
+        cutoff: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<Vec<Uuid>>;
 
     /// Sets `locked_until` (None unlocks) and clears the failure count.
     async fn set_lock(
@@ -254,6 +272,7 @@ pub trait AccessStore: Send + Sync {
         id: Uuid,
         expected_version: i64,
         name: String,
+        description: String,
         parent_id: Option<Uuid>,
         now: OffsetDateTime,
         audit: AuditEvent,

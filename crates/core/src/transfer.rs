@@ -158,6 +158,9 @@ pub struct ContainerRecord {
     pub id: Uuid,
     pub seq: i64,
     pub name: String,
+    /// Absent in files written before containers had descriptions.
+    #[serde(default)]
+    pub description: String,
     #[serde(default)]
     pub parent_id: Option<Uuid>,
     #[serde(with = "micros")]
@@ -255,6 +258,9 @@ pub struct UserRecord {
     pub last_login_at: Option<OffsetDateTime>,
     #[serde(default = "one")]
     pub version: i64,
+    /// Soft deletion; absent in files written before it existed.
+    #[serde(default, with = "micros::option")]
+    pub deleted_at: Option<OffsetDateTime>,
 }
 
 /// `groups`.

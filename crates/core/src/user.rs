@@ -49,6 +49,22 @@ pub struct User {
     /// an earlier epoch are refused. Not shown by any face.
     #[serde(default, skip_serializing)]
     pub credential_epoch: i64,
+    /// Set when the user was (soft) deleted: it cannot authenticate, lists
+    /// and lookups leave it out, and its username stays taken until it is
+    /// purged.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub deleted_at: Option<OffsetDateTime>,
+}
+
+impl User {
+    /// Whether the account may authenticate at all (password, key, token).
+    pub fn may_sign_in(&self) -> bool {
+        self.profile.active && self.deleted_at.is_none()
+    }
 }
 
 /// The caller-settable part of a user, after validation. Create fills it from
@@ -452,6 +468,8 @@ pub struct UserQuery {
     pub last_name: Option<String>,
     /// `q` matches anywhere in the text, not only at the start.
     pub q_contains: bool,
+    /// Include soft-deleted users (left out by default).
+    pub include_deleted: bool,
     /// Offset paging (for faces that need it) instead of `after_seq`.
     pub offset: Option<u64>,
     /// Order for offset paging; `seq` breaks ties. `true` = descending.

@@ -29,7 +29,8 @@ use roster_core::auth::{CredentialKind, Principal};
 use roster_core::authz::{self, Privilege, Target};
 use roster_core::password::HashCost;
 use roster_core::service::{
-    AccessChange, ContainerInput, Ctx, GroupChange, GroupInput, NewKey, RoleInput, UserChange,
+    AccessChange, ContainerChange, ContainerInput, Ctx, GroupChange, GroupInput, NewKey, RoleInput,
+    UserChange,
 };
 use roster_core::store::{AccessStore, Store};
 use roster_core::user::{CreateUser, Patch, RoleGrant, UserDraft, UserPatch, UserRules};
@@ -309,6 +310,7 @@ impl World {
                     &admin,
                     ContainerInput {
                         name: name.into(),
+                        description: String::new(),
                         parent_id: Some(w.l.containers[parent]),
                         seq: None,
                     },
@@ -778,7 +780,16 @@ impl World {
             } => {
                 let c = self.l.containers[1 + container % (self.l.containers.len() - 1)];
                 let p = self.l.containers[parent % self.l.containers.len()];
-                ok(r.update_container(ctx, c, None, Some(p), None).await)?;
+                ok(r.update_container(
+                    ctx,
+                    c,
+                    ContainerChange {
+                        parent_id: Some(p),
+                        ..Default::default()
+                    },
+                    None,
+                )
+                .await)?;
                 // The tree changed: every place's ancestors are read again.
                 let mut chains = Vec::new();
                 for c in &self.l.containers {

@@ -99,6 +99,8 @@ conformance!(
     password_and_factor_changes_move_the_credential_epoch,
     key_caps_and_revocations_hold,
     missing_references_are_named_not_backend_errors,
+    containers_keep_their_description,
+    soft_deleted_users_are_hidden_kept_and_restorable,
     import_chunks_are_all_or_nothing,
     filters_compare_text_by_each_operator,
     filters_treat_absent_values_as_unequal,
@@ -143,6 +145,7 @@ async fn populate(s: &Arc<dyn Store>) {
         id: Uuid::now_v7(),
         seq: None,
         name: name.into(),
+        description: format!("{name}: a description"),
         parent_id: parent,
         now,
     };
@@ -165,6 +168,7 @@ async fn populate(s: &Arc<dyn Store>) {
         early.id,
         early.version,
         early.name.clone(),
+        "Moved under Late".into(),
         Some(late.id),
         now,
         event("container.update"),
@@ -326,6 +330,10 @@ async fn populate(s: &Arc<dyn Store>) {
         .await
         .unwrap();
     }
+    // A soft-deleted user travels with its deletion time.
+    s.set_user_deleted(users[4].id, None, Some(now), event("user.delete"))
+        .await
+        .unwrap();
 }
 
 fn event(action: &str) -> AuditEvent {
@@ -662,6 +670,7 @@ mod cases {
                     id: Uuid::now_v7(),
                     seq: None,
                     name: "Site".into(),
+                    description: String::new(),
                     parent_id: ROOT_CONTAINER_ID,
                     now: OffsetDateTime::now_utc(),
                 },
@@ -907,6 +916,190 @@ mod cases {
         assert!(matches!(g, Err(StoreError::NotFound)), "{:?}", g.err());
     }
 
+    pub async fn soft_deleted_users_are_hidden_kept_and_restorable(s: Arc<dyn Store>) {
+        let gone = create(&s, "soft-gone").await;
+        let kept = create(&s, "soft-kept").await;
+        let g = s
+            .insert_group(
+                NewGroup {
+                    id: Uuid::now_v7(),
+                    seq: None,
+                    name: "SoftGroup".into(),
+                    description: String::new(),
+                    attributes: Default::default(),
+                    now: OffsetDateTime::now_utc(),
+                },
+                event("group.create"),
+            )
+            .await
+            .unwrap();
+        for u in [&gone, &kept] {
+            s.add_member(g.id, u.id, None, event("group.member.add"))
+                .await
+                .unwrap();
+        }
+        let stale = s
+            .set_user_deleted(
+                gone.id,
+                Some(gone.version + 7),
+                Some(OffsetDateTime::now_utc()),
+                event("user.delete"),
+            )
+            .await;
+        assert!(
+            matches!(stale, Err(StoreError::VersionMismatch)),
+            "{stale:?}"
+        );
+        let deleted = s
+            .set_user_deleted(
+                gone.id,
+                Some(gone.version),
+                Some(OffsetDateTime::now_utc()),
+                event("user.delete"),
+            )
+            .await
+            .unwrap();
+        assert!(deleted.deleted_at.is_some());
+        assert_eq!(deleted.version, gone.version + 1);
+        assert_eq!(deleted.credential_epoch, gone.credential_epoch + 1);
+        // Lists, counts, exact lookups and group members leave it out.
+        let q = UserQuery {
+            q: Some("soft-".into()),
+            limit: 100,
+            ..Default::default()
+        };
+        let names = |v: Vec<roster_core::user::User>| {
+            v.into_iter()
+                .map(|u| u.profile.username)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(s.list_users(&q, None).await.unwrap()), ["soft-kept"]);
+        assert_eq!(s.count_users(&q, None).await.unwrap(), 1);
+        let by_name = UserQuery {
+            username: Some("soft-gone".into()),
+            limit: 100,
+            ..Default::default()
+        };
+        assert!(s.list_users(&by_name, None).await.unwrap().is_empty());
+        let members = s.members(g.id, 0, 100).await.unwrap();
+        assert_eq!(names(members), ["soft-kept"]);
+        // Asked for, it is there; by id it is there, marked.
+        let all = UserQuery {
+            include_deleted: true,
+            ..q.clone()
+        };
+        assert_eq!(s.count_users(&all, None).await.unwrap(), 2);
+        let read = s.user_by_id(gone.id).await.unwrap().unwrap();
+        assert_eq!(read.deleted_at, deleted.deleted_at);
+        // Its username stays taken until it is purged.
+        let again = s
+            .insert_user(
+                record("Soft-Gone"),
+                NewUserAccess::default(),
+                None,
+                event("user.create"),
+            )
+            .await;
+        assert!(
+            matches!(again, Err(StoreError::Conflict { field: "username" })),
+            "{:?}",
+            again.err()
+        );
+        let cutoff = OffsetDateTime::now_utc() + time::Duration::seconds(1);
+        assert_eq!(
+            s.users_deleted_before(cutoff, 10).await.unwrap(),
+            vec![gone.id]
+        );
+        assert!(
+            s.users_deleted_before(cutoff - time::Duration::hours(1), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // Restored: back everywhere, the epoch not moved back.
+        let restored = s
+            .set_user_deleted(gone.id, None, None, event("user.restore"))
+            .await
+            .unwrap();
+        assert_eq!(restored.deleted_at, None);
+        assert_eq!(restored.credential_epoch, deleted.credential_epoch);
+        assert_eq!(s.count_users(&q, None).await.unwrap(), 2);
+        assert!(s.users_deleted_before(cutoff, 10).await.unwrap().is_empty());
+        // Purged: gone for good, the name free again.
+        s.set_user_deleted(
+            gone.id,
+            None,
+            Some(OffsetDateTime::now_utc()),
+            event("user.delete"),
+        )
+        .await
+        .unwrap();
+        s.delete_user(gone.id, None, event("user.purge"))
+            .await
+            .unwrap();
+        assert!(s.user_by_id(gone.id).await.unwrap().is_none());
+        create(&s, "soft-gone").await;
+    }
+
+    pub async fn containers_keep_their_description(s: Arc<dyn Store>) {
+        let now = OffsetDateTime::now_utc();
+        let text = "Sites in the north — ünïcode, \"quotes\" and\nnewlines".to_string();
+        let c = s
+            .insert_container(
+                NewContainer {
+                    id: Uuid::now_v7(),
+                    seq: None,
+                    name: "North".into(),
+                    description: text.clone(),
+                    parent_id: ROOT_CONTAINER_ID,
+                    now,
+                },
+                event("container.create"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(c.description, text);
+        assert_eq!(s.container(c.id).await.unwrap().unwrap().description, text);
+        let listed = s.list_containers().await.unwrap();
+        assert_eq!(
+            listed.iter().find(|x| x.id == c.id).unwrap().description,
+            text
+        );
+        let root = s.container(ROOT_CONTAINER_ID).await.unwrap().unwrap();
+        assert_eq!(root.description, "", "existing rows have none");
+        let changed = s
+            .update_container(
+                c.id,
+                c.version,
+                c.name.clone(),
+                "changed".into(),
+                None,
+                now,
+                event("container.update"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (changed.description.as_str(), changed.version),
+            ("changed", c.version + 1)
+        );
+        let by_seq = s.container_by_seq(c.seq).await.unwrap().unwrap();
+        assert_eq!(by_seq.description, "changed");
+        let cleared = s
+            .update_container(
+                c.id,
+                changed.version,
+                c.name.clone(),
+                String::new(),
+                None,
+                now,
+                event("container.update"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(cleared.description, "");
+    }
+
     pub async fn import_chunks_are_all_or_nothing(s: Arc<dyn Store>) {
         assert!(s.is_empty_for_import().await.unwrap());
         let now = OffsetDateTime::now_utc();
@@ -914,6 +1107,7 @@ mod cases {
             id: Uuid::now_v7(),
             seq: 50,
             name: "Imported".into(),
+            description: "Imported one".into(),
             parent_id: Some(ROOT_CONTAINER_ID),
             created_at: now,
             updated_at: now,
@@ -957,6 +1151,7 @@ mod cases {
         );
         let stored = s.container(first.id).await.unwrap().unwrap();
         assert_eq!((stored.seq, stored.version), (50, 3), "written as given");
+        assert_eq!(stored.description, "Imported one");
         assert!(!s.is_empty_for_import().await.unwrap());
     }
 }
@@ -1014,6 +1209,7 @@ async fn exports_round_trip_between_every_pair_of_backends() {
         assert_eq!(users[0].totp_last_step, Some(42));
         assert_eq!(users[1].totp_pending.as_deref(), Some("PENDING"));
         assert!(users[2].locked_until.is_some());
+        assert!(users[4].deleted_at.is_some());
         assert_eq!(
             users[0].password_hash.as_deref(),
             Some("$argon2id$v=19$fake0")

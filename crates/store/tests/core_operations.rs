@@ -60,6 +60,7 @@ impl World {
                     &admin,
                     ContainerInput {
                         name: name.into(),
+                        description: String::new(),
                         parent_id: Some(ROOT_CONTAINER_ID),
                         seq: None,
                     },

@@ -18,9 +18,20 @@ use crate::user::{Page, User};
 
 pub struct ContainerInput {
     pub name: String,
+    /// Free text; "" for none.
+    pub description: String,
     pub parent_id: Option<Uuid>,
     /// A preserved integer id (migrations from other products).
     pub seq: Option<i64>,
+}
+
+/// A change to a container; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerChange {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// Moves the container (and everything below it).
+    pub parent_id: Option<Uuid>,
 }
 
 /// A change to a role's privilege list, by privilege name.
@@ -112,7 +123,7 @@ impl Roster {
         ctx: &Ctx,
         input: ContainerInput,
     ) -> CoreResult<Container> {
-        access::validate_named(&input.name, "").map_err(invalid)?;
+        access::validate_named(&input.name, &input.description).map_err(invalid)?;
         access::validate_seq(input.seq).map_err(|e| invalid(vec![e]))?;
         let parent = input.parent_id.unwrap_or(ROOT_CONTAINER_ID);
         let chain = match self.chain(parent).await {
@@ -141,6 +152,7 @@ impl Roster {
                     id,
                     seq: input.seq,
                     name: input.name,
+                    description: input.description,
                     parent_id: parent,
                     now: OffsetDateTime::now_utc(),
                 },
@@ -199,12 +211,11 @@ impl Roster {
         &self,
         ctx: &Ctx,
         id: Uuid,
-        name: Option<String>,
-        parent_id: Option<Uuid>,
+        change: ContainerChange,
         if_match: Option<i64>,
     ) -> CoreResult<Container> {
         unconditionally(if_match, || {
-            self.update_container_once(ctx, id, name.clone(), parent_id, if_match)
+            self.update_container_once(ctx, id, change.clone(), if_match)
         })
         .await
     }
@@ -213,10 +224,14 @@ impl Roster {
         &self,
         ctx: &Ctx,
         id: Uuid,
-        name: Option<String>,
-        parent_id: Option<Uuid>,
+        change: ContainerChange,
         if_match: Option<i64>,
     ) -> CoreResult<Container> {
+        let ContainerChange {
+            name,
+            description,
+            parent_id,
+        } = change;
         let current = self.get_container(ctx, id).await?;
         let chain = self.chain(id).await?;
         authz::authorize(&ctx.who, Privilege::ContainersWrite, Target::In(&chain))?;
@@ -242,7 +257,8 @@ impl Roster {
             self.check_move(ctx, &chain, &target).await?;
         }
         let name = name.unwrap_or(current.name);
-        access::validate_named(&name, "").map_err(invalid)?;
+        let description = description.unwrap_or(current.description);
+        access::validate_named(&name, &description).map_err(invalid)?;
         let event = ctx
             .event("container.update")
             .target("container", id, Some(id));
@@ -251,6 +267,7 @@ impl Roster {
                 id,
                 if_match.unwrap_or(current.version),
                 name,
+                description,
                 parent_id,
                 OffsetDateTime::now_utc(),
                 event,

@@ -117,7 +117,7 @@ impl Roster {
         if !auth::hashes_equal(&owner.key_hash, hash)
             || owner.key.revoked_at.is_some()
             || owner.key.expires_at.is_some_and(|t| t <= now)
-            || !owner.user.profile.active
+            || !owner.user.may_sign_in()
         {
             return Err(CoreError::Unauthenticated);
         }
@@ -176,7 +176,7 @@ impl Roster {
             .map_err(from_store("user"))?
             .ok_or(CoreError::Unauthenticated)?;
         // Tokens from before a password or factor change are over.
-        if !user.profile.active || claims.credential_epoch != user.credential_epoch {
+        if !user.may_sign_in() || claims.credential_epoch != user.credential_epoch {
             return Err(CoreError::Unauthenticated);
         }
         self.principal_for(
@@ -255,7 +255,7 @@ impl Roster {
         let reason = match &record {
             None => Some("unknown user or no password"),
             Some(_) if !password_ok => Some("wrong password"),
-            Some(r) if !r.user.profile.active => Some("account disabled"),
+            Some(r) if !r.user.may_sign_in() => Some("account disabled"),
             Some(r) if r.user.profile.saml_sso_only => Some("password sign-in disabled: SSO only"),
             Some(r) => match (&r.totp_secret, &input.totp) {
                 // Right password, code missing: ask for it; not a failure.
@@ -510,7 +510,16 @@ impl Roster {
         Ok(user)
     }
 
+    /// A user that exists and is not (soft) deleted.
     pub(super) async fn load_user(&self, id: Uuid) -> CoreResult<User> {
+        match self.load_user_even_deleted(id).await? {
+            u if u.deleted_at.is_some() => Err(CoreError::NotFound("user")),
+            u => Ok(u),
+        }
+    }
+
+    /// A user, soft-deleted or not (restore and purge).
+    pub(super) async fn load_user_even_deleted(&self, id: Uuid) -> CoreResult<User> {
         self.store
             .user_by_id(id)
             .await

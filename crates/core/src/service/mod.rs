@@ -20,7 +20,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub use self::access::{
-    ContainerInput, EffectiveGrant, GroupChange, GroupInput, NewKey, PrivilegeChange, RoleInput,
+    ContainerChange, ContainerInput, EffectiveGrant, GroupChange, GroupInput, NewKey,
+    PrivilegeChange, RoleInput,
 };
 pub use self::audit::{Verification, verify_audit_chain};
 pub use self::login::LoginInput;
@@ -62,6 +63,9 @@ pub struct RosterConfig {
     /// start per second, and in a burst; 0 turns the limit off.
     pub login_rate_per_sec: u32,
     pub login_burst: u32,
+    /// Soft-deleted users are purged by the housekeeping this many days
+    /// after their deletion; 0 keeps them until purged by hand.
+    pub user_purge_after_days: u32,
 }
 
 impl Default for RosterConfig {
@@ -82,6 +86,7 @@ impl Default for RosterConfig {
             lockout: LockoutPolicy::new(10, 900),
             login_rate_per_sec: 5,
             login_burst: 20,
+            user_purge_after_days: 30,
         }
     }
 }
@@ -144,6 +149,7 @@ pub struct Roster {
     token_leeway_secs: u64,
     auth_cache: Arc<AuthCache>,
     creating: claims::Claims,
+    user_purge_after_days: u32,
 }
 
 /// What a client is told to wait when the disk refuses writes: long enough
@@ -247,6 +253,7 @@ impl Roster {
             )),
             token_ttl_secs: config.token_ttl_secs,
             token_leeway_secs: config.token_leeway_secs,
+            user_purge_after_days: config.user_purge_after_days,
             creating: claims::Claims::default(),
         })
     }

@@ -9,7 +9,7 @@ use super::{Ctx, Roster, from_store};
 use crate::Secret;
 use crate::access::Holder;
 use crate::access::{ApiKeyInfo, GroupRef};
-use crate::audit::AuditEvent;
+use crate::audit::{AuditEvent, Origin, Outcome};
 use crate::authz::{self, Privilege, Target};
 use crate::error::{CoreError, CoreResult, FieldError};
 use crate::store::{StoreError, Write};
@@ -635,17 +635,55 @@ impl Roster {
         Ok(writes)
     }
 
+    /// Soft delete: the user can no longer authenticate, lists and lookups
+    /// leave it out, and its username stays taken until it is purged
+    /// ([`Self::purge_user`], or the housekeeping after the purge period).
     pub async fn delete_user(&self, ctx: &Ctx, id: Uuid, if_match: Option<i64>) -> CoreResult<()> {
         let user = self.user_to_change(ctx, id, Privilege::UsersDelete).await?;
-        if id == ctx.who.user_id {
+        self.not_self(ctx, id)?;
+        let event = ctx
+            .event("user.delete")
+            .target("user", id, Some(user.container_id))
+            .details(json!({ "username": user.profile.username }));
+        self.store
+            .set_user_deleted(id, if_match, Some(OffsetDateTime::now_utc()), event)
+            .await
+            .map_err(from_store("user"))?;
+        self.forget_user(id).await;
+        tracing::info!(user_id = %id, actor = %ctx.who.user_id, "user deleted");
+        Ok(())
+    }
+
+    /// Brings a soft-deleted user back, as it was (tokens issued before the
+    /// delete stay refused). Needs what deleting it needed.
+    pub async fn restore_user(&self, ctx: &Ctx, id: Uuid) -> CoreResult<User> {
+        let user = self.deleted_user_to_change(ctx, id).await?;
+        if user.deleted_at.is_none() {
             return Err(CoreError::Conflict(FieldError::new(
                 "id",
-                "not_self",
-                "you cannot delete the user you are signed in as",
+                "not_deleted",
+                "the user is not deleted",
             )));
         }
         let event = ctx
-            .event("user.delete")
+            .event("user.restore")
+            .target("user", id, Some(user.container_id))
+            .details(json!({ "username": user.profile.username }));
+        let restored = self
+            .store
+            .set_user_deleted(id, Some(user.version), None, event)
+            .await
+            .map_err(from_store("user"))?;
+        self.forget_user(id).await;
+        Ok(restored)
+    }
+
+    /// Removes a user for good, deleted or not. Needs what deleting it needed.
+    pub async fn purge_user(&self, ctx: &Ctx, id: Uuid, if_match: Option<i64>) -> CoreResult<()> {
+        let user = self.deleted_user_to_change(ctx, id).await?;
+        self.not_self(ctx, id)?;
+        let event = ctx
+            .event("user.purge")
             .target("user", id, Some(user.container_id))
             .details(json!({ "username": user.profile.username }));
         self.store
@@ -653,7 +691,73 @@ impl Roster {
             .await
             .map_err(from_store("user"))?;
         self.forget_user(id).await;
-        tracing::info!(user_id = %id, actor = %ctx.who.user_id, "user deleted");
+        tracing::info!(user_id = %id, actor = %ctx.who.user_id, "user purged");
         Ok(())
+    }
+
+    /// Periodic housekeeping (every node runs it; the work is idempotent):
+    /// purges users deleted longer ago than the purge period.
+    pub async fn housekeeping(&self) -> CoreResult<()> {
+        let days = self.user_purge_after_days;
+        if days > 0 {
+            let n = self
+                .purge_deleted_users(time::Duration::days(days.into()))
+                .await?;
+            if n > 0 {
+                tracing::info!(purged = n, "purged users deleted {days} days ago or more");
+            }
+        }
+        Ok(())
+    }
+
+    /// Purges users soft-deleted longer ago than
+    /// `older_than`, each with its own `user.purge` event by `system`.
+    /// Returns how many went.
+    pub async fn purge_deleted_users(&self, older_than: time::Duration) -> CoreResult<u64> {
+        let cutoff = OffsetDateTime::now_utc() - older_than;
+        let mut purged = 0;
+        loop {
+            let ids = self
+                .store
+                .users_deleted_before(cutoff, 100)
+                .await
+                .map_err(from_store("user"))?;
+            if ids.is_empty() {
+                return Ok(purged);
+            }
+            for id in ids {
+                let event = AuditEvent::new("user.purge", Outcome::Success, &Origin::default())
+                    .actor(None, "system")
+                    .target("user", id, None)
+                    .details(json!({ "reason": "purge period" }));
+                match self.store.delete_user(id, None, event).await {
+                    Ok(()) | Err(StoreError::NotFound) => purged += 1,
+                    Err(e) => return Err(from_store("user")(e)),
+                }
+            }
+        }
+    }
+
+    fn not_self(&self, ctx: &Ctx, id: Uuid) -> CoreResult<()> {
+        if id == ctx.who.user_id {
+            return Err(CoreError::Conflict(FieldError::new(
+                "id",
+                "not_self",
+                "you cannot delete the user you are signed in as",
+            )));
+        }
+        Ok(())
+    }
+
+    /// As `user_to_change` with `users.delete`, for a user that may be
+    /// soft-deleted.
+    async fn deleted_user_to_change(&self, ctx: &Ctx, id: Uuid) -> CoreResult<User> {
+        let user = self.load_user_even_deleted(id).await?;
+        if authz::authorize(&ctx.who, Privilege::UsersDelete, Target::Global).is_err() {
+            let chain = self.chain(user.container_id).await?;
+            authz::authorize(&ctx.who, Privilege::UsersDelete, Target::In(&chain))?;
+        }
+        self.check_not_above(ctx, &user, None).await?;
+        Ok(user)
     }
 }

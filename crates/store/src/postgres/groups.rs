@@ -178,7 +178,7 @@ pub async fn members(c: &Conn, group: Uuid, after_seq: i64, limit: u32) -> Store
     let stmt = c
         .prepare_cached(&format!(
             "SELECT {USER_COLUMNS} FROM group_members m JOIN users u ON u.id = m.user_id
-             WHERE m.group_id = $1 AND u.seq > $2 ORDER BY u.seq LIMIT $3"
+             WHERE m.group_id = $1 AND u.seq > $2 AND u.deleted_at IS NULL ORDER BY u.seq LIMIT $3"
         ))
         .await
         .map_err(err)?;

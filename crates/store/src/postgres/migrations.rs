@@ -8,7 +8,11 @@ use roster_core::audit::GENESIS;
 
 use super::{Conn, OpenFailure};
 
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_container_description.sql"),
+    include_str!("migrations/0003_user_soft_delete.sql"),
+];
 
 /// Shared with SQLite's `application_id`: "Rost".
 const LOCK_ID: i64 = 0x526F_7374;

@@ -261,6 +261,30 @@ impl UserStore for PgStore {
         .await
     }
 
+    async fn set_user_deleted(
+        &self,
+        id: Uuid,
+        expected_version: Option<i64>,
+        deleted_at: Option<OffsetDateTime>,
+        event: AuditEvent,
+    ) -> StoreResult<User> {
+        let now = event.at;
+        self.audited(event, move |c| {
+            Box::pin(
+                async move { users::set_deleted(c, id, expected_version, deleted_at, now).await },
+            )
+        })
+        .await
+    }
+
+    async fn users_deleted_before(
+        &self,
+        cutoff: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<Vec<Uuid>> {
+        users::deleted_before(&*self.conn().await?, cutoff, limit).await
+    }
+
     async fn set_lock(
         &self,
         id: Uuid,
@@ -392,14 +416,15 @@ impl AccessStore for PgStore {
         id: Uuid,
         expected_version: i64,
         name: String,
+        description: String,
         parent_id: Option<Uuid>,
         now: OffsetDateTime,
         event: AuditEvent,
     ) -> StoreResult<Container> {
         self.audited(event, move |c| {
-            Box::pin(
-                async move { tree::update(c, id, expected_version, &name, parent_id, now).await },
-            )
+            Box::pin(async move {
+                tree::update(c, id, expected_version, &name, &description, parent_id, now).await
+            })
         })
         .await
     }

@@ -43,7 +43,8 @@ const CONTAINERS: &str = "WITH RECURSIVE t(id, depth) AS (
         UNION ALL
         SELECT c.id, t.depth + 1 FROM containers c JOIN t ON c.parent_id = t.id
         WHERE t.depth < 100000)
-    SELECT t.depth::bigint, c.id, c.seq, c.name, c.parent_id, c.created_at, c.updated_at, c.version
+    SELECT t.depth::bigint, c.id, c.seq, c.name, c.parent_id, c.created_at, c.updated_at, c.version,
+        c.description
     FROM t JOIN containers c ON c.id = t.id
     WHERE (t.depth::bigint, c.seq) > ($1, $2) ORDER BY t.depth, c.seq LIMIT $3";
 
@@ -55,7 +56,7 @@ const USERS: &str = "SELECT seq, id, username, email, first_name, last_name, dis
         job_title, timezone, locale, active, mfa_required, saml_sso_only, security_level,
         distinguished_name, external_id, attributes, password_hash, totp_secret, totp_pending,
         totp_last_step, failed_logins, locked_until, credential_epoch, container_id, created_at,
-        updated_at, last_login_at, version
+        updated_at, last_login_at, version, deleted_at
     FROM users WHERE seq > $1 ORDER BY seq LIMIT $2";
 
 const GROUPS: &str =
@@ -131,6 +132,7 @@ fn user(r: &Row) -> PgResult<UserRecord> {
         updated_at: r.try_get(27)?,
         last_login_at: r.try_get(28)?,
         version: r.try_get(29)?,
+        deleted_at: r.try_get(30)?,
     })
 }
 
@@ -146,6 +148,7 @@ fn record(kind: RecordKind, r: &Row) -> PgResult<(Record, Cursor)> {
                 created_at: r.try_get(5)?,
                 updated_at: r.try_get(6)?,
                 version: r.try_get(7)?,
+                description: r.try_get(8)?,
             };
             let cursor = Cursor::Ints(r.try_get(0)?, c.seq);
             (Record::Container(c), cursor)
@@ -322,10 +325,10 @@ async fn insert(c: &Conn, record: &Record) -> StoreResult<()> {
             let sql = if r.id == ROOT_CONTAINER_ID {
                 // Every database has the root: it takes the exported values.
                 "UPDATE containers SET seq = $2, name = $3, name_key = $4, parent_id = $5,
-                    created_at = $6, updated_at = $7, version = $8 WHERE id = $1"
+                    created_at = $6, updated_at = $7, version = $8, description = $9 WHERE id = $1"
             } else {
                 "INSERT INTO containers (id, seq, name, name_key, parent_id, created_at,
-                    updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                    updated_at, version, description) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
             };
             let stmt = c.prepare_cached(sql).await.map_err(err)?;
             c.execute(
@@ -339,6 +342,7 @@ async fn insert(c: &Conn, record: &Record) -> StoreResult<()> {
                     &r.created_at,
                     &r.updated_at,
                     &r.version,
+                    &r.description,
                 ],
             )
             .await
@@ -386,9 +390,10 @@ async fn insert(c: &Conn, record: &Record) -> StoreResult<()> {
                         mfa_required, saml_sso_only, security_level, distinguished_name, external_id,
                         attributes, password_hash, totp_secret, totp_pending, totp_last_step,
                         failed_logins, locked_until, credential_epoch, container_id, created_at,
-                        updated_at, last_login_at, version)
+                        updated_at, last_login_at, version, deleted_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                        $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)",
+                        $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32,
+                        $33)",
                 )
                 .await
                 .map_err(err)?;
@@ -427,6 +432,7 @@ async fn insert(c: &Conn, record: &Record) -> StoreResult<()> {
                     &u.updated_at,
                     &u.last_login_at,
                     &u.version,
+                    &u.deleted_at,
                 ],
             )
             .await

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{Conn, PgResult, err, micros_precision, not_found_or_stale};
 
-const COLUMNS: &str = "id, seq, name, parent_id, created_at, updated_at, version";
+const COLUMNS: &str = "id, seq, name, parent_id, created_at, updated_at, version, description";
 
 fn container(r: &Row) -> PgResult<Container> {
     Ok(Container {
@@ -19,6 +19,7 @@ fn container(r: &Row) -> PgResult<Container> {
         created_at: r.try_get(4)?,
         updated_at: r.try_get(5)?,
         version: r.try_get(6)?,
+        description: r.try_get(7)?,
     })
 }
 
@@ -52,8 +53,9 @@ pub async fn insert(c: &Conn, n: &NewContainer) -> StoreResult<Container> {
         None => next_seq(c, "containers").await?,
     };
     c.execute(
-        "INSERT INTO containers (id, seq, name, name_key, parent_id, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        "INSERT INTO containers (id, seq, name, name_key, parent_id, created_at, updated_at,
+             description)
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7)",
         &[
             &n.id,
             &seq,
@@ -61,6 +63,7 @@ pub async fn insert(c: &Conn, n: &NewContainer) -> StoreResult<Container> {
             &name_key(&n.name),
             &n.parent_id,
             &micros_precision(n.now),
+            &n.description,
         ],
     )
     .await
@@ -134,6 +137,7 @@ pub async fn update(
     id: Uuid,
     expected_version: i64,
     name: &str,
+    description: &str,
     parent_id: Option<Uuid>,
     now: OffsetDateTime,
 ) -> StoreResult<Container> {
@@ -158,7 +162,7 @@ pub async fn update(
     let n = c
         .execute(
             "UPDATE containers SET name = $3, name_key = $4, parent_id = coalesce($5, parent_id),
-                 updated_at = $6, version = version + 1
+                 updated_at = $6, version = version + 1, description = $7
              WHERE id = $1 AND version = $2",
             &[
                 &id,
@@ -167,6 +171,7 @@ pub async fn update(
                 &name_key(name),
                 &parent_id,
                 &now,
+                &description,
             ],
         )
         .await

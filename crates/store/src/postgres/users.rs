@@ -56,6 +56,7 @@ pub fn user_from_row(r: &Row) -> PgResult<User> {
         last_login_at: r.try_get(24)?,
         version: r.try_get(25)?,
         credential_epoch: r.try_get(26)?,
+        deleted_at: r.try_get(27)?,
     })
 }
 
@@ -117,6 +118,7 @@ pub async fn insert(c: &Conn, rec: &NewUserRecord) -> StoreResult<User> {
         last_login_at: None,
         version: 1,
         credential_epoch: 0,
+        deleted_at: None,
     })
 }
 
@@ -189,6 +191,9 @@ fn filter(q: &UserQuery, within: Option<&[Uuid]>, counting: bool) -> (String, Ve
              UNION SELECT c.id FROM containers c JOIN sub ON c.parent_id = sub.id) SELECT id FROM sub)",
             Box::new(roots.to_vec()),
         );
+    }
+    if !q.include_deleted {
+        sql.push_str(" AND u.deleted_at IS NULL");
     }
     if let Some(u) = &q.username {
         push(
@@ -421,6 +426,64 @@ pub async fn update(
         return Err(not_found_or_stale(by_id(c, id).await?.is_some()));
     }
     by_id(c, id).await?.ok_or(StoreError::NotFound)
+}
+
+/// Soft-deletes (`Some`) or restores (`None`) a user. Deleting moves the
+/// credential epoch on, so tokens issued before stay refused after a restore.
+pub async fn set_deleted(
+    c: &Conn,
+    id: Uuid,
+    expected_version: Option<i64>,
+    deleted_at: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> StoreResult<User> {
+    let stmt = c
+        .prepare_cached(
+            "UPDATE users SET deleted_at = $3, updated_at = $4, version = version + 1,
+                 credential_epoch = credential_epoch + CASE WHEN $3::timestamptz IS NULL THEN 0 ELSE 1 END
+             WHERE id = $1 AND ($2::bigint IS NULL OR version = $2)",
+        )
+        .await
+        .map_err(err)?;
+    let changed = c
+        .execute(
+            &stmt,
+            &[
+                &id,
+                &expected_version,
+                &deleted_at.map(micros_precision),
+                &micros_precision(now),
+            ],
+        )
+        .await
+        .map_err(err)?;
+    if changed == 0 {
+        return Err(not_found_or_stale(by_id(c, id).await?.is_some()));
+    }
+    by_id(c, id).await?.ok_or(StoreError::NotFound)
+}
+
+/// Users soft-deleted before `cutoff`, oldest first.
+pub async fn deleted_before(
+    c: &Conn,
+    cutoff: OffsetDateTime,
+    limit: u32,
+) -> StoreResult<Vec<Uuid>> {
+    let stmt = c
+        .prepare_cached(
+            "SELECT id FROM users WHERE deleted_at IS NOT NULL AND deleted_at < $1
+             ORDER BY deleted_at LIMIT $2",
+        )
+        .await
+        .map_err(err)?;
+    let rows = c
+        .query(&stmt, &[&cutoff, &i64::from(limit)])
+        .await
+        .map_err(err)?;
+    rows.iter()
+        .map(|r| r.try_get(0))
+        .collect::<PgResult<_>>()
+        .map_err(err)
 }
 
 pub async fn delete(c: &Conn, id: Uuid, expected_version: Option<i64>) -> StoreResult<()> {

@@ -182,7 +182,7 @@ pub fn members(
 ) -> rusqlite::Result<Vec<User>> {
     conn.prepare_cached(&format!(
         "SELECT {USER_COLUMNS} FROM group_members m JOIN users u ON u.id = m.user_id
-         WHERE m.group_id = ?1 AND u.seq > ?2 ORDER BY u.seq LIMIT ?3"
+         WHERE m.group_id = ?1 AND u.seq > ?2 AND u.deleted_at IS NULL ORDER BY u.seq LIMIT ?3"
     ))?
     .query_map(params![group, after_seq, limit], user_from_row)?
     .collect()

@@ -8,6 +8,8 @@ use rusqlite::{Connection, TransactionBehavior};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_access_rule.sql"),
+    include_str!("migrations/0003_container_description.sql"),
+    include_str!("migrations/0004_user_soft_delete.sql"),
 ];
 
 /// roster's SQLite `application_id`: "Rost" in ASCII.

@@ -546,6 +546,29 @@ mod store_impl {
                 .await
         }
 
+        async fn set_user_deleted(
+            &self,
+            id: Uuid,
+            expected_version: Option<i64>,
+            deleted_at: Option<OffsetDateTime>,
+            event: AuditEvent,
+        ) -> StoreResult<User> {
+            let now = event.at;
+            self.audited(event, move |c| {
+                users::set_deleted(c, id, expected_version, deleted_at, now)
+            })
+            .await
+        }
+
+        async fn users_deleted_before(
+            &self,
+            cutoff: OffsetDateTime,
+            limit: u32,
+        ) -> StoreResult<Vec<Uuid>> {
+            self.read(move |c| users::deleted_before(c, cutoff, limit))
+                .await
+        }
+
         async fn set_lock(
             &self,
             id: Uuid,
@@ -664,12 +687,13 @@ mod store_impl {
             id: Uuid,
             expected_version: i64,
             name: String,
+            description: String,
             parent_id: Option<Uuid>,
             now: OffsetDateTime,
             event: AuditEvent,
         ) -> StoreResult<Container> {
             self.audited(event, move |c| {
-                tree::update(c, id, expected_version, &name, parent_id, now)
+                tree::update(c, id, expected_version, &name, &description, parent_id, now)
             })
             .await
         }

@@ -86,6 +86,7 @@ pub fn export(
                     created_at: from_micros(r.get(5)?),
                     updated_at: from_micros(r.get(6)?),
                     version: r.get(7)?,
+                    description: r.get(8)?,
                 };
                 let cursor = Cursor::Ints(r.get(0)?, c.seq);
                 (Record::Container(c), cursor)
@@ -245,7 +246,8 @@ const CONTAINERS: &str = "WITH RECURSIVE t(id, depth) AS (
         UNION ALL
         SELECT c.id, t.depth + 1 FROM containers c JOIN t ON c.parent_id = t.id
         WHERE t.depth < 100000)
-    SELECT t.depth, c.id, c.seq, c.name, c.parent_id, c.created_at, c.updated_at, c.version
+    SELECT t.depth, c.id, c.seq, c.name, c.parent_id, c.created_at, c.updated_at, c.version,
+        c.description
     FROM t JOIN containers c ON c.id = t.id
     WHERE (t.depth, c.seq) > (?1, ?2) ORDER BY t.depth, c.seq LIMIT ?3";
 
@@ -257,7 +259,7 @@ const USERS: &str = "SELECT seq, id, username, email, first_name, last_name, dis
         job_title, timezone, locale, active, mfa_required, saml_sso_only, security_level,
         distinguished_name, external_id, attributes, password_hash, totp_secret, totp_pending,
         totp_last_step, failed_logins, locked_until, credential_epoch, container_id, created_at,
-        updated_at, last_login_at, version
+        updated_at, last_login_at, version, deleted_at
     FROM users WHERE seq > ?1 ORDER BY seq LIMIT ?2";
 
 fn user(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
@@ -292,6 +294,7 @@ fn user(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
         updated_at: from_micros(r.get(27)?),
         last_login_at: opt_time(r, 28)?,
         version: r.get(29)?,
+        deleted_at: r.get::<_, Option<i64>>(30)?.map(from_micros),
     })
 }
 
@@ -341,10 +344,10 @@ fn insert(c: &Connection, record: &Record) -> StoreResult<()> {
             let sql = if r.id == ROOT_CONTAINER_ID {
                 // Every database has the root: it takes the exported values.
                 "UPDATE containers SET seq = ?2, name = ?3, name_key = ?4, parent_id = ?5,
-                    created_at = ?6, updated_at = ?7, version = ?8 WHERE id = ?1"
+                    created_at = ?6, updated_at = ?7, version = ?8, description = ?9 WHERE id = ?1"
             } else {
                 "INSERT INTO containers (id, seq, name, name_key, parent_id, created_at,
-                    updated_at, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                    updated_at, version, description) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
             };
             c.prepare_cached(sql)
                 .map_err(map_write_error)?
@@ -356,7 +359,8 @@ fn insert(c: &Connection, record: &Record) -> StoreResult<()> {
                     r.parent_id,
                     micros(r.created_at),
                     micros(r.updated_at),
-                    r.version
+                    r.version,
+                    r.description
                 ])
                 .map_err(write_error("parent_id"))?;
         }
@@ -398,9 +402,10 @@ fn insert(c: &Connection, record: &Record) -> StoreResult<()> {
                     mfa_required, saml_sso_only, security_level, distinguished_name, external_id,
                     attributes, password_hash, totp_secret, totp_pending, totp_last_step,
                     failed_logins, locked_until, credential_epoch, container_id, created_at,
-                    updated_at, last_login_at, version)
+                    updated_at, last_login_at, version, deleted_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                    ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)",
+                    ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32,
+                    ?33)",
             )
             .map_err(map_write_error)?
             .execute(params![
@@ -435,7 +440,8 @@ fn insert(c: &Connection, record: &Record) -> StoreResult<()> {
                 micros(u.created_at),
                 micros(u.updated_at),
                 u.last_login_at.map(micros),
-                u.version
+                u.version,
+                u.deleted_at.map(micros)
             ])
             .map_err(write_error("container_id"))?;
         }

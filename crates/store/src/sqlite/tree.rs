@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::users::{from_micros, map_write_error, micros};
 
-const COLUMNS: &str = "id, seq, name, parent_id, created_at, updated_at, version";
+const COLUMNS: &str = "id, seq, name, parent_id, created_at, updated_at, version, description";
 
 fn container(r: &Row<'_>) -> rusqlite::Result<Container> {
     Ok(Container {
@@ -19,6 +19,7 @@ fn container(r: &Row<'_>) -> rusqlite::Result<Container> {
         created_at: from_micros(r.get(4)?),
         updated_at: from_micros(r.get(5)?),
         version: r.get(6)?,
+        description: r.get(7)?,
     })
 }
 
@@ -41,15 +42,17 @@ pub fn insert(conn: &Connection, c: &NewContainer) -> StoreResult<Container> {
         None => next_seq(conn, "containers")?,
     };
     conn.execute(
-        "INSERT INTO containers (id, seq, name, name_key, parent_id, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        "INSERT INTO containers (id, seq, name, name_key, parent_id, created_at, updated_at,
+             description)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
         params![
             c.id,
             seq,
             c.name,
             name_key(&c.name),
             c.parent_id,
-            micros(c.now)
+            micros(c.now),
+            c.description
         ],
     )
     .map_err(map_write_error)?;
@@ -94,6 +97,7 @@ pub fn update(
     id: Uuid,
     expected_version: i64,
     name: &str,
+    description: &str,
     parent_id: Option<Uuid>,
     now: OffsetDateTime,
 ) -> StoreResult<Container> {
@@ -110,7 +114,7 @@ pub fn update(
     let n = conn
         .execute(
             "UPDATE containers SET name = ?3, name_key = ?4, parent_id = ifnull(?5, parent_id),
-                 updated_at = ?6, version = version + 1
+                 updated_at = ?6, version = version + 1, description = ?7
              WHERE id = ?1 AND version = ?2",
             params![
                 id,
@@ -118,7 +122,8 @@ pub fn update(
                 name,
                 name_key(name),
                 parent_id,
-                micros(now)
+                micros(now),
+                description
             ],
         )
         .map_err(map_write_error)?;

@@ -56,6 +56,7 @@ pub fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
         last_login_at: r.get::<_, Option<i64>>(24)?.map(from_micros),
         version: r.get(25)?,
         credential_epoch: r.get(26)?,
+        deleted_at: r.get::<_, Option<i64>>(27)?.map(from_micros),
     })
 }
 
@@ -152,6 +153,7 @@ pub fn insert(conn: &Connection, rec: &NewUserRecord) -> StoreResult<User> {
         last_login_at: None,
         version: 1,
         credential_epoch: 0,
+        deleted_at: None,
     })
 }
 
@@ -226,6 +228,9 @@ fn list_or_count(
              UNION SELECT c.id FROM containers c JOIN sub ON c.parent_id = sub.id) SELECT id FROM sub)"
         ));
         args.extend(roots.iter().map(|r| SqlValue::Blob(r.as_bytes().to_vec())));
+    }
+    if !q.include_deleted {
+        sql.push_str(" AND u.deleted_at IS NULL");
     }
     if let Some(u) = &q.username {
         sql.push_str(" AND u.username_key = ?");
@@ -395,6 +400,54 @@ pub fn update(
     by_id(conn, id)
         .map_err(map_write_error)?
         .ok_or(StoreError::NotFound)
+}
+
+/// Soft-deletes (`Some`) or restores (`None`) a user. Deleting moves the
+/// credential epoch on, so tokens issued before stay refused after a restore.
+pub fn set_deleted(
+    conn: &Connection,
+    id: Uuid,
+    expected_version: Option<i64>,
+    deleted_at: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> StoreResult<User> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE users SET deleted_at = ?3, updated_at = ?4, version = version + 1,
+                 credential_epoch = credential_epoch + (?3 IS NOT NULL)
+             WHERE id = ?1 AND (?2 IS NULL OR version = ?2)",
+        )
+        .map_err(map_write_error)?
+        .execute(params![
+            id,
+            expected_version,
+            deleted_at.map(micros),
+            micros(now)
+        ])
+        .map_err(map_write_error)?;
+    if changed == 0 {
+        return match by_id(conn, id).map_err(map_write_error)? {
+            Some(_) => Err(StoreError::VersionMismatch),
+            None => Err(StoreError::NotFound),
+        };
+    }
+    by_id(conn, id)
+        .map_err(map_write_error)?
+        .ok_or(StoreError::NotFound)
+}
+
+/// Users soft-deleted before `cutoff`, oldest first.
+pub fn deleted_before(
+    conn: &Connection,
+    cutoff: OffsetDateTime,
+    limit: u32,
+) -> rusqlite::Result<Vec<Uuid>> {
+    conn.prepare_cached(
+        "SELECT id FROM users WHERE deleted_at IS NOT NULL AND deleted_at < ?1
+         ORDER BY deleted_at LIMIT ?2",
+    )?
+    .query_map(params![micros(cutoff), limit], |r| r.get(0))?
+    .collect()
 }
 
 pub fn delete(conn: &Connection, id: Uuid, expected_version: Option<i64>) -> StoreResult<()> {

@@ -7,7 +7,7 @@ pub(super) fn scope_json(c: &roster_core::access::Container) -> Value {
     json!({
         "id": c.id.to_string(),
         "name": c.name,
-        "description": "",
+        "description": c.description,
         "traversalSpecInstances": [],
         "creationTime": ms(c.created_at),
         "lastModifiedTime": ms(c.updated_at),
@@ -47,6 +47,7 @@ pub(super) async fn create_scope(
             &ctx,
             roster_core::service::ContainerInput {
                 name: opt_text(&m, "name").unwrap_or_default(),
+                description: opt_text(&m, "description").unwrap_or_default(),
                 parent_id: None,
                 seq: None,
             },
@@ -64,7 +65,17 @@ pub(super) async fn modify_scope(
     let id = scope_id(m.get("id").and_then(Value::as_str).unwrap_or_default())?;
     let c = state
         .roster
-        .update_container(&ctx, id, opt_text(&m, "name"), None, None)
+        .update_container(
+            &ctx,
+            id,
+            roster_core::service::ContainerChange {
+                name: opt_text(&m, "name"),
+                // Absent: kept, as `name` is.
+                description: opt_text(&m, "description"),
+                parent_id: None,
+            },
+            None,
+        )
         .await?;
     Ok(axum::Json(scope_json(&c)).into_response())
 }

@@ -7,7 +7,8 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use roster_core::access::{Assignment, Container, Group, Holder, Role, RoleRef};
 use roster_core::authz::Privilege;
-use roster_core::service::{ContainerInput, EffectiveGrant, GroupChange, GroupInput, RoleInput};
+use roster_core::service::{
+    ContainerChange, ContainerInput, EffectiveGrant, GroupChange, GroupInput, RoleInput};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -27,6 +28,8 @@ pub struct ContainerOut {
     pub id: Uuid,
     pub seq: i64,
     pub name: String,
+    /// Free text; "" when none.
+    pub description: String,
     /// Null for the root.
     pub parent_id: Option<Uuid>,
     #[serde(with = "time::serde::rfc3339")]
@@ -44,6 +47,7 @@ impl From<Container> for ContainerOut {
             id: c.id,
             seq: c.seq,
             name: c.name,
+            description: c.description,
             parent_id: c.parent_id,
             created_at: c.created_at,
             updated_at: c.updated_at,
@@ -56,6 +60,9 @@ impl From<Container> for ContainerOut {
 #[serde(deny_unknown_fields)]
 pub struct ContainerIn {
     pub name: String,
+    /// At most 4096 characters; "" when absent.
+    #[serde(default)]
+    pub description: String,
     /// The root when absent.
     pub parent_id: Option<Uuid>,
     /// A preserved integer id (administrators only).
@@ -66,6 +73,8 @@ pub struct ContainerIn {
 #[serde(deny_unknown_fields)]
 pub struct ContainerPatch {
     pub name: Option<String>,
+    /// At most 4096 characters; absent leaves it as it is.
+    pub description: Option<String>,
     /// Moves the container (and everything below it).
     pub parent_id: Option<Uuid>,
 }
@@ -133,6 +142,7 @@ pub async fn create_container(
             &ctx,
             ContainerInput {
                 name: body.name,
+                description: body.description,
                 parent_id: body.parent_id,
                 seq: body.seq,
             },
@@ -188,7 +198,16 @@ pub async fn patch_container(
     let id = parse_uuid(&id, "container")?;
     let c = state
         .roster
-        .update_container(&ctx, id, body.name, body.parent_id, if_match(&headers)?)
+        .update_container(
+            &ctx,
+            id,
+            ContainerChange {
+                name: body.name,
+                description: body.description,
+                parent_id: body.parent_id,
+            },
+            if_match(&headers)?,
+        )
         .await?;
     Ok(tagged(c))
 }

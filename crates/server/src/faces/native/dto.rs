@@ -63,6 +63,13 @@ pub struct UserOut {
     pub last_login_at: Option<OffsetDateTime>,
     /// Incremented on every change; also the `ETag`.
     pub version: i64,
+    /// When the user was deleted; only on deleted users (`?deleted=true`).
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub deleted_at: Option<OffsetDateTime>,
 }
 
 impl From<User> for UserOut {
@@ -95,6 +102,7 @@ impl From<User> for UserOut {
             updated_at: u.updated_at,
             last_login_at: u.last_login_at,
             version: u.version,
+            deleted_at: u.deleted_at,
         }
     }
 }
@@ -264,6 +272,7 @@ pub fn user_patch(doc: Value) -> Result<(UserPatch, Option<Uuid>), ApiError> {
         "updated_at",
         "last_login_at",
         "version",
+        "deleted_at",
         "locked",
         "mfa_enrolled",
         "has_password",

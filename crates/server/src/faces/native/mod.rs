@@ -285,6 +285,7 @@ fn routes() -> (axum::Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
             users::patch_user,
             users::delete_user
         ))
+        .routes(routes!(users::restore_user))
         .routes(routes!(auth::issue_token))
         .routes(routes!(auth::revoke_token))
         .routes(routes!(me::me))

@@ -189,6 +189,7 @@ pub fn encode_cursor(seq: i64) -> String {
         ("active" = Option<bool>, Query, description = "Only active (true) or inactive (false) users"),
         ("limit" = Option<u32>, Query, description = "Page size, 1-1000 (default 50)"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("deleted" = Option<bool>, Query, description = "Also list soft-deleted users (shown with `deleted_at`)"),
     ),
     responses(
         (status = 200, description = "A page of users, oldest first", body = UserList),
@@ -222,6 +223,11 @@ pub async fn list_users(
                 })?
             }
             "cursor" => q.after_seq = Some(decode_cursor(&value)?),
+            "deleted" => {
+                q.include_deleted = value
+                    .parse()
+                    .map_err(|_| bad_param("deleted", "type", "must be true or false"))?
+            }
             _ => {}
         }
     }
@@ -273,9 +279,10 @@ pub async fn patch_user(
     params(
         ("id" = Uuid, Path, description = "User id"),
         ("If-Match" = Option<String>, Header, description = "Delete only if the user is still at this ETag"),
+        ("purge" = Option<bool>, Query, description = "Remove for good (also a soft-deleted user) instead of a soft delete"),
     ),
     responses(
-        (status = 204, description = "Deleted"),
+        (status = 204, description = "Deleted (soft: restorable until purged) or purged"),
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
@@ -288,12 +295,47 @@ pub async fn delete_user(
     State(state): State<Arc<AppState>>,
     Caller(ctx): Caller,
     Path(id): Path<String>,
+    Query(params): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
     let id = parse_id(&id)?;
-    state
-        .roster
-        .delete_user(&ctx, id, if_match(&headers)?)
-        .await?;
+    let mut purge = false;
+    for (name, value) in params {
+        if name == "purge" {
+            purge = value
+                .parse()
+                .map_err(|_| bad_param("purge", "type", "must be true or false"))?;
+        }
+    }
+    if purge {
+        state
+            .roster
+            .purge_user(&ctx, id, if_match(&headers)?)
+            .await?;
+    } else {
+        state
+            .roster
+            .delete_user(&ctx, id, if_match(&headers)?)
+            .await?;
+    }
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/users/{id}/restore", tag = "users",
+    params(("id" = Uuid, Path, description = "User id")),
+    responses(
+        (status = 200, description = "Restored", body = UserOut),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not deleted", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("api_key" = []))
+)]
+pub async fn restore_user(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<axum::response::Response> {
+    let user = state.roster.restore_user(&ctx, parse_id(&id)?).await?;
+    Ok(user_response(StatusCode::OK, user))
 }
