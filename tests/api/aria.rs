@@ -1181,3 +1181,56 @@ async fn deleting_several_scopes_is_all_or_nothing() {
     let (_, all) = aria(&app, reqwest::Method::GET, "/scopes", &admin, None).await;
     assert!(!ids.iter().any(|id| listed(&all, id)), "{all}");
 }
+
+/// `DELETE /users?id=…&id=…` deletes all of them or none.
+#[tokio::test]
+async fn deleting_several_users_is_all_or_nothing() {
+    let app = TestApp::spawn().await;
+    let admin = format!("Bearer {ADMIN_KEY}");
+    let mut ids = Vec::new();
+    for name in ["bulk-one", "bulk-two"] {
+        let u = app.create_user(json!({ "username": name })).await;
+        ids.push(u["id"].as_str().unwrap().to_string());
+    }
+    let missing = "0190a5f0-0000-7000-8000-000000000000";
+    let (s, body) = aria(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/users?id={}&id={missing}", ids[0]),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(s, 404, "{body}");
+    for id in &ids {
+        let (s, _) = aria(
+            &app,
+            reqwest::Method::GET,
+            &format!("/users/{id}"),
+            &admin,
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{id} must survive a refused bulk delete");
+    }
+    let (s, body) = aria(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/users?id={}&id={}", ids[0], ids[1]),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(s, 204, "{body}");
+    for id in &ids {
+        let (s, _) = aria(
+            &app,
+            reqwest::Method::GET,
+            &format!("/users/{id}"),
+            &admin,
+            None,
+        )
+        .await;
+        assert_eq!(s, 404);
+    }
+}

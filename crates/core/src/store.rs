@@ -102,6 +102,12 @@ pub enum Write {
     },
     /// As [`Store::delete_container`].
     DeleteContainer(Uuid),
+    /// As [`Store::set_user_deleted`] with a deletion time: a soft delete.
+    DeleteUser {
+        id: Uuid,
+        expected_version: Option<i64>,
+        at: OffsetDateTime,
+    },
     /// As [`Store::delete_group`].
     DeleteGroup {
         id: Uuid,

@@ -639,18 +639,41 @@ impl Roster {
     /// leave it out, and its username stays taken until it is purged
     /// ([`Self::purge_user`], or the housekeeping after the purge period).
     pub async fn delete_user(&self, ctx: &Ctx, id: Uuid, if_match: Option<i64>) -> CoreResult<()> {
-        let user = self.user_to_change(ctx, id, Privilege::UsersDelete).await?;
-        self.not_self(ctx, id)?;
-        let event = ctx
-            .event("user.delete")
-            .target("user", id, Some(user.container_id))
-            .details(json!({ "username": user.profile.username }));
+        self.delete_users(ctx, &[(id, if_match)]).await
+    }
+
+    /// Soft-deletes several users in one transaction (Aria's `DELETE
+    /// /users?id=…&id=…`): each is checked as its own delete would be, and
+    /// if any is refused or missing, none is deleted.
+    pub async fn delete_users(&self, ctx: &Ctx, users: &[(Uuid, Option<i64>)]) -> CoreResult<()> {
+        let mut writes = Vec::with_capacity(users.len());
+        for (id, if_match) in users {
+            let user = self
+                .user_to_change(ctx, *id, Privilege::UsersDelete)
+                .await?;
+            self.not_self(ctx, *id)?;
+            let event = ctx
+                .event("user.delete")
+                .target("user", *id, Some(user.container_id))
+                .details(json!({ "username": user.profile.username }));
+            let at = event.at;
+            writes.push((
+                Write::DeleteUser {
+                    id: *id,
+                    expected_version: *if_match,
+                    at,
+                },
+                event,
+            ));
+        }
         self.store
-            .set_user_deleted(id, if_match, Some(OffsetDateTime::now_utc()), event)
+            .write_all(writes)
             .await
             .map_err(from_store("user"))?;
-        self.forget_user(id).await;
-        tracing::info!(user_id = %id, actor = %ctx.who.user_id, "user deleted");
+        for (id, _) in users {
+            self.forget_user(*id).await;
+            tracing::info!(user_id = %id, actor = %ctx.who.user_id, "user deleted");
+        }
         Ok(())
     }
 

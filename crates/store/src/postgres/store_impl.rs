@@ -116,6 +116,13 @@ async fn apply(c: &Conn, write: &Write, at: OffsetDateTime) -> StoreResult<()> {
             expected_version,
         } => groups::delete(c, *id, *expected_version).await,
         Write::DeleteContainer(id) => tree::delete(c, *id).await,
+        Write::DeleteUser {
+            id,
+            expected_version,
+            at,
+        } => users::set_deleted(c, *id, *expected_version, Some(*at), *at)
+            .await
+            .map(drop),
         Write::InsertUser { rec, access } => {
             let user = users::insert(c, rec).await.map_err(container_field)?;
             for g in &access.groups {

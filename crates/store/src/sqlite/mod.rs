@@ -398,6 +398,11 @@ mod store_impl {
                 expected_version,
             } => groups::delete(c, *id, *expected_version),
             Write::DeleteContainer(id) => tree::delete(c, *id),
+            Write::DeleteUser {
+                id,
+                expected_version,
+                at,
+            } => users::set_deleted(c, *id, *expected_version, Some(*at), *at).map(drop),
             Write::InsertUser { rec, access } => {
                 let user = users::insert(c, rec).map_err(container_field)?;
                 for g in &access.groups {

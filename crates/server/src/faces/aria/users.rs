@@ -342,9 +342,8 @@ pub(super) async fn delete_users(
             "Give the users to delete as id parameters",
         ));
     }
-    for id in ids {
-        state.roster.delete_user(&ctx, id, None).await?;
-    }
+    let users: Vec<_> = ids.into_iter().map(|id| (id, None)).collect();
+    state.roster.delete_users(&ctx, &users).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
