@@ -175,10 +175,9 @@ pub(super) async fn delete_groups(
     Caller(ctx): Caller,
     Query(params): Query<Vec<(String, String)>>,
 ) -> AriaResult {
-    let ids: Vec<Uuid> = params
-        .iter()
-        .filter(|(k, _)| k == "id")
-        .map(|(_, v)| group_id(v))
+    let ids: Vec<Uuid> = param_values(&params, "id")
+        .into_iter()
+        .map(group_id)
         .collect::<Result<_, _>>()?;
     if ids.is_empty() {
         return Err(AriaError::new(

@@ -331,10 +331,9 @@ pub(super) async fn delete_users(
     Caller(ctx): Caller,
     Query(params): Query<Vec<(String, String)>>,
 ) -> AriaResult {
-    let ids: Vec<Uuid> = params
-        .iter()
-        .filter(|(k, _)| k == "id")
-        .map(|(_, v)| user_id(v))
+    let ids: Vec<Uuid> = param_values(&params, "id")
+        .into_iter()
+        .map(user_id)
         .collect::<Result<_, _>>()?;
     if ids.is_empty() {
         return Err(AriaError::new(
