@@ -129,12 +129,30 @@ impl SqliteStore {
         let mut conn = Connection::open(path)?;
         // Before anything else: several processes may be starting at once.
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        if let Err(refusal) = migrations::identify(&conn)? {
-            return Err(OpenFailure::Refused(refusal.to_string()));
-        }
-        configure(&conn, options.synchronous)?;
-        if let Err(refusal) = migrations::apply(&mut conn)? {
-            return Err(OpenFailure::Refused(refusal.to_string()));
+        // The busy timeout does not cover every step: SQLite answers BUSY at
+        // once, without waiting, where waiting could deadlock (the switch to
+        // WAL, or a read turning into a write while another process commits
+        // the schema). Every step below is idempotent, so on BUSY the whole
+        // sequence starts again after a short, jittered pause.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut attempt = 0u32;
+        loop {
+            match prepare(&mut conn, options.synchronous) {
+                Err(OpenFailure::Sqlite(e))
+                    if is_busy(&e) && std::time::Instant::now() < deadline =>
+                {
+                    attempt += 1;
+                    if !conn.is_autocommit() {
+                        // A step left its savepoint open when it failed.
+                        let _ = conn.execute_batch("ROLLBACK");
+                    }
+                    tracing::debug!(attempt, "database busy while opening; retrying");
+                    let jitter = u64::from(std::process::id() % 7 + attempt % 5);
+                    std::thread::sleep(std::time::Duration::from_millis(5 + 5 * jitter));
+                }
+                Err(e) => return Err(e),
+                Ok(()) => break,
+            }
         }
         Self::with_writer(path, conn, options.readers)
     }
@@ -260,6 +278,26 @@ impl SqliteStore {
         drop(permit);
         result
     }
+}
+
+/// Identifies, configures and migrates a freshly opened connection.
+fn prepare(conn: &mut Connection, sync: Synchronous) -> Result<(), OpenFailure> {
+    if let Err(refusal) = migrations::identify(conn)? {
+        return Err(OpenFailure::Refused(refusal.to_string()));
+    }
+    configure(conn, sync)?;
+    if let Err(refusal) = migrations::apply(conn)? {
+        return Err(OpenFailure::Refused(refusal.to_string()));
+    }
+    Ok(())
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    use rusqlite::ffi::ErrorCode;
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
 }
 
 fn configure(conn: &Connection, sync: Synchronous) -> rusqlite::Result<()> {
@@ -403,8 +441,10 @@ mod store_impl {
                 expected_version,
                 at,
             } => users::set_deleted(c, *id, *expected_version, Some(*at), *at).map(drop),
+            Write::SetUserSites { user, sites } => users::set_sites(c, *user, sites),
             Write::InsertUser { rec, access } => {
                 let user = users::insert(c, rec).map_err(container_field)?;
+                users::set_sites(c, user.id, &access.sites)?;
                 for g in &access.groups {
                     groups::add_member(c, *g, user.id, None)?;
                 }
@@ -450,6 +490,7 @@ mod store_impl {
                         });
                     }
                     let user = users::insert(c, &rec).map_err(container_field)?;
+                    users::set_sites(c, user.id, &with.sites)?;
                     for g in &with.groups {
                         groups::add_member(c, *g, user.id, None)?;
                     }
@@ -1106,5 +1147,34 @@ mod store_impl {
                 })
                 .await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A lock held past the busy timeout (another process migrating a
+    /// large file, or SQLite answering BUSY without waiting) delays the
+    /// open; it does not fail it.
+    #[test]
+    fn opening_outlasts_a_lock_held_past_the_busy_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("locked.db");
+        let holder = Connection::open(&path).unwrap();
+        holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let opener = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                tx.send(()).unwrap();
+                SqliteStore::open(&path, SqliteOptions::default()).map(drop)
+            })
+        };
+        rx.recv().unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(6));
+        holder.execute_batch("COMMIT").unwrap();
+        drop(holder);
+        opener.join().unwrap().expect("opens once the lock is gone");
     }
 }
