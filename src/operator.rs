@@ -205,6 +205,7 @@ impl Operator {
                             password: None,
                             idempotency: None,
                             container_id,
+                            sites: Vec::new(),
                             groups: Vec::new(),
                             roles: Vec::new(),
                             min_password_length: None,

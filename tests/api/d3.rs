@@ -445,3 +445,251 @@ async fn online_users_and_sync_all_user_group_role() {
     assert_eq!(s, 200);
     assert!(!b["error"].as_str().unwrap().is_empty());
 }
+
+/// GetUsersBySite for one site, as the user names.
+/// `key` is the credential header; with `d3jwt` the envelope's `Username`
+/// must be the token's user.
+async fn site_users(app: &TestApp, key: (&str, &str), user: &str, site: &str) -> Vec<String> {
+    let (s, body) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/Command/GetUsersBySite",
+            key,
+            Some(json!({"Username": user, "Site": site, "CommandParams": {"Site Name": site}})),
+        )
+        .await;
+    assert_eq!((s, body["error"].as_str()), (200, Some("")), "{body}");
+    body["returnData"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["userName"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn container_id(app: &TestApp, name: &str) -> String {
+    let (_, list) = parts(app.get("/api/v1/containers").send().await.unwrap()).await;
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// D3's two refusals: no permission (401, its authentication envelope), or
+/// a site the caller cannot see (a failed command naming it).
+fn assert_refused(status: u16, body: &Value) {
+    let no_permission = status == 401 && body == &json!({"Error": "Invalid authentication key."});
+    let unseen = status == 200
+        && body["returnData"] == ""
+        && body["error"].as_str().is_some_and(|e| e.contains("100018"));
+    assert!(no_permission || unseen, "{status} {body}");
+}
+
+/// `siteIds` beyond the first are kept: a user in several sites is listed
+/// by GetUsersBySite for each, UpdateUser replaces the list, a site with
+/// members cannot be deleted, and a manager scoped to one site cannot add
+/// a user to a site outside its reach.
+#[tokio::test]
+async fn a_user_in_several_sites_is_listed_by_each() {
+    let app = TestApp::spawn().await;
+    catalogue(&app).await;
+    let admin = ("d3key", ADMIN_KEY);
+    // No roleId: the sites are membership alone.
+    let mut body = seed_body();
+    body["CommandParams"]["UserInfo"]
+        .as_object_mut()
+        .unwrap()
+        .remove("roleId");
+    let (s, r) = d3(&app, "/api/Command/CreateUser", &body).await;
+    assert_eq!((s, r["error"].as_str()), (200, Some("")), "{r}");
+    assert_eq!(
+        site_users(&app, admin, "Admin", "SOC East").await,
+        ["newuser"]
+    );
+    assert_eq!(
+        site_users(&app, admin, "Admin", "SOC West").await,
+        ["newuser"]
+    );
+    assert!(
+        site_users(&app, admin, "Admin", "Security Operations")
+            .await
+            .is_empty()
+    );
+
+    // The native API filters by home (`container`) or by any site (`site`).
+    let west = container_id(&app, "SOC West").await;
+    let names = |v: &Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["username"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, by_site) = parts(
+        app.get(&format!("/api/v1/users?site={west}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(names(&by_site), ["newuser"]);
+    let (_, by_home) = parts(
+        app.get(&format!("/api/v1/users?container={west}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(names(&by_home).is_empty(), "{by_home}");
+    let (s, bad) = parts(app.get("/api/v1/users?site=nope").send().await.unwrap()).await;
+    assert_eq!(s, 400, "{bad}");
+
+    // A site with members is in use.
+    let (s, b) = parts(
+        app.delete(&format!("/api/v1/containers/{west}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 409, "{b}");
+
+    // UpdateUser's siteIds is the whole list: the home (SOC East) is not
+    // in it, so the first listed site becomes the home.
+    let (_, got) = d3(
+        &app,
+        "/api/Command/GetUserByUsername",
+        &json!({"Username": "Admin", "Site": "SOC East", "CommandParams": {"User Name": "newuser"}}),
+    )
+    .await;
+    let seq: i64 = got["contextData"]["userID"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let update = |user: &str, sites: Value| {
+        json!({"Username": user, "Site": "SOC West",
+               "CommandParams": {"User ID": seq, "User Information": {"siteIds": sites}}})
+    };
+    let (s, r) = d3(
+        &app,
+        "/api/Command/UpdateUser",
+        &update("Admin", json!([100019, 100017])),
+    )
+    .await;
+    assert_eq!((s, r["error"].as_str()), (200, Some("")), "{r}");
+    assert!(
+        r["returnData"]["Data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["FieldName"] == "SiteIds"),
+        "{r}"
+    );
+    assert!(
+        site_users(&app, admin, "Admin", "SOC East")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        site_users(&app, admin, "Admin", "SOC West").await,
+        ["newuser"]
+    );
+    assert_eq!(
+        site_users(&app, admin, "Admin", "Security Operations").await,
+        ["newuser"]
+    );
+    let (_, by_home) = parts(
+        app.get(&format!("/api/v1/users?container={west}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(names(&by_home), ["newuser"]);
+    // An unknown site is a command failure that changes nothing.
+    let (s, r) = d3(
+        &app,
+        "/api/Command/UpdateUser",
+        &update("Admin", json!([100019, 999])),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert!(r["error"].as_str().unwrap().contains("999"), "{r}");
+    assert_eq!(
+        site_users(&app, admin, "Admin", "Security Operations").await,
+        ["newuser"]
+    );
+
+    // A manager of SOC West alone: may list its site, may not add its
+    // user to Security Operations' sibling SOC East, nor create a user
+    // there; nothing changes.
+    let mgr = app
+        .create_user(
+            json!({"username": "westmgr", "password": "west-manager-pw-1", "container_id": west}),
+        )
+        .await;
+    let (s, b) = parts(
+        app.post_json(
+            &format!("/api/v1/users/{}/roles", mgr["id"].as_str().unwrap()),
+            &json!({"role": "Manager", "container_ids": [west]}),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let token = app.token("westmgr", "west-manager-pw-1").await;
+    let limited = ("d3jwt", token.as_str());
+    let mut listed = site_users(&app, limited, "westmgr", "SOC West").await;
+    listed.sort();
+    assert_eq!(listed, ["newuser", "westmgr"]);
+    let (s, r) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/Command/UpdateUser",
+            limited,
+            Some(update("westmgr", json!([100019, 100018]))),
+        )
+        .await;
+    assert_refused(s, &r);
+    let mut created = seed_body();
+    created["Username"] = json!("westmgr");
+    created["Site"] = json!("SOC West");
+    created["CommandParams"]["UserInfo"]["username"] = json!("sneaky");
+    created["CommandParams"]["UserInfo"]
+        .as_object_mut()
+        .unwrap()
+        .remove("roleId");
+    created["CommandParams"]["UserInfo"]["groupIds"] = json!([]);
+    created["CommandParams"]["UserInfo"]["siteIds"] = json!([100019, 100018]);
+    let (s, r) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/Command/CreateUser",
+            limited,
+            Some(created),
+        )
+        .await;
+    assert_refused(s, &r);
+    assert!(
+        site_users(&app, admin, "Admin", "SOC East")
+            .await
+            .is_empty()
+    );
+    let (_, all) = parts(
+        app.get("/api/v1/users?username=sneaky")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(all["items"].as_array().unwrap().is_empty());
+}

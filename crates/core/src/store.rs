@@ -117,6 +117,11 @@ pub enum Write {
         group: Uuid,
         user: Uuid,
     },
+    /// Replaces the containers a user belongs to besides its home.
+    SetUserSites {
+        user: Uuid,
+        sites: Vec<Uuid>,
+    },
     /// As [`UserStore::insert_user`] without an idempotency key.
     InsertUser {
         rec: Box<NewUserRecord>,

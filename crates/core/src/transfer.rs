@@ -39,6 +39,7 @@ pub enum RecordKind {
     User,
     Group,
     Membership,
+    Site,
     Assignment,
     ApiKey,
     SigningKey,
@@ -47,12 +48,13 @@ pub enum RecordKind {
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 10] = [
+    pub const ALL: [RecordKind; 11] = [
         RecordKind::Container,
         RecordKind::Role,
         RecordKind::User,
         RecordKind::Group,
         RecordKind::Membership,
+        RecordKind::Site,
         RecordKind::Assignment,
         RecordKind::ApiKey,
         RecordKind::SigningKey,
@@ -68,6 +70,7 @@ impl RecordKind {
             RecordKind::User => "user",
             RecordKind::Group => "group",
             RecordKind::Membership => "membership",
+            RecordKind::Site => "site",
             RecordKind::Assignment => "assignment",
             RecordKind::ApiKey => "api_key",
             RecordKind::SigningKey => "signing_key",
@@ -91,7 +94,7 @@ pub enum Cursor {
     Ints(i64, i64),
     /// After this id.
     Id(Uuid),
-    /// After this pair of ids (memberships: group, user).
+    /// After this pair of ids (memberships: group, user; sites: user, container).
     Ids(Uuid, Uuid),
     /// After this text key (signing keys: `kid`).
     Text(String),
@@ -114,6 +117,7 @@ pub enum Record {
     User(Box<UserRecord>),
     Group(GroupRecord),
     Membership(MembershipRecord),
+    Site(SiteRecord),
     Assignment(AssignmentRecord),
     ApiKey(ApiKeyRecord),
     SigningKey(SigningKeyRecord),
@@ -129,6 +133,7 @@ impl Record {
             Record::User(_) => RecordKind::User,
             Record::Group(_) => RecordKind::Group,
             Record::Membership(_) => RecordKind::Membership,
+            Record::Site(_) => RecordKind::Site,
             Record::Assignment(_) => RecordKind::Assignment,
             Record::ApiKey(_) => RecordKind::ApiKey,
             Record::SigningKey(_) => RecordKind::SigningKey,
@@ -294,6 +299,14 @@ pub struct MembershipRecord {
     pub created_at: OffsetDateTime,
     #[serde(with = "micros")]
     pub updated_at: OffsetDateTime,
+}
+
+/// `user_sites`: a container the user belongs to besides its home.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteRecord {
+    pub user_id: Uuid,
+    pub container_id: Uuid,
 }
 
 /// `role_assignments` with its `role_assignment_scopes`. Exactly one of

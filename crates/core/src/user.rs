@@ -296,6 +296,10 @@ pub struct CreateUser {
     pub groups: Vec<crate::access::GroupRef>,
     /// Roles granted to the user, in the same transaction.
     pub roles: Vec<RoleGrant>,
+    /// Further containers the user belongs to besides its home (D3's
+    /// `siteIds`). Membership confers no privilege and does not move who
+    /// manages the user: that follows the home container alone.
+    pub sites: Vec<uuid::Uuid>,
     /// A face's stricter minimum password length (AttackForge: 15).
     pub min_password_length: Option<usize>,
     /// A face's field limits; the general ones when absent.
@@ -458,6 +462,9 @@ pub struct UserQuery {
     pub limit: u32,
     /// Only users homed in this container or below it.
     pub container: Option<uuid::Uuid>,
+    /// Only users homed in this container or below it, or belonging (as
+    /// a further site) to a container in that subtree.
+    pub site: Option<uuid::Uuid>,
     /// Only users holding this role directly.
     pub role: Option<uuid::Uuid>,
     /// Only the user with this integer id.
@@ -566,6 +573,8 @@ pub struct LoginRecord {
 #[derive(Debug, Clone, Default)]
 pub struct NewUserAccess {
     pub groups: Vec<Uuid>,
+    /// Containers the user belongs to besides its home.
+    pub sites: Vec<Uuid>,
     /// (role, all objects, containers)
     pub assignments: Vec<(Uuid, bool, Vec<Uuid>)>,
 }

@@ -100,6 +100,7 @@ conformance!(
     key_caps_and_revocations_hold,
     missing_references_are_named_not_backend_errors,
     containers_keep_their_description,
+    users_belong_to_further_sites,
     soft_deleted_users_are_hidden_kept_and_restorable,
     import_chunks_are_all_or_nothing,
     filters_compare_text_by_each_operator,
@@ -204,8 +205,16 @@ async fn populate(s: &Arc<dyn Store>) {
         rec.profile.attributes.insert("i".into(), i.into());
         rec.password_hash = Some(format!("$argon2id$v=19$fake{i}"));
         rec.container_id = early.id;
+        let access = NewUserAccess {
+            sites: if i == 4 {
+                vec![late.id, ROOT_CONTAINER_ID]
+            } else {
+                vec![]
+            },
+            ..Default::default()
+        };
         let u = match s
-            .insert_user(rec, NewUserAccess::default(), None, event("user.create"))
+            .insert_user(rec, access, None, event("user.create"))
             .await
             .unwrap()
         {
@@ -482,6 +491,7 @@ mod cases {
             rec: Box::new(rec.clone()),
             access: NewUserAccess {
                 groups: vec![],
+                sites: vec![],
                 assignments: vec![(ADMINISTRATOR_ROLE_ID, false, vec![ROOT_CONTAINER_ID])],
             },
         };
@@ -1041,6 +1051,118 @@ mod cases {
         create(&s, "soft-gone").await;
     }
 
+    /// Sites besides the home: listed by `site` (the subtree of homes and
+    /// sites), not by `container` (homes alone); replaced as a whole; a
+    /// missing container is named; a site with members is in use.
+    pub async fn users_belong_to_further_sites(s: Arc<dyn Store>) {
+        let now = OffsetDateTime::now_utc();
+        let container = |name: &str, parent: Uuid| NewContainer {
+            id: Uuid::now_v7(),
+            seq: None,
+            name: name.into(),
+            description: String::new(),
+            parent_id: parent,
+            now,
+        };
+        let home = s
+            .insert_container(container("Home", ROOT_CONTAINER_ID), event("c"))
+            .await
+            .unwrap();
+        let region = s
+            .insert_container(container("Region", ROOT_CONTAINER_ID), event("c"))
+            .await
+            .unwrap();
+        let site = s
+            .insert_container(container("Site", region.id), event("c"))
+            .await
+            .unwrap();
+        let mut rec = record("traveller");
+        rec.container_id = home.id;
+        let access = NewUserAccess {
+            sites: vec![site.id],
+            ..Default::default()
+        };
+        let user = match s
+            .insert_user(rec, access, None, event("user.create"))
+            .await
+            .unwrap()
+        {
+            Inserted::Created(u) => u,
+            _ => panic!("not created"),
+        };
+        let names = |users: Vec<roster_core::user::User>| -> Vec<String> {
+            users.into_iter().map(|u| u.profile.username).collect()
+        };
+        let by = |site: Option<Uuid>, container: Option<Uuid>| UserQuery {
+            site,
+            container,
+            limit: 100,
+            ..Default::default()
+        };
+        for root in [site.id, region.id, home.id] {
+            assert_eq!(
+                names(s.list_users(&by(Some(root), None), None).await.unwrap()),
+                ["traveller"]
+            );
+        }
+        assert!(
+            s.list_users(&by(None, Some(site.id)), None)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            s.count_users(&by(Some(region.id), None), None)
+                .await
+                .unwrap(),
+            1
+        );
+
+        // In use while it has members.
+        assert!(matches!(
+            s.delete_container(site.id, event("c")).await,
+            Err(StoreError::InUse(_))
+        ));
+        // A missing container is named, and nothing of the batch is kept.
+        let missing = s
+            .write_all(vec![(
+                Write::SetUserSites {
+                    user: user.id,
+                    sites: vec![region.id, Uuid::now_v7()],
+                },
+                event("user.sites"),
+            )])
+            .await;
+        assert!(
+            matches!(
+                missing,
+                Err(StoreError::MissingReference { field: "sites" })
+            ),
+            "{missing:?}"
+        );
+        assert_eq!(
+            names(s.list_users(&by(Some(site.id), None), None).await.unwrap()),
+            ["traveller"]
+        );
+        // Replaced as a whole.
+        s.write_all(vec![(
+            Write::SetUserSites {
+                user: user.id,
+                sites: vec![],
+            },
+            event("user.sites"),
+        )])
+        .await
+        .unwrap();
+        assert!(
+            s.list_users(&by(Some(region.id), None), None)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        s.delete_container(site.id, event("c")).await.unwrap();
+    }
+
     pub async fn containers_keep_their_description(s: Arc<dyn Store>) {
         let now = OffsetDateTime::now_utc();
         let text = "Sites in the north — ünïcode, \"quotes\" and\nnewlines".to_string();
@@ -1175,6 +1297,7 @@ async fn exports_round_trip_between_every_pair_of_backends() {
         assert_eq!(count(RecordKind::Container), 6);
         assert_eq!(count(RecordKind::User), 5);
         assert_eq!(count(RecordKind::Membership), 3);
+        assert_eq!(count(RecordKind::Site), 2);
         assert_eq!(count(RecordKind::Assignment), 3);
         assert_eq!(count(RecordKind::ApiKey), 2);
         assert_eq!(count(RecordKind::SigningKey), 2);

@@ -38,6 +38,8 @@ pub struct AccessChange {
     pub assign: Vec<RoleGrant>,
     /// Join these groups.
     pub join: Vec<GroupRef>,
+    /// Replace the containers the user belongs to besides its home.
+    pub sites: Option<Vec<Uuid>>,
 }
 
 /// How a face names a user: roster's id, its integer id, or (exactly,
@@ -125,7 +127,8 @@ impl Roster {
         // insert still refuses a container that does not exist (its
         // foreign key), with the same field and rule.
         if authz::authorize(&ctx.who, Privilege::UsersWrite, Target::Global).is_err() {
-            self.may_home_users_in(ctx, container).await?;
+            self.may_place_users_in(ctx, container, "container_id")
+                .await?;
         }
         Ok(container)
     }
@@ -145,7 +148,10 @@ impl Roster {
             input.min_password_length,
             input.rules.as_ref(),
         )?;
-        let mut with = NewUserAccess::default();
+        let mut with = NewUserAccess {
+            sites: self.checked_sites(ctx, &input.sites, container).await?,
+            ..Default::default()
+        };
         if !input.groups.is_empty() {
             authz::authorize(&ctx.who, Privilege::GroupsWrite, Target::Global)?;
         }
@@ -257,18 +263,29 @@ impl Roster {
     }
 
     /// Whether the caller may place users in `container` (which must exist).
-    async fn may_home_users_in(&self, ctx: &Ctx, container: Uuid) -> CoreResult<()> {
+    async fn may_place_users_in(&self, ctx: &Ctx, container: Uuid, field: &str) -> CoreResult<()> {
         let chain = match self.chain(container).await {
             Err(CoreError::NotFound(_)) => {
-                return Err(CoreError::invalid(
-                    "container_id",
-                    "exists",
-                    "no such container",
-                ));
+                return Err(CoreError::invalid(field, "exists", "no such container"));
             }
             other => other?,
         };
         authz::authorize(&ctx.who, Privilege::UsersWrite, Target::In(&chain))
+    }
+
+    /// The containers a user will belong to besides `home`: each must
+    /// exist and take users from the caller, as a home container would —
+    /// so no caller places a user where it could not create one.
+    async fn checked_sites(&self, ctx: &Ctx, sites: &[Uuid], home: Uuid) -> CoreResult<Vec<Uuid>> {
+        let mut out: Vec<Uuid> = Vec::with_capacity(sites.len());
+        for (i, site) in sites.iter().enumerate() {
+            self.may_place_users_in(ctx, *site, &format!("sites[{i}]"))
+                .await?;
+            if *site != home && !out.contains(site) {
+                out.push(*site);
+            }
+        }
+        Ok(out)
     }
 
     fn check_new_user(
@@ -520,7 +537,7 @@ impl Roster {
                 .await?;
         }
         if let Some(target) = move_to {
-            self.may_home_users_in(ctx, target).await?;
+            self.may_place_users_in(ctx, target, "container_id").await?;
         }
         let password_hash = match &patch.password {
             Patch::Set(p) => {
@@ -536,7 +553,8 @@ impl Roster {
             Patch::Clear => Patch::Clear,
             Patch::Keep => Patch::Keep,
         };
-        let access_writes = self.plan_user_access(ctx, id, access).await?;
+        let home = move_to.unwrap_or(current.container_id);
+        let access_writes = self.plan_user_access(ctx, id, home, access).await?;
         let mut current = current;
         for round in 0..super::UNCONDITIONAL_ROUNDS {
             if if_match.is_some_and(|v| v != current.version) {
@@ -609,10 +627,19 @@ impl Roster {
         &self,
         ctx: &Ctx,
         id: Uuid,
+        home: Uuid,
         access: AccessChange,
     ) -> CoreResult<Vec<(Write, AuditEvent)>> {
         let holder = Holder::User(id);
         let mut writes = Vec::new();
+        if let Some(sites) = access.sites {
+            let sites = self.checked_sites(ctx, &sites, home).await?;
+            let event = ctx
+                .event("user.sites")
+                .target("user", id, Some(home))
+                .details(json!({ "sites": sites }));
+            writes.push((Write::SetUserSites { user: id, sites }, event));
+        }
         if let Some(grants) = access.set_roles {
             let (assignments, event) = self.plan_user_roles(ctx, id, grants).await?;
             writes.push((

@@ -123,8 +123,10 @@ async fn apply(c: &Conn, write: &Write, at: OffsetDateTime) -> StoreResult<()> {
         } => users::set_deleted(c, *id, *expected_version, Some(*at), *at)
             .await
             .map(drop),
+        Write::SetUserSites { user, sites } => users::set_sites(c, *user, sites).await,
         Write::InsertUser { rec, access } => {
             let user = users::insert(c, rec).await.map_err(container_field)?;
+            users::set_sites(c, user.id, &access.sites).await?;
             for g in &access.groups {
                 groups::add_member(c, *g, user.id, None).await?;
             }
@@ -184,6 +186,7 @@ impl UserStore for PgStore {
                         return Err(StoreError::NotFound);
                     }
                     let user = users::insert(c, &rec).await.map_err(container_field)?;
+                    users::set_sites(c, user.id, &with.sites).await?;
                     for g in &with.groups {
                         groups::add_member(c, *g, user.id, None).await?;
                     }

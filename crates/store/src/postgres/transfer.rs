@@ -12,7 +12,7 @@ use roster_core::store::{ImportFailure, StoreError, StoreResult};
 use roster_core::transfer::{
     ApiKeyRecord, AssignmentRecord, AuditEventRecord, ContainerRecord, Cursor, ExportPage,
     GroupRecord, MembershipRecord, Record, RecordKind, RevokedTokenRecord, RoleRecord,
-    SigningKeyRecord, UserRecord,
+    SigningKeyRecord, SiteRecord, UserRecord,
 };
 use roster_core::user::username_key;
 use serde_json::Value;
@@ -65,6 +65,9 @@ const GROUPS: &str =
 
 const MEMBERSHIPS: &str = "SELECT group_id, user_id, access_level, created_at, updated_at
     FROM group_members WHERE (group_id, user_id) > ($1, $2) ORDER BY group_id, user_id LIMIT $3";
+
+const SITES: &str = "SELECT user_id, container_id FROM user_sites
+    WHERE (user_id, container_id) > ($1, $2) ORDER BY user_id, container_id LIMIT $3";
 
 const ASSIGNMENTS: &str =
     "SELECT a.id, a.user_id, a.group_id, a.role_id, a.all_objects, a.created_at,
@@ -198,6 +201,14 @@ fn record(kind: RecordKind, r: &Row) -> PgResult<(Record, Cursor)> {
             let cursor = Cursor::Ids(m.group_id, m.user_id);
             (Record::Membership(m), cursor)
         }
+        RecordKind::Site => {
+            let s = SiteRecord {
+                user_id: r.try_get(0)?,
+                container_id: r.try_get(1)?,
+            };
+            let cursor = Cursor::Ids(s.user_id, s.container_id);
+            (Record::Site(s), cursor)
+        }
         RecordKind::Assignment => {
             let mut container_ids: Vec<Uuid> = r.try_get(6)?;
             container_ids.sort();
@@ -285,6 +296,7 @@ pub async fn export(
         Cursor::Ints(d, s) => (*d, *s),
         _ => (-1, i64::MIN),
     };
+    // The pair cursor: (group, user) for memberships, (user, container) for sites.
     let (group, user) = match after {
         Cursor::Ids(g, u) => (*g, *u),
         _ => (Uuid::nil(), Uuid::nil()),
@@ -300,6 +312,7 @@ pub async fn export(
         RecordKind::Group => (GROUPS, vec![&int_arg, &limit_arg]),
         RecordKind::AuditEvent => (AUDIT, vec![&int_arg, &limit_arg]),
         RecordKind::Membership => (MEMBERSHIPS, vec![&group, &user, &limit_arg]),
+        RecordKind::Site => (SITES, vec![&group, &user, &limit_arg]),
         RecordKind::Assignment => (ASSIGNMENTS, vec![&id_arg, &limit_arg]),
         RecordKind::ApiKey => (API_KEYS, vec![&id_arg, &limit_arg]),
         RecordKind::RevokedToken => (REVOKED_TOKENS, vec![&id_arg, &limit_arg]),
@@ -483,6 +496,15 @@ async fn insert(c: &Conn, record: &Record) -> StoreResult<()> {
             )
             .await
             .map_err(renamed("group_id or user_id"))?;
+        }
+        Record::Site(s) => {
+            let stmt = c
+                .prepare_cached("INSERT INTO user_sites (user_id, container_id) VALUES ($1, $2)")
+                .await
+                .map_err(err)?;
+            c.execute(&stmt, &[&s.user_id, &s.container_id])
+                .await
+                .map_err(renamed("user_id or container_id"))?;
         }
         Record::Assignment(a) => {
             let stmt = c

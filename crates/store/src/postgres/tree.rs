@@ -186,7 +186,8 @@ pub async fn delete(c: &Conn, id: Uuid) -> StoreResult<()> {
     let row = c
         .query_one(
             "SELECT EXISTS (SELECT 1 FROM containers WHERE parent_id = $1),
-                    EXISTS (SELECT 1 FROM users WHERE container_id = $1)",
+                    EXISTS (SELECT 1 FROM users WHERE container_id = $1)
+                        OR EXISTS (SELECT 1 FROM user_sites WHERE container_id = $1)",
             &[&id],
         )
         .await

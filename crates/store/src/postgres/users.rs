@@ -220,6 +220,19 @@ fn filter(q: &UserQuery, within: Option<&[Uuid]>, counting: bool) -> (String, Ve
             Box::new(root),
         );
     }
+    if let Some(site) = q.site {
+        // `$?` names the one argument in both walks of the subtree.
+        push(
+            &mut args,
+            &mut sql,
+            " AND (u.container_id IN (WITH RECURSIVE sub(id) AS (SELECT $?::uuid \
+             UNION SELECT c.id FROM containers c JOIN sub ON c.parent_id = sub.id) SELECT id FROM sub) \
+             OR u.id IN (SELECT s.user_id FROM user_sites s WHERE s.container_id IN \
+             (WITH RECURSIVE sub(id) AS (SELECT $?::uuid \
+             UNION SELECT c.id FROM containers c JOIN sub ON c.parent_id = sub.id) SELECT id FROM sub)))",
+            Box::new(site),
+        );
+    }
     if let Some(r) = q.role {
         push(
             &mut args,
@@ -701,4 +714,19 @@ pub async fn pending_totp(c: &Conn, id: Uuid) -> StoreResult<Option<String>> {
         Some(r) => r.try_get(0).map_err(err),
         None => Ok(None),
     }
+}
+
+/// Replaces the containers a user belongs to besides its home.
+pub async fn set_sites(c: &Conn, user: Uuid, sites: &[Uuid]) -> StoreResult<()> {
+    c.execute("DELETE FROM user_sites WHERE user_id = $1", &[&user])
+        .await
+        .map_err(err)?;
+    c.execute(
+        "INSERT INTO user_sites (user_id, container_id)
+         SELECT $1, s FROM unnest($2::uuid[]) AS s ON CONFLICT DO NOTHING",
+        &[&user, &sites],
+    )
+    .await
+    .map_err(super::renamed("sites"))?;
+    Ok(())
 }

@@ -9,7 +9,7 @@ use roster_core::store::{ImportFailure, StoreError, StoreResult};
 use roster_core::transfer::{
     ApiKeyRecord, AssignmentRecord, AuditEventRecord, ContainerRecord, Cursor, ExportPage,
     GroupRecord, MembershipRecord, Record, RecordKind, RevokedTokenRecord, RoleRecord,
-    SigningKeyRecord, UserRecord,
+    SigningKeyRecord, SiteRecord, UserRecord,
 };
 use roster_core::user::username_key;
 use rusqlite::types::{Type, Value as SqlValue};
@@ -59,6 +59,11 @@ pub fn export(
         (RecordKind::Membership, Cursor::Ids(g, u)) => (MEMBERSHIPS, vec![blob(*g), blob(*u)]),
         (RecordKind::Membership, _) => (
             MEMBERSHIPS,
+            vec![SqlValue::Blob(Vec::new()), SqlValue::Blob(Vec::new())],
+        ),
+        (RecordKind::Site, Cursor::Ids(u, c)) => (SITES, vec![blob(*u), blob(*c)]),
+        (RecordKind::Site, _) => (
+            SITES,
             vec![SqlValue::Blob(Vec::new()), SqlValue::Blob(Vec::new())],
         ),
         (RecordKind::Assignment, c) => (ASSIGNMENTS, vec![id_after(c)]),
@@ -135,6 +140,16 @@ pub fn export(
                 };
                 let cursor = Cursor::Ids(m.group_id, m.user_id);
                 (Record::Membership(m), cursor)
+            }
+            RecordKind::Site => {
+                let s = SiteRecord {
+                    user_id: r.get(0)?,
+                    container_id: r.get(1)?,
+                };
+                (
+                    Record::Site(s.clone()),
+                    Cursor::Ids(s.user_id, s.container_id),
+                )
             }
             RecordKind::Assignment => {
                 let hex: Vec<String> = json_column(r, 6)?;
@@ -304,6 +319,9 @@ const GROUPS: &str =
 
 const MEMBERSHIPS: &str = "SELECT group_id, user_id, access_level, created_at, updated_at
     FROM group_members WHERE (group_id, user_id) > (?1, ?2) ORDER BY group_id, user_id LIMIT ?3";
+
+const SITES: &str = "SELECT user_id, container_id FROM user_sites
+    WHERE (user_id, container_id) > (?1, ?2) ORDER BY user_id, container_id LIMIT ?3";
 
 const ASSIGNMENTS: &str =
     "SELECT a.id, a.user_id, a.group_id, a.role_id, a.all_objects, a.created_at,
@@ -478,6 +496,12 @@ fn insert(c: &Connection, record: &Record) -> StoreResult<()> {
                 micros(m.updated_at)
             ])
             .map_err(write_error("group_id or user_id"))?;
+        }
+        Record::Site(s) => {
+            c.prepare_cached("INSERT INTO user_sites (user_id, container_id) VALUES (?1, ?2)")
+                .map_err(map_write_error)?
+                .execute(params![s.user_id, s.container_id])
+                .map_err(write_error("user_id or container_id"))?;
         }
         Record::Assignment(a) => {
             c.prepare_cached(

@@ -151,7 +151,8 @@ pub fn delete(conn: &Connection, id: Uuid) -> StoreResult<()> {
     }
     let users: bool = conn
         .query_row(
-            "SELECT EXISTS (SELECT 1 FROM users WHERE container_id = ?1)",
+            "SELECT EXISTS (SELECT 1 FROM users WHERE container_id = ?1)
+                 OR EXISTS (SELECT 1 FROM user_sites WHERE container_id = ?1)",
             [id],
             |r| r.get(0),
         )

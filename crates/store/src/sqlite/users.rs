@@ -247,6 +247,18 @@ fn list_or_count(
         );
         args.push(SqlValue::Blob(c.as_bytes().to_vec()));
     }
+    if let Some(c) = q.site {
+        // The subtree is walked twice (home, further sites): each walk is
+        // a handful of rows, and the query stays one plain WHERE.
+        let subtree = "WITH RECURSIVE sub(id) AS (SELECT ? \
+             UNION SELECT c.id FROM containers c JOIN sub ON c.parent_id = sub.id) SELECT id FROM sub";
+        sql.push_str(&format!(
+            " AND (u.container_id IN ({subtree}) \
+             OR u.id IN (SELECT s.user_id FROM user_sites s WHERE s.container_id IN ({subtree})))"
+        ));
+        args.push(SqlValue::Blob(c.as_bytes().to_vec()));
+        args.push(SqlValue::Blob(c.as_bytes().to_vec()));
+    }
     if let Some(r) = q.role {
         sql.push_str(" AND u.id IN (SELECT user_id FROM role_assignments WHERE role_id = ? AND user_id IS NOT NULL)");
         args.push(SqlValue::Blob(r.as_bytes().to_vec()));
@@ -632,6 +644,27 @@ pub fn pending_totp(conn: &Connection, id: Uuid) -> rusqlite::Result<Option<Stri
     })
     .optional()
     .map(Option::flatten)
+}
+
+/// Replaces the containers a user belongs to besides its home. A missing
+/// container is refused with the field that named it.
+pub fn set_sites(conn: &Connection, user: Uuid, sites: &[Uuid]) -> StoreResult<()> {
+    conn.execute("DELETE FROM user_sites WHERE user_id = ?1", [user])
+        .map_err(map_write_error)?;
+    let mut insert = conn
+        .prepare_cached("INSERT OR IGNORE INTO user_sites (user_id, container_id) VALUES (?1, ?2)")
+        .map_err(map_write_error)?;
+    for site in sites {
+        insert
+            .execute(params![user, site])
+            .map_err(|e| match map_write_error(e) {
+                StoreError::MissingReference { .. } => {
+                    StoreError::MissingReference { field: "sites" }
+                }
+                other => other,
+            })?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ pub(super) async fn create_user(
     }
     let site_ids = ints(info, "siteIds")?;
     let sites = containers_by_seq(state, ctx, &site_ids).await?;
+    // The first site is the user's home; the others are further sites it
+    // belongs to (listed by GetUsersBySite for each).
     let home = sites.first().copied().unwrap_or(site);
     let mut roles = Vec::new();
     if let Some(role) = int_field(info, "roleId")? {
@@ -48,6 +50,7 @@ pub(super) async fn create_user(
         },
         password: text(info, "password").map(Secret::new),
         container_id: Some(home),
+        sites: sites.iter().skip(1).copied().collect(),
         groups: ints(info, "groupIds")?
             .into_iter()
             .map(GroupRef::Seq)
@@ -112,6 +115,16 @@ pub(super) async fn update_user(state: &AppState, ctx: &Ctx, params: &Map<String
     // The profile, the role and the groups change together or not at all.
     let mut access = AccessChange::default();
     let sites = containers_by_seq(state, ctx, &ints(&info, "siteIds")?).await?;
+    // `siteIds` is the whole list of the user's sites: the home stays if it
+    // is listed (else the first site becomes it), the rest are further sites.
+    let mut move_to = None;
+    if info.get("siteIds").is_some_and(Value::is_array) {
+        if let Some(first) = sites.first().filter(|_| !sites.contains(&user.container_id)) {
+            move_to = Some(*first);
+        }
+        access.sites = Some(sites.clone());
+        changed.push(json!({ "FieldName": "SiteIds", "UpdateValue": ints(&info, "siteIds")? }));
+    }
     if let Some(role) = int_field(&info, "roleId")? {
         let containers = if sites.is_empty() {
             vec![user.container_id]
@@ -131,7 +144,7 @@ pub(super) async fn update_user(state: &AppState, ctx: &Ctx, params: &Map<String
     }
     let change = UserChange {
         patch,
-        move_to: None,
+        move_to,
         if_match: None,
         rules: &UserRules::default(),
     };
@@ -257,7 +270,7 @@ pub(super) async fn users_by_site(state: &AppState, ctx: &Ctx, params: &Map<Stri
         state,
         ctx,
         UserQuery {
-            container: Some(site.id),
+            site: Some(site.id),
             ..Default::default()
         },
     )

@@ -138,6 +138,10 @@ pub struct CreateUserIn {
     pub attributes: Option<Map<String, Value>>,
     /// Home container; the caller's own when absent.
     pub container_id: Option<Uuid>,
+    /// Further containers the user belongs to besides its home (listed by
+    /// `GET /users?site=`). Membership only: it grants nothing; each needs
+    /// the same `users.write` as homing a user there.
+    pub site_ids: Option<Vec<Uuid>>,
 }
 
 impl CreateUserIn {
@@ -164,6 +168,7 @@ impl CreateUserIn {
             password: self.password,
             idempotency: None,
             container_id: self.container_id,
+            sites: self.site_ids.unwrap_or_default(),
             groups: Vec::new(),
             roles: Vec::new(),
             min_password_length: None,

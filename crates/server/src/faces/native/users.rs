@@ -166,6 +166,10 @@ pub fn bad_param(field: &str, rule: &'static str, message: &str) -> ApiError {
     ApiError::BadRequest(vec![FieldError::new(field, rule, message)])
 }
 
+fn query_id(field: &str, value: &str) -> ApiResult<Uuid> {
+    Uuid::parse_str(value).map_err(|_| bad_param(field, "format", "must be a container id (UUID)"))
+}
+
 pub fn decode_cursor(cursor: &str) -> ApiResult<i64> {
     URL_SAFE_NO_PAD
         .decode(cursor)
@@ -190,6 +194,8 @@ pub fn encode_cursor(seq: i64) -> String {
         ("limit" = Option<u32>, Query, description = "Page size, 1-1000 (default 50)"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
         ("deleted" = Option<bool>, Query, description = "Also list soft-deleted users (shown with `deleted_at`)"),
+        ("container" = Option<Uuid>, Query, description = "Only users homed in this container or below it"),
+        ("site" = Option<Uuid>, Query, description = "Only users homed in this container or below it, or belonging to one of those containers as a further site (D3's `siteIds`)"),
     ),
     responses(
         (status = 200, description = "A page of users, oldest first", body = UserList),
@@ -223,6 +229,8 @@ pub async fn list_users(
                 })?
             }
             "cursor" => q.after_seq = Some(decode_cursor(&value)?),
+            "container" => q.container = Some(query_id("container", &value)?),
+            "site" => q.site = Some(query_id("site", &value)?),
             "deleted" => {
                 q.include_deleted = value
                     .parse()
