@@ -1295,3 +1295,96 @@ async fn vendor_deletes_are_soft_deletes() {
         assert_eq!(st, 200, "{path} after restore: {body}");
     }
 }
+
+/// Further sites grant nothing and follow the home rule: a manager of A
+/// may place a new user in A1 as a further site, not in B; a user homed
+/// in B with A as a further site stays out of A's manager's reach.
+#[tokio::test]
+async fn further_sites_need_the_home_rule_and_grant_no_reach() {
+    let app = TestApp::spawn().await;
+    let s = scoped(&app).await;
+    let as_mgr = |method: reqwest::Method, path: &str| {
+        app.client
+            .request(method, app.url(path))
+            .bearer_auth(&s.token)
+    };
+    let (st, body) = parts(
+        as_mgr(reqwest::Method::POST, "/api/v1/users")
+            .json(&json!({"username": "outward", "container_id": id(&s.a), "site_ids": [id(&s.b)]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(st, &body, 403, None);
+    let (_, none) = parts(
+        app.get("/api/v1/users?username=outward")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(none["items"].as_array().unwrap().is_empty(), "{none}");
+
+    let (st, body) = parts(
+        as_mgr(reqwest::Method::POST, "/api/v1/users")
+            .json(&json!({"username": "inward", "container_id": id(&s.a), "site_ids": [id(&s.a1)]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, 201, "{body}");
+    let (_, listed) = parts(
+        app.get(&format!("/api/v1/users?site={}", id(&s.a1)))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(listed["items"][0]["username"], "inward", "{listed}");
+    let (st, body) = post(
+        &app,
+        "/api/v1/users",
+        json!({"username": "ghost", "site_ids": [uuid::Uuid::now_v7()]}),
+    )
+    .await;
+    assert_problem(st, &body, 400, Some(("site_ids[0]", "exists")));
+
+    // Homed in B, a further site in A: A's manager still cannot read it.
+    let b_user = created(
+        &app,
+        "/api/v1/users",
+        json!({"username": "visitor", "container_id": id(&s.b), "site_ids": [id(&s.a)]}),
+    )
+    .await;
+    let (st, _) = parts(
+        as_mgr(
+            reqwest::Method::GET,
+            &format!("/api/v1/users/{}", id(&b_user)),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(st, 403);
+    let (_, seen) = parts(
+        as_mgr(
+            reqwest::Method::GET,
+            &format!("/api/v1/users?site={}", id(&s.a)),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    let names: Vec<&str> = seen["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert!(!names.contains(&"visitor"), "{seen}");
+    assert!(names.contains(&"inward"), "{seen}");
+}

@@ -1136,7 +1136,7 @@ mod cases {
         assert!(
             matches!(
                 missing,
-                Err(StoreError::MissingReference { field: "sites" })
+                Err(StoreError::MissingReference { field: "site_ids" })
             ),
             "{missing:?}"
         );

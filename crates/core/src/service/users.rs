@@ -279,7 +279,7 @@ impl Roster {
     async fn checked_sites(&self, ctx: &Ctx, sites: &[Uuid], home: Uuid) -> CoreResult<Vec<Uuid>> {
         let mut out: Vec<Uuid> = Vec::with_capacity(sites.len());
         for (i, site) in sites.iter().enumerate() {
-            self.may_place_users_in(ctx, *site, &format!("sites[{i}]"))
+            self.may_place_users_in(ctx, *site, &format!("site_ids[{i}]"))
                 .await?;
             if *site != home && !out.contains(site) {
                 out.push(*site);

@@ -727,6 +727,6 @@ pub async fn set_sites(c: &Conn, user: Uuid, sites: &[Uuid]) -> StoreResult<()> 
         &[&user, &sites],
     )
     .await
-    .map_err(super::renamed("sites"))?;
+    .map_err(super::renamed("site_ids"))?;
     Ok(())
 }

@@ -659,7 +659,7 @@ pub fn set_sites(conn: &Connection, user: Uuid, sites: &[Uuid]) -> StoreResult<(
             .execute(params![user, site])
             .map_err(|e| match map_write_error(e) {
                 StoreError::MissingReference { .. } => {
-                    StoreError::MissingReference { field: "sites" }
+                    StoreError::MissingReference { field: "site_ids" }
                 }
                 other => other,
             })?;
