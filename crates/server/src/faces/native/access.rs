@@ -578,17 +578,21 @@ pub async fn patch_group(
     Ok(tagged(g))
 }
 
-#[utoipa::path(delete, path = "/groups/{id}", tag = "groups", params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 403, body = Problem, content_type = PROBLEM), (status = 404, body = Problem, content_type = PROBLEM)),
+#[utoipa::path(delete, path = "/groups/{id}", tag = "groups",
+    params(("id" = Uuid, Path),
+        ("If-Match" = Option<String>, Header, description = "Delete only if the group is still at this ETag")),
+    responses((status = 204), (status = 403, body = Problem, content_type = PROBLEM), (status = 404, body = Problem, content_type = PROBLEM),
+        (status = 412, description = "Stale If-Match", body = Problem, content_type = PROBLEM)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn delete_group(
     State(state): State<Arc<AppState>>,
     Caller(ctx): Caller,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
     state
         .roster
-        .delete_group(&ctx, parse_uuid(&id, "group")?, None)
+        .delete_group(&ctx, parse_uuid(&id, "group")?, if_match(&headers)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
