@@ -101,6 +101,7 @@ conformance!(
     missing_references_are_named_not_backend_errors,
     containers_keep_their_description,
     users_belong_to_further_sites,
+    search_is_case_insensitive_literal_and_follows_changes,
     soft_deleted_users_are_hidden_kept_and_restorable,
     import_chunks_are_all_or_nothing,
     filters_compare_text_by_each_operator,
@@ -1049,6 +1050,86 @@ mod cases {
             .unwrap();
         assert!(s.user_by_id(gone.id).await.unwrap().is_none());
         create(&s, "soft-gone").await;
+    }
+
+    /// `q` through the trigram index: prefix and substring, any case,
+    /// quotes and wildcards taken literally, short text too, and the index
+    /// follows renames and deletes.
+    pub async fn search_is_case_insensitive_literal_and_follows_changes(s: Arc<dyn Store>) {
+        let now = OffsetDateTime::now_utc();
+        let mut rec = record("alice.smith");
+        rec.profile.email = Some("Alice.Smith@Example.COM".into());
+        rec.profile.first_name = Some("Ünïcode".into());
+        let alice = match s
+            .insert_user(rec, NewUserAccess::default(), None, event("user.create"))
+            .await
+            .unwrap()
+        {
+            Inserted::Created(u) => u,
+            _ => panic!("not created"),
+        };
+        let mut rec = record("odd\"quote%_");
+        rec.profile.last_name = Some("O'Brien".into());
+        s.insert_user(rec, NewUserAccess::default(), None, event("user.create"))
+            .await
+            .unwrap();
+        for n in 0..30 {
+            create(&s, &format!("filler{n:02}")).await;
+        }
+        let find = |text: &str, contains: bool| UserQuery {
+            q: Some(text.into()),
+            q_contains: contains,
+            limit: 100,
+            ..Default::default()
+        };
+        let names = |users: Vec<roster_core::user::User>| -> Vec<String> {
+            let mut n: Vec<String> = users.into_iter().map(|u| u.profile.username).collect();
+            n.sort();
+            n
+        };
+        let search = |text: &'static str, contains: bool| {
+            let s = s.clone();
+            async move { names(s.list_users(&find(text, contains), None).await.unwrap()) }
+        };
+        assert_eq!(search("ALICE.S", false).await, ["alice.smith"]);
+        assert_eq!(search("al", false).await, ["alice.smith"]);
+        assert_eq!(
+            search("smith", false).await,
+            Vec::<String>::new(),
+            "a prefix, not a substring"
+        );
+        assert_eq!(search("SMITH@ex", true).await, ["alice.smith"]);
+        assert_eq!(search("Ünï", false).await, ["alice.smith"]);
+        assert_eq!(search("d\"quote%_", true).await, ["odd\"quote%_"]);
+        assert_eq!(search("quote%x", true).await, Vec::<String>::new());
+        assert_eq!(search("o'bri", false).await, ["odd\"quote%_"]);
+        assert_eq!(search("filler1", false).await.len(), 10);
+        assert_eq!(
+            s.count_users(&find("filler", false), None).await.unwrap(),
+            30
+        );
+
+        // Renamed: the old text no longer finds it, the new text does.
+        let mut draft = alice.profile.clone();
+        draft.username = "bob.jones".into();
+        draft.email = Some("bob@example.org".into());
+        s.update_user(
+            alice.id,
+            alice.version,
+            draft,
+            alice.container_id,
+            Patch::Keep,
+            now,
+            event("user.update"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(search("alice", false).await, Vec::<String>::new());
+        assert_eq!(search("JONES", true).await, ["bob.jones"]);
+        s.delete_user(alice.id, None, event("user.purge"))
+            .await
+            .unwrap();
+        assert_eq!(search("bob.j", false).await, Vec::<String>::new());
     }
 
     /// Sites besides the home: listed by `site` (the subtree of homes and
