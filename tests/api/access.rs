@@ -1399,3 +1399,37 @@ async fn further_sites_need_the_home_rule_and_grant_no_reach() {
     assert!(!names.contains(&"visitor"), "{seen}");
     assert!(names.contains(&"inward"), "{seen}");
 }
+
+/// Container ancestry is cached for authorization, and a move takes
+/// effect at the next request: a manager of A loses A1's users the moment
+/// A1 moves under B, and gains them back when it returns.
+#[tokio::test]
+async fn a_move_changes_reach_at_the_next_request() {
+    let app = TestApp::spawn().await;
+    let s = scoped(&app).await;
+    let in_a1 = created(
+        &app,
+        "/api/v1/users",
+        json!({"username": "mover", "container_id": id(&s.a1)}),
+    )
+    .await;
+    let read = || {
+        app.client
+            .get(app.url(&format!("/api/v1/users/{}", id(&in_a1))))
+            .bearer_auth(&s.token)
+            .send()
+    };
+    assert_eq!(read().await.unwrap().status(), 200);
+    assert_eq!(read().await.unwrap().status(), 200);
+    let move_to = |parent: String| {
+        app.client
+            .patch(app.url(&format!("/api/v1/containers/{}", id(&s.a1))))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({"parent_id": parent}))
+            .send()
+    };
+    assert_eq!(move_to(id(&s.b).to_string()).await.unwrap().status(), 200);
+    assert_eq!(read().await.unwrap().status(), 403);
+    assert_eq!(move_to(id(&s.a).to_string()).await.unwrap().status(), 200);
+    assert_eq!(read().await.unwrap().status(), 200);
+}

@@ -858,3 +858,84 @@ async fn unconditional_updates_racing_across_nodes_never_fail_a_precondition() {
         &failures[..failures.len().min(3)]
     );
 }
+
+/// A container moved on A takes a scoped manager's reach over it away on
+/// B at once: B's cached ancestry is dropped by A's announcement, not by
+/// its cache running out (the cache life here is a minute).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_container_moved_on_a_changes_reach_on_b_within_a_second() {
+    let Some(c) = two_nodes(&[]).await else {
+        return;
+    };
+    let x = c
+        .created(&c.a, "/api/v1/containers", json!({"name": "X"}))
+        .await;
+    let y = c
+        .created(&c.a, "/api/v1/containers", json!({"name": "Y"}))
+        .await;
+    let z = c
+        .created(
+            &c.a,
+            "/api/v1/containers",
+            json!({"name": "Z", "parent_id": id(&x)}),
+        )
+        .await;
+    let user = c
+        .created(
+            &c.a,
+            "/api/v1/users",
+            json!({"username": "in-z", "container_id": id(&z)}),
+        )
+        .await;
+    let manager = c
+        .created(&c.a, "/api/v1/users", json!({"username": "x-manager"}))
+        .await;
+    c.created(
+        &c.a,
+        &format!("/api/v1/users/{}/roles", id(&manager)),
+        json!({"role": "Manager", "container_ids": [id(&x)]}),
+    )
+    .await;
+    let key = c
+        .created(
+            &c.a,
+            "/api/v1/api-keys",
+            json!({"name": "x", "user_id": id(&manager)}),
+        )
+        .await;
+    let secret = key["secret"].as_str().unwrap().to_string();
+    let read = |node: &Binary| {
+        c.client
+            .get(node.url(&format!("/api/v1/users/{}", id(&user))))
+            .bearer_auth(&secret)
+            .send()
+    };
+    // Read on B twice: Z's ancestry is cached there.
+    for _ in 0..2 {
+        assert_eq!(read(&c.b).await.unwrap().status(), 200);
+    }
+    let r = c
+        .client
+        .patch(c.a.url(&format!("/api/v1/containers/{}", id(&z))))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"parent_id": id(&y)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let started = Instant::now();
+    loop {
+        match read(&c.b).await.unwrap().status().as_u16() {
+            403 => break,
+            200 => assert!(
+                started.elapsed() < PROPAGATION * 3,
+                "still in reach on B {:?} after the move",
+                started.elapsed()
+            ),
+            other => panic!("unexpected {other}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("move seen by B after {:?}", started.elapsed());
+    assert_eq!(read(&c.a).await.unwrap().status(), 403);
+}

@@ -461,11 +461,13 @@ pub trait AuditStore: Send + Sync {
     async fn audit_chain(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditRecord>>;
 }
 
-/// Credentials a node may have cached that must be looked up again: one
-/// user's, or everyone's (a role or group change may touch anyone).
+/// What a node may have cached that must be looked up again: one user's
+/// credentials, container ancestry (a container moved or went), or
+/// everything (a role or group change may touch anyone).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Invalidation {
     User(Uuid),
+    Containers,
     All,
 }
 

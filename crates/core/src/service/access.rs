@@ -233,7 +233,7 @@ impl Roster {
             parent_id,
         } = change;
         let current = self.get_container(ctx, id).await?;
-        let chain = self.chain(id).await?;
+        let chain = self.fresh_chain(id).await?;
         authz::authorize(&ctx.who, Privilege::ContainersWrite, Target::In(&chain))?;
         if id == ROOT_CONTAINER_ID && parent_id.is_some() {
             return Err(CoreError::invalid(
@@ -243,7 +243,7 @@ impl Roster {
             ));
         }
         if let Some(p) = parent_id {
-            let target = match self.chain(p).await {
+            let target = match self.fresh_chain(p).await {
                 Err(CoreError::NotFound(_)) => {
                     return Err(CoreError::invalid(
                         "parent_id",
@@ -262,7 +262,8 @@ impl Roster {
         let event = ctx
             .event("container.update")
             .target("container", id, Some(id));
-        self.store
+        let updated = self
+            .store
             .update_container(
                 id,
                 if_match.unwrap_or(current.version),
@@ -273,7 +274,11 @@ impl Roster {
                 event,
             )
             .await
-            .map_err(from_store("container"))
+            .map_err(from_store("container"))?;
+        if parent_id.is_some() {
+            self.forget_chains().await;
+        }
+        Ok(updated)
     }
 
     /// Moving a container under another parent changes who holds what over
@@ -317,7 +322,9 @@ impl Roster {
         self.store
             .write_all(writes)
             .await
-            .map_err(from_store("container"))
+            .map_err(from_store("container"))?;
+        self.forget_chains().await;
+        Ok(())
     }
 
     async fn plan_delete_container(&self, ctx: &Ctx, id: Uuid) -> CoreResult<(Write, AuditEvent)> {

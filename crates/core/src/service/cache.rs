@@ -1,7 +1,12 @@
-//! Remembers recently authenticated API keys (by hash) so that a busy
-//! client does not cost a key lookup per request.
+//! Short-lived caches a busy server consults instead of the store:
+//! recently authenticated API keys (by hash), so a busy client does not
+//! cost a key lookup per request, and container ancestry, so authorizing a
+//! scoped caller does not walk the container tree per request. Both drop
+//! entries when told (here, or by another node) and forget on their own
+//! after a short life, which bounds how long a missed announcement lasts.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -10,18 +15,19 @@ use uuid::Uuid;
 
 use crate::auth::Principal;
 
-pub struct AuthCache {
+const CACHE_MAX: usize = 10_000;
+
+/// A map whose entries expire, with a generation that every forget moves
+/// on (under the write lock): a value read from the store before a forget
+/// is not cached after it.
+struct Expiring<K, V> {
     ttl: Duration,
-    entries: RwLock<HashMap<String, (Principal, Instant)>>,
-    /// Moves on with every forget, under the write lock: a principal read
-    /// from the store before a forget is not cached after it.
+    entries: RwLock<HashMap<K, (V, Instant)>>,
     generation: AtomicU64,
 }
 
-const AUTH_CACHE_MAX: usize = 10_000;
-
-impl AuthCache {
-    pub fn new(ttl: Duration) -> Self {
+impl<K: Eq + Hash, V: Clone> Expiring<K, V> {
+    fn new(ttl: Duration) -> Self {
         Self {
             ttl,
             entries: RwLock::new(HashMap::new()),
@@ -29,7 +35,10 @@ impl AuthCache {
         }
     }
 
-    pub fn get(&self, key: &str) -> Option<Principal> {
+    fn get<Q: Eq + Hash + ?Sized>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+    {
         if self.ttl.is_zero() {
             return None;
         }
@@ -37,19 +46,14 @@ impl AuthCache {
         entries
             .get(key)
             .filter(|(_, until)| *until > Instant::now())
-            .map(|(p, _)| p.clone())
+            .map(|(v, _)| v.clone())
     }
 
-    /// Where forgetting stands; read it before looking a credential up and
-    /// hand it to [`Self::put`].
-    pub fn generation(&self) -> u64 {
+    fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Caches a principal read when the cache stood at `seen`, unless
-    /// something was forgotten since (it may have been this one: a
-    /// revocation announced while the lookup ran).
-    pub fn put(&self, key: String, principal: Principal, valid_until: Option<Instant>, seen: u64) {
+    fn put(&self, key: K, value: V, valid_until: Option<Instant>, seen: u64) {
         if self.ttl.is_zero() {
             return;
         }
@@ -61,28 +65,94 @@ impl AuthCache {
         if self.generation.load(Ordering::Acquire) != seen {
             return;
         }
-        if entries.len() >= AUTH_CACHE_MAX {
+        if entries.len() >= CACHE_MAX {
             let now = Instant::now();
             entries.retain(|_, (_, u)| *u > now);
-            if entries.len() >= AUTH_CACHE_MAX {
+            if entries.len() >= CACHE_MAX {
                 entries.clear();
             }
         }
-        entries.insert(key, (principal, until));
+        entries.insert(key, (value, until));
+    }
+
+    fn forget_where(&self, mut drop: impl FnMut(&V) -> bool) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.retain(|_, (v, _)| !drop(v));
+    }
+
+    fn clear(&self) {
+        self.forget_where(|_| true);
+    }
+}
+
+pub struct AuthCache {
+    keys: Expiring<String, Principal>,
+}
+
+impl AuthCache {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            keys: Expiring::new(ttl),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<Principal> {
+        self.keys.get(key)
+    }
+
+    /// Where forgetting stands; read it before looking a credential up and
+    /// hand it to [`Self::put`].
+    pub fn generation(&self) -> u64 {
+        self.keys.generation()
+    }
+
+    /// Caches a principal read when the cache stood at `seen`, unless
+    /// something was forgotten since (it may have been this one: a
+    /// revocation announced while the lookup ran).
+    pub fn put(&self, key: String, principal: Principal, valid_until: Option<Instant>, seen: u64) {
+        self.keys.put(key, principal, valid_until, seen);
     }
 
     /// Changes to a user (deactivation, deletion, grants) take effect here at once.
     pub fn forget_user(&self, user_id: Uuid) {
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        entries.retain(|_, (p, _)| p.user_id != user_id);
+        self.keys.forget_where(|p| p.user_id == user_id);
     }
 
     /// Changes to roles or groups may touch anyone's grants.
     pub fn clear(&self) {
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        entries.clear();
+        self.keys.clear();
+    }
+}
+
+/// Each container's chain: itself, then its ancestors up to the root.
+pub struct ChainCache {
+    chains: Expiring<Uuid, Vec<Uuid>>,
+}
+
+impl ChainCache {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            chains: Expiring::new(ttl),
+        }
+    }
+
+    pub fn get(&self, container: Uuid) -> Option<Vec<Uuid>> {
+        self.chains.get(&container)
+    }
+
+    /// Read before reading the chain from the store; see [`AuthCache::generation`].
+    pub fn generation(&self) -> u64 {
+        self.chains.generation()
+    }
+
+    pub fn put(&self, container: Uuid, chain: Vec<Uuid>, seen: u64) {
+        self.chains.put(container, chain, None, seen);
+    }
+
+    /// A container moved or went: any chain may have changed.
+    pub fn clear(&self) {
+        self.chains.clear();
     }
 }
 
@@ -123,5 +193,23 @@ mod tests {
         cache.clear();
         cache.put("j".into(), principal(user), None, seen);
         assert!(cache.get("j").is_none());
+    }
+
+    #[test]
+    fn a_chain_read_before_a_move_is_not_cached_after_it() {
+        let cache = ChainCache::new(Duration::from_secs(60));
+        let (c, old, new) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let seen = cache.generation();
+        cache.clear();
+        cache.put(c, vec![c, old], seen);
+        assert_eq!(cache.get(c), None);
+        let seen = cache.generation();
+        cache.put(c, vec![c, new], seen);
+        assert_eq!(cache.get(c), Some(vec![c, new]));
+        cache.clear();
+        assert_eq!(cache.get(c), None);
+        let off = ChainCache::new(Duration::ZERO);
+        off.put(c, vec![c], off.generation());
+        assert_eq!(off.get(c), None, "a zero life turns it off");
     }
 }

@@ -528,6 +528,18 @@ impl Roster {
     }
 
     pub(super) async fn chain(&self, container: Uuid) -> CoreResult<Vec<Uuid>> {
+        if let Some(chain) = self.chain_cache.get(container) {
+            return Ok(chain);
+        }
+        let seen = self.chain_cache.generation();
+        let chain = self.fresh_chain(container).await?;
+        self.chain_cache.put(container, chain.clone(), seen);
+        Ok(chain)
+    }
+
+    /// The chain as stored now, for changes to the tree itself: a move is
+    /// decided on the tree as it is, never on a cached picture of it.
+    pub(super) async fn fresh_chain(&self, container: Uuid) -> CoreResult<Vec<Uuid>> {
         let chain = self
             .store
             .container_chain(container)

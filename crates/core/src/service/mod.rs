@@ -39,7 +39,7 @@ use crate::password::{HashCost, Lane, PasswordHasher, PasswordPolicy};
 use crate::store::{Bootstrap, Invalidation, Store, StoreError};
 use crate::user::NewUserRecord;
 use crate::user::UserDraft;
-use cache::AuthCache;
+use cache::{AuthCache, ChainCache};
 
 #[derive(Debug, Clone)]
 pub struct RosterConfig {
@@ -148,6 +148,9 @@ pub struct Roster {
     token_ttl_secs: u64,
     token_leeway_secs: u64,
     auth_cache: Arc<AuthCache>,
+    /// Container ancestry, dropped on every move or delete (here and, by
+    /// announcement, on every node).
+    chain_cache: Arc<ChainCache>,
     creating: claims::Claims,
     user_purge_after_days: u32,
 }
@@ -239,8 +242,10 @@ impl Roster {
             .signing_secrets(candidate)
             .await
             .map_err(from_store("signing key"))?;
+        let chain_cache = Arc::new(ChainCache::new(config.auth_cache_ttl));
         Ok(Self {
-            auth_cache: Self::shared_cache(&store, config.auth_cache_ttl),
+            auth_cache: Self::shared_cache(&store, &chain_cache, config.auth_cache_ttl),
+            chain_cache,
             store,
             hasher,
             login_hasher,
@@ -260,25 +265,42 @@ impl Roster {
 
     /// The credential cache, which also drops what other nodes announce
     /// (a key revoked on one node is refused by all within moments).
-    fn shared_cache(store: &Arc<dyn Store>, ttl: Duration) -> Arc<AuthCache> {
+    fn shared_cache(
+        store: &Arc<dyn Store>,
+        chains: &Arc<ChainCache>,
+        ttl: Duration,
+    ) -> Arc<AuthCache> {
         let cache = Arc::new(AuthCache::new(ttl));
         if let Some(mut heard) = store.invalidations() {
             let cache = Arc::downgrade(&cache);
+            let chains = Arc::downgrade(chains);
             tokio::spawn(async move {
                 loop {
                     let what = heard.recv().await;
-                    let Some(cache) = cache.upgrade() else { break };
+                    let (Some(cache), Some(chains)) = (cache.upgrade(), chains.upgrade()) else {
+                        break;
+                    };
                     match what {
                         Ok(Invalidation::User(id)) => cache.forget_user(id),
+                        Ok(Invalidation::Containers) => chains.clear(),
                         // Missed announcements: forget everything.
                         Ok(Invalidation::All)
-                        | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => cache.clear(),
+                        | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                            cache.clear();
+                            chains.clear();
+                        }
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                     }
                 }
             });
         }
         cache
+    }
+
+    /// Drops cached container ancestry here and on every other node.
+    async fn forget_chains(&self) {
+        self.chain_cache.clear();
+        self.announce(Invalidation::Containers).await;
     }
 
     /// Drops a user's cached credentials here and on every other node.

@@ -12,11 +12,16 @@ use uuid::Uuid;
 pub fn payload(what: Invalidation) -> String {
     match what {
         Invalidation::User(id) => format!("user:{id}"),
+        Invalidation::Containers => "containers".into(),
         Invalidation::All => "all".into(),
     }
 }
 
+/// Anything not understood (a newer node's announcement) drops everything.
 fn parse(payload: &str) -> Invalidation {
+    if payload == "containers" {
+        return Invalidation::Containers;
+    }
     payload
         .strip_prefix("user:")
         .and_then(|id| Uuid::try_parse(id).ok())
