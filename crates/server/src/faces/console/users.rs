@@ -10,14 +10,14 @@ use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Query, State};
 use axum::response::Response;
 use minijinja::{Value, context};
-use roster_core::CoreError;
-use roster_core::FieldError;
+use roster_core::access::Holder;
 use roster_core::user::{CreateUser, Patch, User, UserDraft, UserPatch, UserQuery};
+use roster_core::{CoreError, FieldError, Secret};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::page::{self, core_error, render};
-use super::session::Session;
+use super::session::{Session, csrf_form};
 use crate::extract::Path;
 use crate::state::AppState;
 
@@ -47,6 +47,9 @@ pub struct NewUser {
     first_name: String,
     #[serde(default)]
     last_name: String,
+    /// Home container; the caller's own when empty.
+    #[serde(default)]
+    container_id: String,
 }
 
 fn summary(u: &User) -> Value {
@@ -87,6 +90,8 @@ async fn list_page(
         limit: PAGE,
         ..UserQuery::default()
     };
+    // The home container picker: the containers the caller may see.
+    let containers = state.roster.list_containers(&s.ctx).await.unwrap_or_default();
     match state.roster.list_users(&s.ctx, query).await {
         Ok(found) => render(
             status,
@@ -102,6 +107,7 @@ async fn list_page(
                 paged => q.after.is_some(),
                 deleted => q.deleted,
                 new => Value::from_serialize(&new),
+                containers => super::containers::tree_values(containers),
                 errors,
             },
         ),
@@ -132,13 +138,24 @@ pub async fn create(
     s: Session,
     form: Result<Form<NewUser>, FormRejection>,
 ) -> Response {
-    let Ok(Form(new)) = form else {
-        return page::error_page(400, "Bad request", "The form could not be read.", None, Some(&s));
+    let new = match s.accept(form) {
+        Ok(f) => f,
+        Err(refused) => return refused,
     };
-    if let Some(refused) = s.check(new.csrf.as_deref()) {
-        return refused;
-    }
+    let container_id = match some(&new.container_id).map(|c| Uuid::parse_str(&c)) {
+        None => None,
+        Some(Ok(c)) => Some(c),
+        Some(Err(_)) => {
+            let errors = page::by_field(&[FieldError::new(
+                "container_id",
+                "exists",
+                "choose a container from the list",
+            )]);
+            return list_page(&state, &s, ListQuery::default(), 400, new, Some(errors)).await;
+        }
+    };
     let input = CreateUser {
+        container_id,
         profile: UserDraft {
             username: new.username.trim().to_string(),
             email: some(&new.email),
@@ -174,33 +191,118 @@ fn container_label(names: &HashMap<Uuid, String>, id: &Uuid) -> String {
     names.get(id).cloned().unwrap_or_else(|| id.to_string())
 }
 
-/// `GET /console/users/{id}`: profile, groups, roles and why the user may
-/// do what they may.
+/// What the user page shows besides the user: a notice after a change, or
+/// one form as typed with its errors by field (`form` names which).
+#[derive(Default)]
+pub struct Forms {
+    pub notice: Option<String>,
+    pub form: Option<&'static str>,
+    pub values: Option<Value>,
+    pub errors: Option<Value>,
+}
+
+impl Forms {
+    pub fn failed(form: &'static str, values: Value, fields: &[FieldError]) -> Self {
+        Forms {
+            form: Some(form),
+            values: Some(values),
+            errors: Some(page::by_field(fields)),
+            ..Forms::default()
+        }
+    }
+}
+
+/// A section of the user page the caller may not see: its message, or the
+/// whole page's error for anything but a refusal.
+fn refused<T>(
+    r: Result<T, CoreError>,
+    message: &'static str,
+) -> Result<Result<T, &'static str>, CoreError> {
+    match r {
+        Ok(v) => Ok(Ok(v)),
+        Err(CoreError::Forbidden) => Ok(Err(message)),
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct ShowQuery {
+    /// What the form posted before this page did (post, redirect, get).
+    #[serde(default)]
+    done: Option<String>,
+}
+
+/// `GET /console/users/{id}?done=`.
 pub async fn show(
     State(state): State<Arc<AppState>>,
     s: Session,
     Path(id): Path<Uuid>,
+    q: Result<Query<ShowQuery>, QueryRejection>,
 ) -> Response {
-    let user = match state.roster.get_user(&s.ctx, id).await {
-        Ok(u) => u,
-        Err(e) => return core_error(e, Some("see this user"), Some(&s)),
+    let done = q.ok().and_then(|Query(q)| q.done);
+    let notice = match done.as_deref() {
+        Some("granted") => Some("Role granted."),
+        Some("revoked") => Some("Role assignment revoked."),
+        Some("key-revoked") => Some("API key revoked."),
+        Some("profile") => Some("Profile saved."),
+        Some("password") => Some("Password set."),
+        Some("mfa") => Some("Second factor removed."),
+        _ => None,
     };
-    let names: HashMap<Uuid, String> = state
-        .roster
-        .list_containers(&s.ctx)
-        .await
-        .map(|cs| cs.into_iter().map(|c| (c.id, c.name)).collect())
-        .unwrap_or_default();
-    let groups = match state.roster.groups_of(&s.ctx, id).await {
-        Ok(ms) => Ok(ms.into_iter().map(|m| m.group.name).collect::<Vec<_>>()),
-        Err(CoreError::Forbidden) => Err("You may not see this user's groups."),
-        Err(e) => return core_error(e, Some("see this user's groups"), Some(&s)),
+    let forms = Forms {
+        notice: notice.map(str::to_string),
+        ..Forms::default()
     };
-    let grants = match state.roster.effective_permissions(&s.ctx, id).await {
-        Ok(g) => Ok(g),
-        Err(CoreError::Forbidden) => Err("You may not see this user's permissions."),
-        Err(e) => return core_error(e, Some("see this user's permissions"), Some(&s)),
-    };
+    user_page(&state, &s, id, 200, forms).await
+}
+
+/// The user page: profile, groups, roles and why the user may do what
+/// they may, direct assignments with the grant form, API keys, and the
+/// edit and credential forms. Each part the caller may not see says so.
+pub async fn user_page(
+    state: &AppState,
+    s: &Session,
+    id: Uuid,
+    status: u16,
+    forms: Forms,
+) -> Response {
+    match user_page_parts(state, s, id, status, forms).await {
+        Ok(resp) => resp,
+        Err(e) => core_error(e, Some("see this user"), Some(s)),
+    }
+}
+
+async fn user_page_parts(
+    state: &AppState,
+    s: &Session,
+    id: Uuid,
+    status: u16,
+    forms: Forms,
+) -> Result<Response, CoreError> {
+    let user = state.roster.get_user(&s.ctx, id).await?;
+    let containers = state.roster.list_containers(&s.ctx).await.unwrap_or_default();
+    let names: HashMap<Uuid, String> = containers.iter().map(|c| (c.id, c.name.clone())).collect();
+    let groups = refused(
+        state.roster.groups_of(&s.ctx, id).await,
+        "You may not see this user's groups.",
+    )?
+    .map(|ms| ms.into_iter().map(|m| m.group.name).collect::<Vec<_>>());
+    let grants = refused(
+        state.roster.effective_permissions(&s.ctx, id).await,
+        "You may not see this user's permissions.",
+    )?;
+    let assignments = refused(
+        state.roster.assignments_of(&s.ctx, Holder::User(id)).await,
+        "You may not see this user's role assignments.",
+    )?;
+    let roles_catalogue = refused(
+        state.roster.list_roles(&s.ctx).await,
+        "You may not read roles, so you cannot grant them.",
+    )?;
+    let keys = refused(
+        state.roster.list_keys(&s.ctx, Some(id), false).await,
+        "You may not see this user's API keys.",
+    )?;
     let scope_text = |all: bool, cs: &[Uuid]| -> String {
         if all {
             "all objects".to_string()
@@ -231,11 +333,48 @@ pub async fn show(
         }
         Err(_) => (None, None),
     };
+    let assignments = assignments.map(|list| {
+        list.iter()
+            .map(|a| {
+                context! {
+                    id => a.id.to_string(),
+                    role => a.role_name,
+                    scope => scope_text(a.all_objects, &a.container_ids),
+                    since => page::when(a.created_at),
+                }
+            })
+            .collect::<Vec<_>>()
+    });
+    let role_options = roles_catalogue.as_ref().ok().map(|rs| {
+        rs.iter()
+            .map(|r| context! { id => r.id.to_string(), name => r.name })
+            .collect::<Vec<_>>()
+    });
+    let role_names: HashMap<Uuid, String> = roles_catalogue
+        .as_ref()
+        .map(|rs| rs.iter().map(|r| (r.id, r.name.clone())).collect())
+        .unwrap_or_default();
+    let keys = keys.map(|list| {
+        list.iter()
+            .map(|k| {
+                context! {
+                    id => k.id.to_string(),
+                    name => k.name,
+                    prefix => k.prefix,
+                    role => k.role_id.map(|r| role_names.get(&r).cloned().unwrap_or_else(|| r.to_string())),
+                    created => page::when(k.created_at),
+                    expires => k.expires_at.map(page::when),
+                    revoked => k.revoked_at.map(page::when),
+                    last_used => k.last_used_at.map(page::when),
+                }
+            })
+            .collect::<Vec<_>>()
+    });
     let home = container_label(&names, &user.container_id);
-    render(
-        200,
+    Ok(render(
+        status,
         "user.html",
-        Some(&s),
+        Some(s),
         context! {
             title => format!("User {}", user.profile.username),
             section => "users",
@@ -244,6 +383,8 @@ pub async fn show(
                 seq => user.seq,
                 username => user.profile.username,
                 email => user.profile.email,
+                first_name => user.profile.first_name,
+                last_name => user.profile.last_name,
                 name => full_name(&user),
                 active => user.profile.active,
                 locked => user.locked,
@@ -258,8 +399,19 @@ pub async fn show(
             roles,
             permissions,
             permissions_refused => grants.err(),
+            assignments => assignments.as_ref().ok(),
+            assignments_refused => assignments.err(),
+            role_options => role_options,
+            roles_refused => roles_catalogue.err(),
+            containers => super::containers::tree_values(containers),
+            keys => keys.as_ref().ok(),
+            keys_refused => keys.err(),
+            notice => forms.notice,
+            form => forms.form,
+            values => forms.values,
+            errors => forms.errors,
         },
-    )
+    ))
 }
 
 #[derive(Deserialize)]
@@ -280,12 +432,10 @@ pub async fn set_active(
     Path(id): Path<Uuid>,
     form: Result<Form<SetActive>, FormRejection>,
 ) -> Response {
-    let Ok(Form(f)) = form else {
-        return page::error_page(400, "Bad request", "The form could not be read.", None, Some(&s));
+    let f = match s.accept(form) {
+        Ok(f) => f,
+        Err(refused) => return refused,
     };
-    if let Some(refused) = s.check(f.csrf.as_deref()) {
-        return refused;
-    }
     let Some(active) = f.active else {
         return page::error_page(400, "Bad request", "The form could not be read.", None, Some(&s));
     };
@@ -334,6 +484,8 @@ pub struct Delete {
     version: Option<i64>,
 }
 
+csrf_form!(NewUser, SetActive, Delete);
+
 /// `POST /console/users/{id}/delete`: deletes, on the version confirmed.
 pub async fn delete(
     State(state): State<Arc<AppState>>,
@@ -371,4 +523,137 @@ pub fn url_encode(v: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[derive(Deserialize, serde::Serialize)]
+pub struct Profile {
+    #[serde(default, skip_serializing)]
+    csrf: Option<String>,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+    #[serde(default, skip_serializing)]
+    version: Option<i64>,
+}
+
+#[derive(Deserialize)]
+pub struct NewPassword {
+    #[serde(default)]
+    csrf: Option<String>,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    csrf: Option<String>,
+}
+
+csrf_form!(Profile, NewPassword, CsrfOnly);
+
+/// An emptied field clears the value; an unchanged one is set again.
+fn set_or_clear(v: &str) -> Patch<String> {
+    match some(v) {
+        Some(v) => Patch::Set(v),
+        None => Patch::Clear,
+    }
+}
+
+/// `POST /console/users/{id}/profile`: email and names, on the version the
+/// page showed (412 with a reload hint if someone changed the user since).
+pub async fn update_profile(
+    State(state): State<Arc<AppState>>,
+    s: Session,
+    Path(id): Path<Uuid>,
+    form: Result<Form<Profile>, FormRejection>,
+) -> Response {
+    let f = match s.accept(form) {
+        Ok(f) => f,
+        Err(refused) => return refused,
+    };
+    let patch = UserPatch {
+        email: set_or_clear(&f.email),
+        first_name: set_or_clear(&f.first_name),
+        last_name: set_or_clear(&f.last_name),
+        ..UserPatch::default()
+    };
+    // Without a version the core would retry over a concurrent change;
+    // the console always edits what it showed.
+    let Some(version) = f.version else {
+        return page::error_page(400, "Bad request", "The form could not be read.", None, Some(&s));
+    };
+    match state
+        .roster
+        .update_user(&s.ctx, id, patch, None, Some(version))
+        .await
+    {
+        Ok(_) => super::see_other(&format!("/console/users/{id}?done=profile")),
+        Err(CoreError::Invalid(fields)) => {
+            let forms = Forms::failed("profile", Value::from_serialize(&f), &fields);
+            user_page(&state, &s, id, 400, forms).await
+        }
+        Err(CoreError::Conflict(field)) => {
+            let forms = Forms::failed("profile", Value::from_serialize(&f), &[field]);
+            user_page(&state, &s, id, 409, forms).await
+        }
+        Err(e) => core_error(e, Some("change this user"), Some(&s)),
+    }
+}
+
+/// `POST /console/users/{id}/password`: an administrator sets a new
+/// password (the policy's messages next to the field).
+pub async fn set_password(
+    State(state): State<Arc<AppState>>,
+    s: Session,
+    Path(id): Path<Uuid>,
+    form: Result<Form<NewPassword>, FormRejection>,
+) -> Response {
+    let f = match s.accept(form) {
+        Ok(f) => f,
+        Err(refused) => return refused,
+    };
+    let result = if f.password != f.confirm {
+        Err(CoreError::invalid(
+            "confirm",
+            "same",
+            "the two passwords differ",
+        ))
+    } else {
+        state
+            .roster
+            .set_password(&s.ctx, id, &Secret::new(f.password))
+            .await
+    };
+    match result {
+        Ok(_) => super::see_other(&format!("/console/users/{id}?done=password")),
+        // Never echoed back: the form comes back empty.
+        Err(CoreError::Invalid(fields)) => {
+            let forms = Forms::failed("password", Value::UNDEFINED, &fields);
+            user_page(&state, &s, id, 400, forms).await
+        }
+        Err(e) => core_error(e, Some("set this user's password"), Some(&s)),
+    }
+}
+
+/// `POST /console/users/{id}/mfa/reset`: removes the user's second factor
+/// (a lost device); they enrol again at their next sign-in if required.
+pub async fn reset_mfa(
+    State(state): State<Arc<AppState>>,
+    s: Session,
+    Path(id): Path<Uuid>,
+    form: Result<Form<CsrfOnly>, FormRejection>,
+) -> Response {
+    if let Err(refused) = s.accept(form) {
+        return refused;
+    }
+    match state.roster.reset_totp(&s.ctx, id).await {
+        Ok(()) => super::see_other(&format!("/console/users/{id}?done=mfa")),
+        Err(e) => core_error(e, Some("reset this user's second factor"), Some(&s)),
+    }
 }
