@@ -1149,8 +1149,8 @@ async fn console_edits_a_profile_sets_a_password_and_resets_mfa() {
 }
 
 /// A scoped manager: the built-in Manager role over one container subtree.
-/// Returns the ids of (inside user, outside user).
-async fn scoped_manager(app: &TestApp) -> (String, String) {
+/// Returns the ids of (the subtree's top, a user inside, a user outside).
+async fn scoped_manager(app: &TestApp) -> (String, String, String) {
     let east = api_container(app, "East", None).await;
     let team = api_container(app, "East Team", Some(&east)).await;
     let west = api_container(app, "West", None).await;
@@ -1175,6 +1175,7 @@ async fn scoped_manager(app: &TestApp) -> (String, String) {
         .unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     (
+        east,
         eve["id"].as_str().unwrap().to_string(),
         walt["id"].as_str().unwrap().to_string(),
     )
@@ -1183,7 +1184,7 @@ async fn scoped_manager(app: &TestApp) -> (String, String) {
 #[tokio::test]
 async fn console_scoped_manager_sees_only_their_subtree() {
     let app = TestApp::spawn().await;
-    let (eve, walt) = scoped_manager(&app).await;
+    let (_, eve, walt) = scoped_manager(&app).await;
     let c = browser();
     let (st, html) = sign_in(&app, &c, "mona", "mona-password-12").await;
     assert_eq!(st, 200, "{html}");
@@ -1391,9 +1392,12 @@ fn installed(names: &[&'static str]) -> Option<&'static str> {
     })
 }
 
-/// Signs in, searches and opens a user in headless Chromium with every host
-/// but loopback unreachable, and saves screenshots of the users page, a
-/// user's permissions and the audit page to `target/console-screenshots/`.
+/// The acceptance run in headless Chromium with every host but loopback
+/// unreachable: as admin, create a user, find them by search, grant a role
+/// over a container with the pickers, see it explained, revoke it, see both
+/// events in the audit log, sign out; then as a manager scoped to one
+/// subtree, see only it and be refused a user outside. Screenshots of the
+/// main pages (also at phone width) go to `target/console-screenshots/`.
 /// Needs Debian's `chromium` and `chromium-driver`; in CI (`CI` set) their
 /// absence fails the test.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1412,6 +1416,7 @@ async fn console_in_headless_chromium() {
     let app = TestApp::spawn().await;
     let dora = api_user(&app, "dora", "dora-password-12").await;
     grant_all(&app, &dora, "ReadOnly").await;
+    let (east, _, walt) = scoped_manager(&app).await;
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/console-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
 
@@ -1425,26 +1430,124 @@ async fn console_in_headless_chromium() {
     assert!(d.source().await.contains("Signed in as"));
     d.screenshot(&shots.join("users.png")).await;
 
-    d.type_into("#q", "do").await;
+    // Create a user, then find them by search.
+    d.type_into("#new-username", "frank").await;
+    d.type_into("#new-email", "frank@example.com").await;
+    d.type_into("#new-first_name", "Frank").await;
+    d.click("#create").await;
+    d.find("#grant-form").await;
+    assert!(d.source().await.contains("<h1>frank</h1>"));
+    d.click("nav a[href='/console/users']").await;
+    d.type_into("#q", "fra").await;
     d.click("#search").await;
     d.find("caption").await;
     d.click("a.user-link").await;
-    d.find("#permissions").await;
+    d.find("#grant-form").await;
     let html = d.source().await;
-    assert!(html.contains("<h1>dora</h1>"), "{html}");
-    assert!(html.contains("users.read"), "{html}");
+    assert!(html.contains("<h1>frank</h1>"), "{html}");
+    assert!(html.contains("id=\"no-permissions\""), "{html}");
+    let frank = between(&html, "<dt>Id</dt><dd><code>", "</code>").unwrap();
+
+    // Grant ReadOnly over East with the pickers: the explanation shows it.
+    d.click("#grant-role option[value='00000000-0000-7000-8000-00000000010d']")
+        .await;
+    d.click(&format!("#grant-scope option[value='{east}']"))
+        .await;
+    d.click("#grant").await;
+    d.find("#assignments").await;
+    let html = d.source().await;
+    assert!(
+        html.contains("<strong>ReadOnly</strong> — assigned directly, over East"),
+        "{html}"
+    );
+    assert!(html.contains("id=\"permissions\""), "{html}");
+    d.go(&app.url(&format!("/console/users/{frank}#roles-heading")))
+        .await;
+    d.find("#permissions").await;
     d.screenshot(&shots.join("user-permissions.png")).await;
 
-    d.go(&app.url("/console/audit")).await;
+    // Revoke it: gone from the explanation.
+    d.click("button.revoke").await;
+    d.find("#no-assignments").await;
+    let html = d.source().await;
+    assert!(!html.contains("<strong>ReadOnly</strong>"), "{html}");
+    assert!(html.contains("id=\"no-permissions\""), "{html}");
+
+    // Both events in the audit log.
+    d.click("nav a[href='/console/audit']").await;
     d.find("#chain").await;
-    assert!(d.source().await.contains("user.create"));
+    let html = d.source().await;
+    assert!(html.contains("Chain verified"), "{html}");
+    assert!(html.contains("<code>role.assign</code>"), "{html}");
+    assert!(html.contains("<code>role.unassign</code>"), "{html}");
     d.screenshot(&shots.join("audit.png")).await;
+
+    d.click("nav a[href='/console/containers']").await;
+    d.find("#containers").await;
+    assert!(d.source().await.contains(">East Team</a>"));
+    d.screenshot(&shots.join("containers.png")).await;
+    d.click("nav a[href='/console/roles']").await;
+    d.find("#roles").await;
+    d.screenshot(&shots.join("roles.png")).await;
+
+    // The same pages on a phone-sized screen.
+    d.call(
+        "POST",
+        "/window/rect",
+        Some(json!({"width": 400, "height": 900})),
+    )
+    .await;
+    d.click("nav a[href='/console/users']").await;
+    d.find("#create-form").await;
+    d.screenshot(&shots.join("users-narrow.png")).await;
+    d.call(
+        "POST",
+        "/window/rect",
+        Some(json!({"width": 1200, "height": 1000})),
+    )
+    .await;
 
     d.click("#sign-out").await;
     d.find("#login-form").await;
     assert!(d.source().await.contains("You have signed out."));
+
+    // A scoped manager sees their subtree only, and is refused elsewhere.
+    d.type_into("#username", "mona").await;
+    d.type_into("#password", "mona-password-12").await;
+    d.click("#sign-in").await;
+    d.find("#create-form").await;
+    let html = d.source().await;
+    assert!(html.contains(">eve</a>"), "{html}");
+    assert!(
+        !html.contains(">walt</a>") && !html.contains(">dora</a>"),
+        "{html}"
+    );
+    d.click("nav a[href='/console/containers']").await;
+    d.find("#containers").await;
+    let html = d.source().await;
+    assert!(html.contains(">East Team</a>"), "{html}");
+    assert!(!html.contains(">West</a>"), "{html}");
+    d.screenshot(&shots.join("containers-scoped.png")).await;
+    d.go(&app.url(&format!("/console/users/{walt}"))).await;
+    d.find("#problem").await;
+    let html = d.source().await;
+    assert!(html.contains("data-status=\"403\""), "{html}");
+    assert!(html.contains("You may not see this user."), "{html}");
+    d.screenshot(&shots.join("refused.png")).await;
+    d.click("#sign-out").await;
+    d.find("#login-form").await;
+
     d.call("DELETE", "", None).await;
-    for f in ["users.png", "user-permissions.png", "audit.png"] {
+    for f in [
+        "users.png",
+        "user-permissions.png",
+        "audit.png",
+        "containers.png",
+        "roles.png",
+        "users-narrow.png",
+        "containers-scoped.png",
+        "refused.png",
+    ] {
         assert!(shots.join(f).metadata().unwrap().len() > 1000, "{f}");
     }
 }
