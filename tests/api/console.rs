@@ -1229,6 +1229,25 @@ async fn console_scoped_manager_sees_only_their_subtree() {
     assert_eq!(st, 403, "{html}");
 }
 
+#[tokio::test]
+async fn console_audit_checks_new_events_on_every_view() {
+    let app = TestApp::spawn().await;
+    let (c, _) = admin(&app).await;
+    let (st, html) = page(&app, &c, "/console/audit").await;
+    assert_eq!(st, 200);
+    assert!(html.contains("Chain verified"), "{html}");
+    assert!(html.contains("Whole chain last walked"), "{html}");
+    // Events appended after the checkpoint are verified on the next view.
+    api_user(&app, "newcomer", "newcomer-password-1").await;
+    app.sql(
+        "UPDATE audit_events SET actor = 'mallory' WHERE seq = (SELECT max(seq) FROM audit_events)",
+    )
+    .await;
+    let (st, html) = page(&app, &c, "/console/audit").await;
+    assert_eq!(st, 200);
+    assert!(html.contains("Chain broken at event #"), "{html}");
+}
+
 // ---- a real browser
 
 /// A W3C WebDriver session on a chromedriver this test started.
