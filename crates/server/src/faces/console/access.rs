@@ -105,7 +105,7 @@ pub async fn grant(
 ) -> Response {
     let f = match s.accept(form) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let result = match f.parse() {
         Ok((role, all, containers)) => state
@@ -133,7 +133,7 @@ pub async fn revoke(
     form: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Response {
     if let Err(refused) = s.accept(form) {
-        return refused;
+        return *refused;
     }
     match state
         .roster
@@ -197,7 +197,7 @@ pub async fn create_key(
 ) -> Response {
     let f = match s.accept(form) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let result = match f.parse(id) {
         Ok(input) => state.roster.create_key(&s.ctx, input).await,
@@ -232,7 +232,7 @@ pub async fn revoke_key(
     form: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Response {
     if let Err(refused) = s.accept(form) {
-        return refused;
+        return *refused;
     }
     // The key must be this user's: the page's path names the owner.
     match state.roster.get_key(&s.ctx, key).await {

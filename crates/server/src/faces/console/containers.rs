@@ -34,7 +34,7 @@ pub fn tree(containers: Vec<Container>) -> Vec<(Container, usize)> {
         children.entry(parent).or_default().push(c);
     }
     for list in children.values_mut() {
-        list.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+        list.sort_by_key(|c| c.name.to_lowercase());
     }
     let mut out = Vec::new();
     // Depth-first without recursion: a stack of (container, depth).
@@ -160,7 +160,7 @@ pub async fn create(
 ) -> Response {
     let new = match s.accept(form) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let result = match parent_of(&new.parent_id) {
         Ok(parent_id) => {
@@ -270,7 +270,7 @@ pub async fn update(
 ) -> Response {
     let f = match s.accept(form) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let parent_id = match f.parent_id.as_deref().map(parent_of) {
         None => Ok(None),
@@ -321,7 +321,7 @@ pub async fn delete(
     form: Result<Form<DeleteContainer>, FormRejection>,
 ) -> Response {
     if let Err(refused) = s.accept(form) {
-        return refused;
+        return *refused;
     }
     match state.roster.delete_container(&s.ctx, id).await {
         Ok(()) => super::see_other("/console/containers"),

@@ -101,7 +101,7 @@ pub async fn create(
 ) -> Response {
     let new = match s.accept(form) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let input = GroupInput {
         name: new.name.trim().to_string(),
@@ -190,7 +190,7 @@ pub async fn add_member(
 ) -> Response {
     let f = match s.accept(form) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let username = f.username.trim().to_string();
     let found = if username.is_empty() {
@@ -231,7 +231,7 @@ pub async fn remove_member(
     form: Result<Form<Versioned>, FormRejection>,
 ) -> Response {
     if let Err(refused) = s.accept(form) {
-        return refused;
+        return *refused;
     }
     match state.roster.remove_member(&s.ctx, id, user).await {
         Ok(()) => super::see_other(&format!("/console/groups/{id}")),
@@ -248,7 +248,7 @@ pub async fn delete(
 ) -> Response {
     let f = match s.accept(form) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let name = match state.roster.get_group(&s.ctx, id).await {
         Ok(g) => g.name,

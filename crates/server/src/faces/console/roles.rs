@@ -69,7 +69,7 @@ impl CsrfForm for RoleForm {
 fn accept(
     s: &Session,
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
-) -> Result<RoleForm, Response> {
+) -> Result<RoleForm, Box<Response>> {
     s.accept(form.map(|Form(pairs)| Form(RoleForm::from_pairs(pairs))))
 }
 
@@ -157,7 +157,7 @@ pub async fn create(
 ) -> Response {
     let f = match accept(&s, form) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     match state.roster.create_role(&s.ctx, f.input()).await {
         Ok(r) => super::see_other(&format!("/console/roles/{}", r.id)),
@@ -238,7 +238,7 @@ pub async fn update(
 ) -> Response {
     let f = match accept(&s, form) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let version = match f.version.as_deref().map(str::parse::<i64>) {
         Some(Ok(v)) => Some(v),

@@ -185,19 +185,19 @@ impl Session {
     pub fn accept<T: CsrfForm>(
         &self,
         form: Result<axum::extract::Form<T>, axum::extract::rejection::FormRejection>,
-    ) -> Result<T, Response> {
+    ) -> Result<T, Box<Response>> {
         match form {
             Ok(axum::extract::Form(f)) => match self.check(f.csrf()) {
                 None => Ok(f),
-                Some(refused) => Err(refused),
+                Some(refused) => Err(Box::new(refused)),
             },
-            Err(_) => Err(page::error_page(
+            Err(_) => Err(Box::new(page::error_page(
                 400,
                 "Bad request",
                 "The form could not be read.",
                 None,
                 Some(self),
-            )),
+            ))),
         }
     }
 

@@ -140,7 +140,7 @@ pub async fn create(
 ) -> Response {
     let new = match s.accept(form) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let container_id = match some(&new.container_id).map(|c| Uuid::parse_str(&c)) {
         None => None,
@@ -434,7 +434,7 @@ pub async fn set_active(
 ) -> Response {
     let f = match s.accept(form) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let Some(active) = f.active else {
         return page::error_page(400, "Bad request", "The form could not be read.", None, Some(&s));
@@ -575,7 +575,7 @@ pub async fn update_profile(
 ) -> Response {
     let f = match s.accept(form) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let patch = UserPatch {
         email: set_or_clear(&f.email),
@@ -616,7 +616,7 @@ pub async fn set_password(
 ) -> Response {
     let f = match s.accept(form) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let result = if f.password != f.confirm {
         Err(CoreError::invalid(
@@ -650,7 +650,7 @@ pub async fn reset_mfa(
     form: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Response {
     if let Err(refused) = s.accept(form) {
-        return refused;
+        return *refused;
     }
     match state.roster.reset_totp(&s.ctx, id).await {
         Ok(()) => super::see_other(&format!("/console/users/{id}?done=mfa")),
