@@ -630,6 +630,11 @@ async fn console_refuses_every_form_without_its_csrf_token() {
         (format!("/console/groups/{x}/members/{u}/remove"), vec![]),
         (format!("/console/groups/{x}/delete"), vec![]),
         (
+            format!("/console/groups/{x}/roles"),
+            vec![("role_id", x), ("scope", "all")],
+        ),
+        (format!("/console/groups/{x}/roles/{x}/revoke"), vec![]),
+        (
             "/console/roles".into(),
             vec![("name", "evil"), ("privileges", "users.read")],
         ),
@@ -995,11 +1000,39 @@ async fn console_groups_members_and_delete() {
     assert_eq!(st, 200, "{html}");
     assert!(html.contains(">dora</a>"), "{html}");
     let dora = between(&html, &format!("/console/groups/{g}/members/"), "/remove").unwrap();
+    // A role granted to the group reaches its member, explained as such.
+    let (st, html) = post(
+        &app,
+        &c,
+        &format!("/console/groups/{g}/roles"),
+        &[
+            ("csrf", &token),
+            ("role_id", "00000000-0000-7000-8000-00000000010d"),
+            ("scope", "all"),
+        ],
+    )
+    .await;
+    assert_eq!(st, 200, "{html}");
+    assert!(html.contains("Role granted to the group."), "{html}");
+    let assignment = between(&html, &format!("/console/groups/{g}/roles/"), "/revoke").unwrap();
     let (_, html) = page(&app, &c, &format!("/console/users/{dora}")).await;
     assert!(
         html.contains("<ul id=\"groups\"><li>ops</li></ul>"),
         "{html}"
     );
+    assert!(
+        html.contains("<strong>ReadOnly</strong> — through group ops, over all objects"),
+        "{html}"
+    );
+    let (st, html) = post(
+        &app,
+        &c,
+        &format!("/console/groups/{g}/roles/{assignment}/revoke"),
+        &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(st, 200, "{html}");
+    assert!(html.contains("id=\"no-assignments\""), "{html}");
     let (st, html) = post(
         &app,
         &c,

@@ -3,19 +3,20 @@
 //! (created with the secret shown once, revoked). The core decides who may
 //! confer what where; its refusals are shown as they are.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, State};
 use axum::response::Response;
 use minijinja::{Value, context};
-use roster_core::access::{Holder, RoleRef};
+use roster_core::access::{Assignment, Holder, Role, RoleRef};
 use roster_core::service::NewKey;
 use roster_core::{CoreError, FieldError};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::page::{core_error, render};
+use super::page::{self, core_error, render};
 use super::session::{Session, csrf_form};
 use super::users::{Forms, user_page};
 use crate::extract::Path;
@@ -53,6 +54,41 @@ pub struct CreateKey {
 }
 
 csrf_form!(Grant, CsrfOnly, CreateKey);
+
+/// A grant's scope as people read it: container names (ids for those the
+/// caller cannot read), or all objects.
+pub fn scope_text(names: &HashMap<Uuid, String>, all: bool, containers: &[Uuid]) -> String {
+    if all {
+        return "all objects".to_string();
+    }
+    containers
+        .iter()
+        .map(|c| names.get(c).cloned().unwrap_or_else(|| c.to_string()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A holder's direct assignments, for the assignments table.
+pub fn assignment_rows(list: &[Assignment], names: &HashMap<Uuid, String>) -> Vec<Value> {
+    list.iter()
+        .map(|a| {
+            context! {
+                id => a.id.to_string(),
+                role => a.role_name,
+                scope => scope_text(names, a.all_objects, &a.container_ids),
+                since => page::when(a.created_at),
+            }
+        })
+        .collect()
+}
+
+/// The grant form's role choices.
+pub fn role_options(roles: &[Role]) -> Vec<Value> {
+    roles
+        .iter()
+        .map(|r| context! { id => r.id.to_string(), name => r.name })
+        .collect()
+}
 
 /// A form's uuid field, or the message next to it.
 fn uuid_field(field: &str, v: &str, message: &str) -> Result<Uuid, FieldError> {
@@ -141,6 +177,56 @@ pub async fn revoke(
         .await
     {
         Ok(()) => super::see_other(&format!("/console/users/{id}?done=revoked")),
+        Err(e) => core_error(e, Some("revoke this role assignment"), Some(&s)),
+    }
+}
+
+/// `POST /console/groups/{id}/roles`: grants the chosen role to the group
+/// (so to its members) over the chosen scope.
+pub async fn grant_group(
+    State(state): State<Arc<AppState>>,
+    s: Session,
+    Path(id): Path<Uuid>,
+    form: Result<Form<Grant>, FormRejection>,
+) -> Response {
+    let f = match s.accept(form) {
+        Ok(f) => f,
+        Err(refused) => return *refused,
+    };
+    let result = match f.parse() {
+        Ok((role, all, containers)) => state
+            .roster
+            .assign_role(&s.ctx, Holder::Group(id), RoleRef::Id(role), all, containers)
+            .await
+            .map(|_| ()),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => super::see_other(&format!("/console/groups/{id}?done=granted")),
+        Err(CoreError::Invalid(fields)) => {
+            let forms = Forms::failed("grant", Value::from_serialize(&f), &on_form(fields));
+            super::groups::group_page(&state, &s, id, 400, forms).await
+        }
+        Err(e) => core_error(e, Some("grant this role to this group there"), Some(&s)),
+    }
+}
+
+/// `POST /console/groups/{id}/roles/{assignment}/revoke`.
+pub async fn revoke_group(
+    State(state): State<Arc<AppState>>,
+    s: Session,
+    Path((id, assignment)): Path<(Uuid, Uuid)>,
+    form: Result<Form<CsrfOnly>, FormRejection>,
+) -> Response {
+    if let Err(refused) = s.accept(form) {
+        return *refused;
+    }
+    match state
+        .roster
+        .unassign_role(&s.ctx, Holder::Group(id), assignment)
+        .await
+    {
+        Ok(()) => super::see_other(&format!("/console/groups/{id}?done=revoked")),
         Err(e) => core_error(e, Some("revoke this role assignment"), Some(&s)),
     }
 }

@@ -1,20 +1,23 @@
 //! The groups pages: the list and create form, and a group's page with its
 //! members (add by username, remove) and delete.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Query, State};
 use axum::response::Response;
 use minijinja::{Value, context};
+use roster_core::access::Holder;
 use roster_core::service::{GroupInput, UserKey};
 use roster_core::{CoreError, FieldError};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::access;
 use super::page::{self, core_error, render};
 use super::session::{Session, csrf_form};
-use super::users::url_encode;
+use super::users::{Forms, url_encode};
 use crate::extract::Path;
 use crate::state::AppState;
 
@@ -28,7 +31,7 @@ pub struct NewGroup {
     description: String,
 }
 
-#[derive(Deserialize, Default, serde::Serialize)]
+#[derive(Deserialize, serde::Serialize)]
 pub struct AddMember {
     #[serde(default, skip_serializing)]
     csrf: Option<String>,
@@ -121,39 +124,56 @@ pub async fn create(
     }
 }
 
-/// A group's page; `errors` belong to the add-member form.
-async fn group_page(
+/// A group's page: its members (those the caller may not read are
+/// counted, not shown), its role assignments with the grant form, and
+/// `forms`' notice or failed form.
+pub async fn group_page(
     state: &AppState,
     s: &Session,
     id: Uuid,
     status: u16,
-    add: AddMember,
-    errors: Option<Value>,
+    forms: Forms,
 ) -> Response {
-    let g = match state.roster.get_group(&s.ctx, id).await {
-        Ok(g) => g,
-        Err(e) => return core_error(e, Some("see this group"), Some(s)),
-    };
-    // Members the caller may not read are counted, not shown.
+    match group_page_parts(state, s, id, status, forms).await {
+        Ok(resp) => resp,
+        Err(e) => core_error(e, Some("see this group"), Some(s)),
+    }
+}
+
+async fn group_page_parts(
+    state: &AppState,
+    s: &Session,
+    id: Uuid,
+    status: u16,
+    forms: Forms,
+) -> Result<Response, CoreError> {
+    let g = state.roster.get_group(&s.ctx, id).await?;
     let mut members = Vec::new();
     let mut hidden = 0;
     let mut after = 0;
     loop {
-        match state.roster.members(&s.ctx, id, after, 500).await {
-            Ok(p) => {
-                hidden += p.hidden;
-                members.extend(p.items.iter().map(|u| {
-                    context! { id => u.id.to_string(), username => u.profile.username, email => u.profile.email }
-                }));
-                match p.next {
-                    Some(n) => after = n,
-                    None => break,
-                }
-            }
-            Err(e) => return core_error(e, Some("see this group's members"), Some(s)),
+        let p = state.roster.members(&s.ctx, id, after, 500).await?;
+        hidden += p.hidden;
+        members.extend(p.items.iter().map(|u| {
+            context! { id => u.id.to_string(), username => u.profile.username, email => u.profile.email }
+        }));
+        match p.next {
+            Some(n) => after = n,
+            None => break,
         }
     }
-    render(
+    let containers = state.roster.list_containers(&s.ctx).await.unwrap_or_default();
+    let names: HashMap<Uuid, String> = containers.iter().map(|c| (c.id, c.name.clone())).collect();
+    let assignments = page::refused(
+        state.roster.assignments_of(&s.ctx, Holder::Group(id)).await,
+        "You may not see this group's role assignments.",
+    )?
+    .map(|list| access::assignment_rows(&list, &names));
+    let roles = page::refused(
+        state.roster.list_roles(&s.ctx).await,
+        "You may not read roles, so you cannot grant them.",
+    )?;
+    Ok(render(
         status,
         "group.html",
         Some(s),
@@ -166,19 +186,44 @@ async fn group_page(
             },
             members,
             hidden,
-            add => Value::from_serialize(&add),
-            errors,
+            assignments => assignments.as_ref().ok(),
+            assignments_refused => assignments.err(),
+            role_options => roles.as_ref().ok().map(|rs| access::role_options(rs)),
+            roles_refused => roles.err(),
+            containers => super::containers::tree_values(containers),
+            notice => forms.notice,
+            form => forms.form,
+            values => forms.values,
+            errors => forms.errors,
         },
-    )
+    ))
 }
 
-/// `GET /console/groups/{id}`.
+#[derive(Deserialize, Default)]
+pub struct ShowQuery {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+/// `GET /console/groups/{id}?done=`.
 pub async fn show(
     State(state): State<Arc<AppState>>,
     s: Session,
     Path(id): Path<Uuid>,
+    q: Result<Query<ShowQuery>, QueryRejection>,
 ) -> Response {
-    group_page(&state, &s, id, 200, AddMember::default(), None).await
+    let notice = match q.ok().and_then(|Query(q)| q.done).as_deref() {
+        Some("granted") => Some("Role granted to the group."),
+        Some("revoked") => Some("Role assignment revoked."),
+        Some("added") => Some("Member added."),
+        Some("removed") => Some("Member removed."),
+        _ => None,
+    };
+    let forms = Forms {
+        notice: notice.map(str::to_string),
+        ..Forms::default()
+    };
+    group_page(&state, &s, id, 200, forms).await
 }
 
 /// `POST /console/groups/{id}/members`: adds the user named in the form.
@@ -215,9 +260,10 @@ pub async fn add_member(
         Err(e) => Err(e),
     };
     match result {
-        Ok(_) => super::see_other(&format!("/console/groups/{id}")),
+        Ok(_) => super::see_other(&format!("/console/groups/{id}?done=added")),
         Err(CoreError::Invalid(fields)) => {
-            group_page(&state, &s, id, 400, f, Some(page::by_field(&fields))).await
+            let forms = Forms::failed("member", Value::from_serialize(&f), &fields);
+            group_page(&state, &s, id, 400, forms).await
         }
         Err(e) => core_error(e, Some("add members to this group"), Some(&s)),
     }
@@ -234,7 +280,7 @@ pub async fn remove_member(
         return *refused;
     }
     match state.roster.remove_member(&s.ctx, id, user).await {
-        Ok(()) => super::see_other(&format!("/console/groups/{id}")),
+        Ok(()) => super::see_other(&format!("/console/groups/{id}?done=removed")),
         Err(e) => core_error(e, Some("remove members from this group"), Some(&s)),
     }
 }

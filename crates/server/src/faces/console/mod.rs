@@ -92,6 +92,11 @@ impl Face for Console {
                 post(groups::remove_member),
             )
             .route("/console/groups/{id}/delete", post(groups::delete))
+            .route("/console/groups/{id}/roles", post(access::grant_group))
+            .route(
+                "/console/groups/{id}/roles/{assignment}/revoke",
+                post(access::revoke_group),
+            )
             .route("/console/roles", get(roles::list).post(roles::create))
             .route("/console/roles/{id}", get(roles::show).post(roles::update))
             .route("/console/audit", get(audit::list))

@@ -94,6 +94,19 @@ pub fn render(status: u16, template: &str, session: Option<&Session>, values: Va
     }
 }
 
+/// A section of a page the caller may not see: its message, or the
+/// whole page's error for anything but a refusal.
+pub fn refused<T>(
+    r: Result<T, CoreError>,
+    message: &'static str,
+) -> Result<Result<T, &'static str>, CoreError> {
+    match r {
+        Ok(v) => Ok(Ok(v)),
+        Err(CoreError::Forbidden) => Ok(Err(message)),
+        Err(e) => Err(e),
+    }
+}
+
 /// A page that says what went wrong.
 pub fn error_page(
     status: u16,

@@ -212,19 +212,6 @@ impl Forms {
     }
 }
 
-/// A section of the user page the caller may not see: its message, or the
-/// whole page's error for anything but a refusal.
-fn refused<T>(
-    r: Result<T, CoreError>,
-    message: &'static str,
-) -> Result<Result<T, &'static str>, CoreError> {
-    match r {
-        Ok(v) => Ok(Ok(v)),
-        Err(CoreError::Forbidden) => Ok(Err(message)),
-        Err(e) => Err(e),
-    }
-}
-
 #[derive(Deserialize, Default)]
 pub struct ShowQuery {
     /// What the form posted before this page did (post, redirect, get).
@@ -282,37 +269,28 @@ async fn user_page_parts(
     let user = state.roster.get_user(&s.ctx, id).await?;
     let containers = state.roster.list_containers(&s.ctx).await.unwrap_or_default();
     let names: HashMap<Uuid, String> = containers.iter().map(|c| (c.id, c.name.clone())).collect();
-    let groups = refused(
+    let groups = page::refused(
         state.roster.groups_of(&s.ctx, id).await,
         "You may not see this user's groups.",
     )?
     .map(|ms| ms.into_iter().map(|m| m.group.name).collect::<Vec<_>>());
-    let grants = refused(
+    let grants = page::refused(
         state.roster.effective_permissions(&s.ctx, id).await,
         "You may not see this user's permissions.",
     )?;
-    let assignments = refused(
+    let assignments = page::refused(
         state.roster.assignments_of(&s.ctx, Holder::User(id)).await,
         "You may not see this user's role assignments.",
     )?;
-    let roles_catalogue = refused(
+    let roles_catalogue = page::refused(
         state.roster.list_roles(&s.ctx).await,
         "You may not read roles, so you cannot grant them.",
     )?;
-    let keys = refused(
+    let keys = page::refused(
         state.roster.list_keys(&s.ctx, Some(id), false).await,
         "You may not see this user's API keys.",
     )?;
-    let scope_text = |all: bool, cs: &[Uuid]| -> String {
-        if all {
-            "all objects".to_string()
-        } else {
-            cs.iter()
-                .map(|c| container_label(&names, c))
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-    };
+    let scope_text = |all: bool, cs: &[Uuid]| super::access::scope_text(&names, all, cs);
     let (roles, permissions) = match &grants {
         Ok(gs) => {
             let mut roles = BTreeSet::new();
@@ -333,23 +311,11 @@ async fn user_page_parts(
         }
         Err(_) => (None, None),
     };
-    let assignments = assignments.map(|list| {
-        list.iter()
-            .map(|a| {
-                context! {
-                    id => a.id.to_string(),
-                    role => a.role_name,
-                    scope => scope_text(a.all_objects, &a.container_ids),
-                    since => page::when(a.created_at),
-                }
-            })
-            .collect::<Vec<_>>()
-    });
-    let role_options = roles_catalogue.as_ref().ok().map(|rs| {
-        rs.iter()
-            .map(|r| context! { id => r.id.to_string(), name => r.name })
-            .collect::<Vec<_>>()
-    });
+    let assignments = assignments.map(|list| super::access::assignment_rows(&list, &names));
+    let role_options = roles_catalogue
+        .as_ref()
+        .ok()
+        .map(|rs| super::access::role_options(rs));
     let role_names: HashMap<Uuid, String> = roles_catalogue
         .as_ref()
         .map(|rs| rs.iter().map(|r| (r.id, r.name.clone())).collect())
