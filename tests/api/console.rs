@@ -642,6 +642,7 @@ async fn console_refuses_every_form_without_its_csrf_token() {
             format!("/console/roles/{x}"),
             vec![("name", "evil"), ("privileges", "users.read")],
         ),
+        (format!("/console/roles/{x}/delete"), vec![]),
         (
             format!("/console/users/{u}/roles"),
             vec![("role_id", x), ("scope", "all")],
@@ -698,6 +699,7 @@ async fn console_roles_builtins_are_read_only_and_stale_edits_say_reload() {
     );
     let (st, html) = page(&app, &c, &format!("/console/roles/{read_only}")).await;
     assert_eq!(st, 200);
+    assert!(!html.contains("id=\"delete-role\""), "{html}");
     assert!(html.contains("id=\"builtin-note\""), "{html}");
     assert!(
         !html.contains("id=\"edit-role\"") && !html.contains("type=\"checkbox\""),
@@ -790,6 +792,23 @@ async fn console_roles_builtins_are_read_only_and_stale_edits_say_reload() {
         .unwrap();
     assert_eq!(r.status(), 412);
     assert!(r.text().await.unwrap().contains("Reload the page"));
+    // A custom role can be deleted; a built-in one has no button and the
+    // core refuses it anyway.
+    let (st, html) = post(&app, &c, &format!("{path}/delete"), &[("csrf", &token)]).await;
+    assert_eq!(st, 200, "{html}");
+    assert!(
+        html.contains("The role was deleted.") && !html.contains(">Auditor<"),
+        "{html}"
+    );
+    let (st, html) = post(
+        &app,
+        &c,
+        &format!("/console/roles/{read_only}/delete"),
+        &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(st, 409, "{html}");
+    assert!(html.contains("built-in roles cannot be deleted"), "{html}");
 }
 
 #[tokio::test]

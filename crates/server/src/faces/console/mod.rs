@@ -99,6 +99,7 @@ impl Face for Console {
             )
             .route("/console/roles", get(roles::list).post(roles::create))
             .route("/console/roles/{id}", get(roles::show).post(roles::update))
+            .route("/console/roles/{id}/delete", post(roles::delete))
             .route("/console/audit", get(audit::list))
             .layer(axum::middleware::map_response(page::secure))
     }

@@ -125,6 +125,7 @@ async fn list_page(
     status: u16,
     new: RoleForm,
     errors: Option<Value>,
+    notice: Option<&str>,
 ) -> Response {
     match state.roster.list_roles(&s.ctx).await {
         Ok(roles) => render(
@@ -138,15 +139,28 @@ async fn list_page(
                 privileges => catalogue(&new.privileges),
                 new => Value::from_serialize(&new),
                 errors,
+                notice,
             },
         ),
         Err(e) => core_error(e, Some("see roles"), Some(s)),
     }
 }
 
-/// `GET /console/roles`.
-pub async fn list(State(state): State<Arc<AppState>>, s: Session) -> Response {
-    list_page(&state, &s, 200, RoleForm::default(), None).await
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    #[serde(default)]
+    deleted: Option<String>,
+}
+
+/// `GET /console/roles?deleted=`.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    s: Session,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Response {
+    let deleted = q.ok().and_then(|Query(q)| q.deleted).is_some();
+    let notice = deleted.then_some("The role was deleted.");
+    list_page(&state, &s, 200, RoleForm::default(), None, notice).await
 }
 
 /// `POST /console/roles`: a custom role.
@@ -163,11 +177,11 @@ pub async fn create(
         Ok(r) => super::see_other(&format!("/console/roles/{}", r.id)),
         Err(CoreError::Invalid(fields)) => {
             let errors = by_field(&fields);
-            list_page(&state, &s, 400, f, Some(errors)).await
+            list_page(&state, &s, 400, f, Some(errors), None).await
         }
         Err(CoreError::Conflict(field)) => {
             let errors = by_field(&[field]);
-            list_page(&state, &s, 409, f, Some(errors)).await
+            list_page(&state, &s, 409, f, Some(errors), None).await
         }
         Err(e) => core_error(e, Some("create roles"), Some(&s)),
     }
@@ -265,5 +279,33 @@ pub async fn update(
             role_page(&state, &s, id, 409, Some(f), Some(errors), None).await
         }
         Err(e) => core_error(e, Some("change this role"), Some(&s)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct DeleteRole {
+    #[serde(default)]
+    csrf: Option<String>,
+}
+
+super::session::csrf_form!(DeleteRole);
+
+/// `POST /console/roles/{id}/delete`: a custom role, taken from everyone
+/// who holds it (the core checks the caller may take it from each).
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    s: Session,
+    Path(id): Path<Uuid>,
+    form: Result<Form<DeleteRole>, FormRejection>,
+) -> Response {
+    if let Err(refused) = s.accept(form) {
+        return *refused;
+    }
+    match state.roster.delete_role(&s.ctx, id).await {
+        Ok(()) => super::see_other("/console/roles?deleted=1"),
+        Err(CoreError::Conflict(FieldError { message, .. })) => {
+            page::error_page(409, "Not deleted", &message, None, Some(&s))
+        }
+        Err(e) => core_error(e, Some("delete this role"), Some(&s)),
     }
 }
