@@ -1300,6 +1300,75 @@ async fn console_audit_checks_new_events_on_every_view() {
     assert!(html.contains("Chain broken at event #"), "{html}");
 }
 
+/// Every visible `<input>` and `<select>` of a page has an id that a
+/// `<label for>` names.
+fn assert_labelled(path: &str, html: &str) {
+    let mut rest = html;
+    let mut count = 0;
+    while let Some(i) = rest.find('<') {
+        rest = &rest[i + 1..];
+        let tag_end = rest.find('>').unwrap_or(rest.len());
+        let tag = &rest[..tag_end];
+        let is_field = tag.starts_with("input ") || tag.starts_with("select ");
+        if !is_field || tag.contains("type=\"hidden\"") {
+            continue;
+        }
+        count += 1;
+        let id = between(tag, "id=\"", "\"")
+            .unwrap_or_else(|| panic!("{path}: a field without an id: <{tag}>"));
+        assert!(
+            html.contains(&format!("<label for=\"{id}\"")),
+            "{path}: no label for #{id}"
+        );
+    }
+    assert!(count > 0, "{path}: no fields at all");
+}
+
+#[tokio::test]
+async fn console_every_field_has_a_label() {
+    let app = TestApp::spawn().await;
+    let (c, token) = admin(&app).await;
+    let dora = api_user(&app, "dora", "dora-password-12").await;
+    let container = api_container(&app, "Labs", None).await;
+    let (_, html) = post(
+        &app,
+        &c,
+        "/console/groups",
+        &[("csrf", &token), ("name", "g")],
+    )
+    .await;
+    let group = between(&html, "action=\"/console/groups/", "/members\"").unwrap();
+    let (_, html) = post(
+        &app,
+        &c,
+        "/console/roles",
+        &[
+            ("csrf", &token),
+            ("name", "Custom"),
+            ("privileges", "users.read"),
+        ],
+    )
+    .await;
+    let role = between(&html, "action=\"/console/roles/", "\"").unwrap();
+    let login = raw().get(app.url("/console/login")).send().await.unwrap();
+    assert_labelled("/console/login", &login.text().await.unwrap());
+    for path in [
+        "/console/users".to_string(),
+        format!("/console/users/{}", dora["id"].as_str().unwrap()),
+        "/console/containers".to_string(),
+        format!("/console/containers/{container}"),
+        "/console/groups".to_string(),
+        format!("/console/groups/{group}"),
+        "/console/roles".to_string(),
+        format!("/console/roles/{role}"),
+        "/console/audit".to_string(),
+    ] {
+        let (st, html) = page(&app, &c, &path).await;
+        assert_eq!(st, 200, "{path}");
+        assert_labelled(&path, &html);
+    }
+}
+
 // ---- a real browser
 
 /// A W3C WebDriver session on a chromedriver this test started.
