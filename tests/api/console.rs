@@ -1300,6 +1300,50 @@ async fn console_audit_checks_new_events_on_every_view() {
     assert!(html.contains("Chain broken at event #"), "{html}");
 }
 
+/// The cached verification goes on from its checkpoint: an edit of a
+/// record it already verified is found by the next full walk (due after
+/// `full_every`), not by every look.
+#[tokio::test]
+async fn audit_verification_goes_on_from_its_checkpoint_and_walks_all_when_due() {
+    use roster_core::service::{Ctx, Verification};
+    let app = TestApp::spawn().await;
+    let ctx = Ctx::operator();
+    let later = time::Duration::minutes(10);
+    let v = app.roster.verify_audit_cached(&ctx, later).await.unwrap();
+    let Verification::Intact { events } = v.outcome else {
+        panic!("intact at first")
+    };
+    assert!(events > 0);
+    let first_walk = v.full_walk_at;
+    app.sql("UPDATE audit_events SET actor = 'mallory' WHERE seq = 1")
+        .await;
+    let v = app.roster.verify_audit_cached(&ctx, later).await.unwrap();
+    assert!(matches!(v.outcome, Verification::Intact { .. }));
+    assert_eq!(v.full_walk_at, first_walk, "no full walk yet");
+    let v = app
+        .roster
+        .verify_audit_cached(&ctx, time::Duration::ZERO)
+        .await
+        .unwrap();
+    let Verification::Broken(b) = v.outcome else {
+        panic!("the full walk finds the edit")
+    };
+    assert_eq!(b.seq, 1);
+    // Without audit.read, no status at all.
+    let nobody = api_user(&app, "nobody", "nobody-password-1").await;
+    let token = app.token("nobody", "nobody-password-1").await;
+    let who = app.roster.authenticate(&token).await.unwrap();
+    assert_eq!(who.user_id.to_string(), nobody["id"].as_str().unwrap());
+    let theirs = Ctx {
+        who,
+        origin: ctx.origin.clone(),
+    };
+    assert!(matches!(
+        app.roster.verify_audit_cached(&theirs, later).await,
+        Err(roster_core::CoreError::Forbidden)
+    ));
+}
+
 /// Every visible `<input>` and `<select>` of a page has an id that a
 /// `<label for>` names.
 fn assert_labelled(path: &str, html: &str) {
