@@ -563,6 +563,24 @@ async fn console_grants_a_role_over_a_container_and_revokes_it() {
         "the container is offered: {html}"
     );
 
+    // Who is in the container: on its page, and as a filter of the list.
+    let (_, html) = page(&app, &c, &format!("/console/containers/{sales}")).await;
+    assert!(
+        html.contains(&format!(
+            "<li><a href=\"/console/users/{id}\">gina</a></li>"
+        )),
+        "{html}"
+    );
+    let (st, html) = page(&app, &c, &format!("/console/users?container={sales}")).await;
+    assert_eq!(st, 200);
+    assert!(
+        html.contains(">gina</a>") && !html.contains(">admin</a>"),
+        "{html}"
+    );
+    assert!(html.contains("in Sales and below"), "{html}");
+    let (st, _) = page(&app, &c, "/console/users?container=nope").await;
+    assert_eq!(st, 400);
+
     // No role chosen: said next to the role picker.
     let grant_path = format!("/console/users/{id}/roles");
     let (st, html) = post(

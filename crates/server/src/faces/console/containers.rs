@@ -10,6 +10,7 @@ use axum::response::Response;
 use minijinja::{Value, context};
 use roster_core::access::Container;
 use roster_core::service::{ContainerChange, ContainerInput};
+use roster_core::user::UserQuery;
 use roster_core::{CoreError, FieldError};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -18,6 +19,9 @@ use super::page::{self, core_error, render};
 use super::session::{Session, csrf_form};
 use crate::extract::Path;
 use crate::state::AppState;
+
+/// Users listed on a container's page; the rest are a link away.
+const USERS_SHOWN: u32 = 10;
 
 /// Deeper levels are drawn at this indent, so a deep tree stays readable on
 /// a narrow screen.
@@ -212,6 +216,27 @@ async fn container_page(
         Err(e) => return core_error(e, Some("see containers"), Some(s)),
     };
     let names: HashMap<Uuid, String> = all.iter().map(|c| (c.id, c.name.clone())).collect();
+    // Who is in it: the first few, and a link to the filtered users list.
+    let query = UserQuery {
+        container: Some(id),
+        limit: USERS_SHOWN,
+        ..UserQuery::default()
+    };
+    let users = match page::refused(
+        state.roster.list_users(&s.ctx, query).await,
+        "You may not see the users in this container.",
+    ) {
+        Ok(users) => users.map(|p| {
+            let more = p.next.is_some();
+            let list: Vec<Value> = p
+                .items
+                .iter()
+                .map(|u| context! { id => u.id.to_string(), username => u.profile.username })
+                .collect();
+            (list, more)
+        }),
+        Err(e) => return core_error(e, Some("see this container's users"), Some(s)),
+    };
     let parent = c
         .parent_id
         .map(|p| names.get(&p).cloned().unwrap_or_else(|| p.to_string()));
@@ -236,6 +261,9 @@ async fn container_page(
             // Moving under itself is offered too: the core's refusal is
             // the one rule, and the page shows it.
             containers => tree_values(all),
+            users => users.as_ref().ok().map(|u| &u.0),
+            more_users => users.as_ref().is_ok_and(|u| u.1),
+            users_refused => users.as_ref().err(),
             notice,
             errors,
         },

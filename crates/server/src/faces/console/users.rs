@@ -32,6 +32,9 @@ pub struct ListQuery {
     after: Option<i64>,
     #[serde(default)]
     deleted: Option<String>,
+    /// Only users homed in this container or below it.
+    #[serde(default)]
+    container: Option<String>,
 }
 
 /// The create-user form as typed, shown again beside its errors.
@@ -84,14 +87,40 @@ async fn list_page(
     errors: Option<Value>,
 ) -> Response {
     let search = q.q.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let within = match q.container.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(c) => match Uuid::parse_str(c) {
+            Ok(c) => Some(c),
+            Err(_) => {
+                return page::error_page(400, "Bad request", "There is no such container.", None, Some(s));
+            }
+        },
+    };
     let query = UserQuery {
         q: search.clone(),
         after_seq: q.after,
         limit: PAGE,
+        container: within,
         ..UserQuery::default()
     };
-    // The home container picker: the containers the caller may see.
+    // The home container picker and the filter: the containers the caller
+    // may see.
     let containers = state.roster.list_containers(&s.ctx).await.unwrap_or_default();
+    let within_name = within.map(|c| {
+        containers
+            .iter()
+            .find(|x| x.id == c)
+            .map_or_else(|| c.to_string(), |x| x.name.clone())
+    });
+    // What the paging links carry over.
+    let filter_param = [
+        search.as_deref().map(|v| format!("q={}", url_encode(v))),
+        within.map(|c| format!("container={c}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join("&");
     match state.roster.list_users(&s.ctx, query).await {
         Ok(found) => render(
             status,
@@ -102,8 +131,10 @@ async fn list_page(
                 section => "users",
                 users => found.items.iter().map(summary).collect::<Vec<_>>(),
                 next => found.next,
-                q_param => search.as_deref().map(url_encode),
+                filter_param,
                 q => search,
+                within => within.map(|c| c.to_string()),
+                within_name,
                 paged => q.after.is_some(),
                 deleted => q.deleted,
                 new => Value::from_serialize(&new),
