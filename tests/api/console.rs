@@ -1318,6 +1318,129 @@ async fn console_audit_checks_new_events_on_every_view() {
     assert!(html.contains("Chain broken at event #"), "{html}");
 }
 
+#[tokio::test]
+async fn console_bad_input_is_a_page_never_a_500() {
+    let app = TestApp::spawn().await;
+    let (c, token) = admin(&app).await;
+    let user = api_user(&app, "odd", "odd-password-123").await;
+    let u = user["id"].as_str().unwrap();
+    let box_ = api_container(&app, "Box", None).await;
+    let long = "x".repeat(5000);
+    let nul = "a\u{0}b";
+    let x = "0190c0de-0000-7000-8000-000000000001";
+    let t = token.as_str();
+    let cases: Vec<(String, Vec<(&str, &str)>)> = vec![
+        (
+            format!("/console/users/{u}/active"),
+            vec![("csrf", t), ("active", "maybe")],
+        ),
+        (
+            format!("/console/users/{u}/profile"),
+            vec![("csrf", t), ("version", "x")],
+        ),
+        (
+            format!("/console/users/{u}/profile"),
+            vec![("csrf", t), ("version", "1"), ("first_name", &long)],
+        ),
+        (
+            format!("/console/users/{u}/profile"),
+            vec![("csrf", t), ("version", "1"), ("first_name", nul)],
+        ),
+        (
+            format!("/console/users/{u}/roles"),
+            vec![("csrf", t), ("role_id", "nope"), ("scope", "nope")],
+        ),
+        (
+            format!("/console/users/{u}/roles"),
+            vec![("csrf", t), ("role_id", x), ("scope", x)],
+        ),
+        (
+            format!("/console/users/{u}/roles/{x}/revoke"),
+            vec![("csrf", t)],
+        ),
+        (
+            format!("/console/users/{u}/keys"),
+            vec![("csrf", t), ("name", &long)],
+        ),
+        (
+            format!("/console/users/{u}/keys"),
+            vec![("csrf", t), ("name", "k"), ("role_id", x)],
+        ),
+        (
+            format!("/console/users/{u}/keys/{x}/revoke"),
+            vec![("csrf", t)],
+        ),
+        (
+            format!("/console/users/{x}/password"),
+            vec![
+                ("csrf", t),
+                ("password", "Aa1-long-enough"),
+                ("confirm", "Aa1-long-enough"),
+            ],
+        ),
+        (
+            "/console/containers".into(),
+            vec![("csrf", t), ("name", nul), ("parent_id", "nope")],
+        ),
+        (
+            "/console/containers".into(),
+            vec![("csrf", t), ("name", "n"), ("parent_id", x)],
+        ),
+        (
+            format!("/console/containers/{box_}"),
+            vec![("csrf", t), ("version", "1"), ("parent_id", "")],
+        ),
+        (
+            format!("/console/containers/{box_}"),
+            vec![("csrf", t), ("version", "x"), ("name", "y")],
+        ),
+        (format!("/console/containers/{x}/delete"), vec![("csrf", t)]),
+        ("/console/groups".into(), vec![("csrf", t), ("name", &long)]),
+        (
+            format!("/console/groups/{x}/members"),
+            vec![("csrf", t), ("username", "odd")],
+        ),
+        (
+            format!("/console/groups/{x}/delete"),
+            vec![("csrf", t), ("version", "1")],
+        ),
+        (
+            "/console/roles".into(),
+            vec![("csrf", t), ("name", "r"), ("privileges", "no.such")],
+        ),
+        (
+            format!("/console/roles/{x}"),
+            vec![("csrf", t), ("name", "r"), ("version", "x")],
+        ),
+        (
+            format!("/console/roles/{x}"),
+            vec![("csrf", t), ("name", "r"), ("version", "1")],
+        ),
+    ];
+    for (path, form) in &cases {
+        let (st, html) = post(&app, &c, path, form).await;
+        assert!(
+            st.is_client_error(),
+            "{path} {form:?}: {st} {}",
+            &html[..html.len().min(3000)]
+        );
+        assert!(
+            html.contains("Signed in as"),
+            "{path}: a console page: {html}"
+        );
+    }
+    for path in [
+        "/console/users/not-a-uuid",
+        "/console/containers/not-a-uuid",
+        "/console/groups/not-a-uuid",
+        "/console/roles/not-a-uuid",
+        "/console/users?after=x",
+    ] {
+        let (st, _) = page(&app, &c, path).await;
+        assert!(st.is_client_error(), "{path}: {st}");
+    }
+}
+
 /// The cached verification goes on from its checkpoint: an edit of a
 /// record it already verified is found by the next full walk (due after
 /// `full_every`), not by every look.
