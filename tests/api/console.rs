@@ -1319,6 +1319,64 @@ async fn console_audit_checks_new_events_on_every_view() {
 }
 
 #[tokio::test]
+async fn console_signs_in_with_totp_and_an_admin_resets_it() {
+    let app = TestApp::spawn().await;
+    let tina = api_user(&app, "tina", "tina-password-12").await;
+    grant_all(&app, &tina, "ReadOnly").await;
+    let api_token = app.token("tina", "tina-password-12").await;
+    let secret = crate::mfa::enroll(&app, &api_token).await;
+
+    // The password first, then the code, each on the form it was given.
+    let c = browser();
+    let (st, html) = sign_in(&app, &c, "tina", "tina-password-12").await;
+    assert_eq!(st, 401, "{html}");
+    assert!(html.contains("id=\"totp\""), "{html}");
+    let code = roster_core::mfa::current_code(&secret).unwrap();
+    let r = c
+        .post(app.url("/console/login"))
+        .form(&[
+            ("username", "tina"),
+            ("password", "tina-password-12"),
+            ("totp", code.as_str()),
+            ("login_token", login_token(&html).as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("Signed in as <strong id=\"me\">tina</strong>"),
+        "{html}"
+    );
+
+    // An administrator resets the lost device: the page says so.
+    let (admin_c, token) = admin(&app).await;
+    let id = tina["id"].as_str().unwrap();
+    let (_, html) = page(&app, &admin_c, &format!("/console/users/{id}")).await;
+    assert!(
+        html.contains("<dt>Second factor</dt><dd>enrolled</dd>"),
+        "{html}"
+    );
+    assert!(html.contains("id=\"reset-mfa\""), "{html}");
+    let (st, html) = post(
+        &app,
+        &admin_c,
+        &format!("/console/users/{id}/mfa/reset"),
+        &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(st, 200, "{html}");
+    assert!(
+        html.contains("<dt>Second factor</dt><dd>none</dd>"),
+        "{html}"
+    );
+    assert!(!html.contains("id=\"reset-mfa\""), "{html}");
+    let (st, _) = sign_in(&app, &browser(), "tina", "tina-password-12").await;
+    assert_eq!(st, 200, "no code asked any more");
+}
+
+#[tokio::test]
 async fn console_bad_input_is_a_page_never_a_500() {
     let app = TestApp::spawn().await;
     let (c, token) = admin(&app).await;
