@@ -8,7 +8,7 @@
 //!   minijinja, auto-escaped), security headers and error pages;
 //! - `auth.rs` (sign-in with its pre-session token, sign-out), `users.rs`
 //!   (search, create, a user's page, profile and credentials), `access.rs`
-//!   (grants, revokes and API keys on a user's page), `containers.rs`,
+//!   (grants and revokes on user and group pages, API keys), `containers.rs`,
 //!   `groups.rs`, `roles.rs`, `audit.rs` — the pages. Each handler reads
 //!   its form (CSRF first), makes one core call and renders.
 

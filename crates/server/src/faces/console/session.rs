@@ -1,6 +1,8 @@
 //! The console's session: the token the core issued at sign-in, kept in the
 //! `roster_console` cookie, and the CSRF token every form carries, derived
-//! from it (so it needs no storage and dies with the session).
+//! from it (so it needs no storage and dies with the session). Before the
+//! session, the sign-in form has a random token of its own, doubled in a
+//! short-lived cookie.
 
 use std::sync::Arc;
 

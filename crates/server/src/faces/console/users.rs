@@ -1,7 +1,9 @@
-//! The users pages: search and keyset paging, create, a user's page with
-//! the effective-permissions explanation, enable/disable, delete with a
-//! confirmation step. Every call goes through the core as the signed-in
-//! user; a refusal of the core is shown as it is.
+//! The users pages: search (within a container) and keyset paging, create,
+//! a user's page with the effective-permissions explanation (its grant and
+//! key sections are `access.rs`'s), profile edit, a new password, MFA
+//! reset, enable/disable, delete with a confirmation step. Every call goes
+//! through the core as the signed-in user; a refusal of the core is shown
+//! as it is.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
