@@ -942,6 +942,21 @@ async fn console_containers_tree_rename_move_with_the_cycle_check_and_delete() {
         html.contains("<h1>Beta two</h1>") && html.contains("Saved."),
         "{html}"
     );
+    // The same form again, on the version it showed: someone else's change.
+    let (st, html) = post(
+        &app,
+        &c,
+        &format!("/console/containers/{b}"),
+        &[
+            ("csrf", &token),
+            ("version", &v),
+            ("name", "Beta three"),
+            ("description", ""),
+        ],
+    )
+    .await;
+    assert_eq!(st, 412, "{html}");
+    assert!(html.contains("Reload the page"), "{html}");
 
     // Alpha under its own child: the core's refusal, next to the picker.
     let (_, html) = page(&app, &c, &format!("/console/containers/{a}")).await;
@@ -958,6 +973,17 @@ async fn console_containers_tree_rename_move_with_the_cycle_check_and_delete() {
         html.contains("id=\"parent_id-error\">a container cannot move under itself"),
         "{html}"
     );
+
+    // Alpha still holds Beta: not deleted, and the page says why.
+    let (st, html) = post(
+        &app,
+        &c,
+        &format!("/console/containers/{a}/delete"),
+        &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(st, 409, "{html}");
+    assert!(html.contains("id=\"delete-error\""), "{html}");
 
     // Beta moves to the root's level beside Alpha, then is deleted.
     let root = between(&html, "<option value=\"", "\"").unwrap();
