@@ -23,7 +23,7 @@ pub use self::access::{
     ContainerChange, ContainerInput, EffectiveGrant, GroupChange, GroupInput, NewKey,
     PrivilegeChange, RoleInput,
 };
-pub use self::audit::{Verification, verify_audit_chain};
+pub use self::audit::{CachedVerification, Verification, verify_audit_chain};
 pub use self::login::LoginInput;
 pub use self::mfa::Enrollment;
 pub use self::users::{AccessChange, Created, UserChange, UserKey};
@@ -153,6 +153,8 @@ pub struct Roster {
     chain_cache: Arc<ChainCache>,
     creating: claims::Claims,
     user_purge_after_days: u32,
+    /// Where [`Roster::verify_audit_cached`] goes on from.
+    audit_checkpoint: tokio::sync::Mutex<Option<audit::AuditCheckpoint>>,
 }
 
 /// What a client is told to wait when the disk refuses writes: long enough
@@ -260,6 +262,7 @@ impl Roster {
             token_leeway_secs: config.token_leeway_secs,
             user_purge_after_days: config.user_purge_after_days,
             creating: claims::Claims::default(),
+            audit_checkpoint: tokio::sync::Mutex::new(None),
         })
     }
 

@@ -23,16 +23,29 @@ pub struct SignInPage {
     signed_out: Option<String>,
 }
 
-/// `GET /console/login`.
-pub async fn form(Query(q): Query<SignInPage>) -> Response {
-    render(
-        200,
+/// The sign-in page with a fresh pre-session token, in its form and in
+/// the cookie it must match.
+fn login_page(status: u16, headers: &HeaderMap, values: minijinja::Value) -> Response {
+    let token = session::new_pre_token();
+    let mut resp = render(
+        status,
         "login.html",
         None,
-        context! {
-            title => "Sign in",
-            notice => q.signed_out.map(|_| "You have signed out."),
-        },
+        context! { title => "Sign in", login_token => token.clone(), ..values },
+    );
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        session::set_pre_cookie(&token, session::over_tls(headers)),
+    );
+    resp
+}
+
+/// `GET /console/login`.
+pub async fn form(headers: HeaderMap, Query(q): Query<SignInPage>) -> Response {
+    login_page(
+        200,
+        &headers,
+        context! { notice => q.signed_out.map(|_| "You have signed out.") },
     )
 }
 
@@ -44,6 +57,9 @@ pub struct SignIn {
     password: String,
     #[serde(default)]
     totp: Option<String>,
+    /// The pre-session token, matched against its cookie.
+    #[serde(default)]
+    login_token: Option<String>,
 }
 
 /// `POST /console/login`: a token from the core becomes the session cookie.
@@ -59,12 +75,10 @@ pub async fn sign_in(
     let totp = f.totp.filter(|c| !c.trim().is_empty());
     let username = f.username.trim().to_string();
     let again = |status: u16, error: &str, fields: Option<&[roster_core::FieldError]>, need_totp: bool| {
-        render(
+        login_page(
             status,
-            "login.html",
-            None,
+            &headers,
             context! {
-                title => "Sign in",
                 username => username,
                 error,
                 errors => fields.map(page::by_field),
@@ -72,6 +86,16 @@ pub async fn sign_in(
             },
         )
     };
+    // Checked before the password is: a forged sign-in costs no hashing
+    // and counts against no throttle.
+    if !session::pre_token_ok(&headers, f.login_token.as_deref()) {
+        return again(
+            403,
+            "This sign-in form has expired or did not come from this console. Enter your username and password again.",
+            None,
+            false,
+        );
+    }
     let input = LoginInput {
         username: username.clone(),
         password: Secret::new(f.password),
@@ -98,15 +122,15 @@ pub async fn sign_in(
             )
         }
         Ok(issued) => {
+            let secure = session::over_tls(&headers);
             let mut resp = super::see_other("/console/users");
-            resp.headers_mut().insert(
+            let h = resp.headers_mut();
+            h.insert(
                 header::SET_COOKIE,
-                session::set_cookie(
-                    issued.token.expose(),
-                    issued.expires_in_secs,
-                    session::over_tls(&headers),
-                ),
+                session::set_cookie(issued.token.expose(), issued.expires_in_secs, secure),
             );
+            // Used once: a later sign-in gets a form of its own.
+            h.append(header::SET_COOKIE, session::clear_pre_cookie(secure));
             resp
         }
         Err(CoreError::MfaRequired) => again(

@@ -6,11 +6,19 @@
 //!   derived from it, and the [`session::Session`] extractor;
 //! - `page.rs` — templates (embedded with `include_str!`, rendered with
 //!   minijinja, auto-escaped), security headers and error pages;
-//! - `auth.rs` (sign-in, sign-out), `users.rs`, `audit.rs` — the pages.
+//! - `auth.rs` (sign-in with its pre-session token, sign-out), `users.rs`
+//!   (search, create, a user's page, profile and credentials), `access.rs`
+//!   (grants and revokes on user and group pages, API keys), `containers.rs`,
+//!   `groups.rs`, `roles.rs`, `audit.rs` — the pages. Each handler reads
+//!   its form (CSRF first), makes one core call and renders.
 
+mod access;
 mod audit;
 mod auth;
+mod containers;
+mod groups;
 mod page;
+mod roles;
 mod session;
 mod users;
 
@@ -54,6 +62,44 @@ impl Face for Console {
                 "/console/users/{id}/delete",
                 get(users::confirm_delete).post(users::delete),
             )
+            .route("/console/users/{id}/profile", post(users::update_profile))
+            .route("/console/users/{id}/password", post(users::set_password))
+            .route("/console/users/{id}/mfa/reset", post(users::reset_mfa))
+            .route("/console/users/{id}/roles", post(access::grant))
+            .route(
+                "/console/users/{id}/roles/{assignment}/revoke",
+                post(access::revoke),
+            )
+            .route("/console/users/{id}/keys", post(access::create_key))
+            .route(
+                "/console/users/{id}/keys/{key}/revoke",
+                post(access::revoke_key),
+            )
+            .route(
+                "/console/containers",
+                get(containers::list).post(containers::create),
+            )
+            .route(
+                "/console/containers/{id}",
+                get(containers::show).post(containers::update),
+            )
+            .route("/console/containers/{id}/delete", post(containers::delete))
+            .route("/console/groups", get(groups::list).post(groups::create))
+            .route("/console/groups/{id}", get(groups::show))
+            .route("/console/groups/{id}/members", post(groups::add_member))
+            .route(
+                "/console/groups/{id}/members/{user}/remove",
+                post(groups::remove_member),
+            )
+            .route("/console/groups/{id}/delete", post(groups::delete))
+            .route("/console/groups/{id}/roles", post(access::grant_group))
+            .route(
+                "/console/groups/{id}/roles/{assignment}/revoke",
+                post(access::revoke_group),
+            )
+            .route("/console/roles", get(roles::list).post(roles::create))
+            .route("/console/roles/{id}", get(roles::show).post(roles::update))
+            .route("/console/roles/{id}/delete", post(roles::delete))
             .route("/console/audit", get(audit::list))
             .layer(axum::middleware::map_response(page::secure))
     }

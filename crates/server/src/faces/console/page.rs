@@ -21,6 +21,14 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("delete.html", include_str!("templates/delete.html")),
         ("audit.html", include_str!("templates/audit.html")),
         ("error.html", include_str!("templates/error.html")),
+        ("macros.html", include_str!("templates/macros.html")),
+        ("containers.html", include_str!("templates/containers.html")),
+        ("container.html", include_str!("templates/container.html")),
+        ("groups.html", include_str!("templates/groups.html")),
+        ("group.html", include_str!("templates/group.html")),
+        ("roles.html", include_str!("templates/roles.html")),
+        ("role.html", include_str!("templates/role.html")),
+        ("key.html", include_str!("templates/key.html")),
     ] {
         env.add_template(name, text)
             .unwrap_or_else(|e| panic!("console template {name}: {e}"));
@@ -83,6 +91,19 @@ pub fn render(status: u16, template: &str, session: Option<&Session>, values: Va
             tracing::error!(template, error = %e, "console template failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
         }
+    }
+}
+
+/// A section of a page the caller may not see: its message, or the
+/// whole page's error for anything but a refusal.
+pub fn refused<T>(
+    r: Result<T, CoreError>,
+    message: &'static str,
+) -> Result<Result<T, &'static str>, CoreError> {
+    match r {
+        Ok(v) => Ok(Ok(v)),
+        Err(CoreError::Forbidden) => Ok(Err(message)),
+        Err(e) => Err(e),
     }
 }
 
@@ -215,4 +236,17 @@ pub fn when(t: time::OffsetDateTime) -> String {
     t.to_offset(time::UtcOffset::UTC)
         .format(format)
         .unwrap_or_else(|_| t.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_parses() {
+        for (name, _) in TEMPLATES.templates() {
+            TEMPLATES.get_template(name).unwrap();
+        }
+        assert!(TEMPLATES.get_template("user.html").is_ok());
+    }
 }

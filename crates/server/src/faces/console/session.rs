@@ -1,6 +1,8 @@
 //! The console's session: the token the core issued at sign-in, kept in the
 //! `roster_console` cookie, and the CSRF token every form carries, derived
-//! from it (so it needs no storage and dies with the session).
+//! from it (so it needs no storage and dies with the session). Before the
+//! session, the sign-in form has a random token of its own, doubled in a
+//! short-lived cookie.
 
 use std::sync::Arc;
 
@@ -18,20 +20,70 @@ use crate::state::AppState;
 /// The session cookie's name.
 pub const COOKIE: &str = "roster_console";
 
+/// The pre-session cookie of the sign-in form (login CSRF, double submit).
+pub const PRE_COOKIE: &str = "roster_console_login";
+
+/// How long a sign-in form stays usable: long enough to type a password
+/// and a TOTP code, short enough that a leaked value is soon worthless.
+pub const PRE_MAX_AGE_SECS: u64 = 600;
+
 /// The label mixed into the CSRF token, so it is no other hash of the token.
 const CSRF_LABEL: &[u8] = b"roster console csrf v1\0";
 
-/// The session token in the request's cookies, if any.
-pub fn cookie(headers: &HeaderMap) -> Option<&str> {
+/// The value of cookie `name` in the request, if any and not empty.
+fn cookie_named<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.trim())
         .filter(|v| !v.is_empty())
+}
+
+/// The session token in the request's cookies, if any.
+pub fn cookie(headers: &HeaderMap) -> Option<&str> {
+    cookie_named(headers, COOKIE)
+}
+
+/// A fresh pre-session token for the sign-in form: 32 random bytes in hex.
+/// Signing in must not be forgeable either (login CSRF: a page elsewhere
+/// signing the victim's browser into the attacker's account), and before
+/// sign-in there is no session to derive a token from, so the form and a
+/// `SameSite=Strict` cookie carry the same random value (double submit):
+/// another site can neither read nor set the cookie.
+pub fn new_pre_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `Set-Cookie` for the sign-in form's pre-session token. Scoped to the
+/// sign-in path, so it travels with nothing else.
+pub fn set_pre_cookie(token: &str, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{PRE_COOKIE}={token}; Path=/console/login; HttpOnly; SameSite=Strict; Max-Age={PRE_MAX_AGE_SECS}{secure}"
+    ))
+    .expect("hex is cookie-safe text")
+}
+
+/// `Set-Cookie` that removes the pre-session cookie (after a sign-in).
+pub fn clear_pre_cookie(secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{PRE_COOKIE}=; Path=/console/login; HttpOnly; SameSite=Strict; Max-Age=0{secure}"
+    ))
+    .expect("static text")
+}
+
+/// Whether the sign-in form's hidden token matches the pre-session cookie.
+pub fn pre_token_ok(headers: &HeaderMap, sent: Option<&str>) -> bool {
+    match (cookie_named(headers, PRE_COOKIE), sent) {
+        (Some(c), Some(s)) => c.len() == 64 && same(c, s),
+        _ => false,
+    }
 }
 
 /// Whether the browser reached us over TLS (directly, or through a proxy
@@ -86,6 +138,23 @@ fn same(a: &str, b: &str) -> bool {
             == 0
 }
 
+/// A form that carries the session's CSRF token.
+pub trait CsrfForm {
+    fn csrf(&self) -> Option<&str>;
+}
+
+/// Implements [`CsrfForm`] for form structs with a `csrf` field.
+macro_rules! csrf_form {
+    ($($t:ty),* $(,)?) => {$(
+        impl $crate::faces::console::session::CsrfForm for $t {
+            fn csrf(&self) -> Option<&str> {
+                self.csrf.as_deref()
+            }
+        }
+    )*};
+}
+pub(crate) use csrf_form;
+
 /// A signed-in user: the core's context for every call, and what the pages
 /// need (name, CSRF token). A handler that takes it never runs signed out:
 /// without a valid session the browser is sent to the sign-in page.
@@ -109,6 +178,28 @@ impl Session {
                 None,
                 Some(self),
             )),
+        }
+    }
+
+    /// The form, once it could be read and carries this session's token;
+    /// otherwise the page that refuses it. The token is checked before
+    /// anything else of the form is looked at.
+    pub fn accept<T: CsrfForm>(
+        &self,
+        form: Result<axum::extract::Form<T>, axum::extract::rejection::FormRejection>,
+    ) -> Result<T, Box<Response>> {
+        match form {
+            Ok(axum::extract::Form(f)) => match self.check(f.csrf()) {
+                None => Ok(f),
+                Some(refused) => Err(Box::new(refused)),
+            },
+            Err(_) => Err(Box::new(page::error_page(
+                400,
+                "Bad request",
+                "The form could not be read.",
+                None,
+                Some(self),
+            ))),
         }
     }
 
@@ -175,5 +266,21 @@ mod tests {
         assert_eq!(cookie(&h), Some("tok"));
         h.insert(header::COOKIE, HeaderValue::from_static("roster_console="));
         assert_eq!(cookie(&h), None);
+    }
+
+    #[test]
+    fn the_sign_in_token_must_match_its_cookie() {
+        let t = new_pre_token();
+        assert_eq!(t.len(), 64);
+        assert_ne!(t, new_pre_token());
+        let mut h = HeaderMap::new();
+        assert!(!pre_token_ok(&h, Some(&t)), "no cookie");
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("{PRE_COOKIE}={t}")).unwrap(),
+        );
+        assert!(pre_token_ok(&h, Some(&t)));
+        assert!(!pre_token_ok(&h, None));
+        assert!(!pre_token_ok(&h, Some(&new_pre_token())));
     }
 }

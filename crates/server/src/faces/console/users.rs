@@ -1,7 +1,9 @@
-//! The users pages: search and keyset paging, create, a user's page with
-//! the effective-permissions explanation, enable/disable, delete with a
-//! confirmation step. Every call goes through the core as the signed-in
-//! user; a refusal of the core is shown as it is.
+//! The users pages: search (within a container) and keyset paging, create,
+//! a user's page with the effective-permissions explanation (its grant and
+//! key sections are `access.rs`'s), profile edit, a new password, MFA
+//! reset, enable/disable, delete with a confirmation step. Every call goes
+//! through the core as the signed-in user; a refusal of the core is shown
+//! as it is.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -10,14 +12,14 @@ use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Query, State};
 use axum::response::Response;
 use minijinja::{Value, context};
-use roster_core::CoreError;
-use roster_core::FieldError;
+use roster_core::access::Holder;
 use roster_core::user::{CreateUser, Patch, User, UserDraft, UserPatch, UserQuery};
+use roster_core::{CoreError, FieldError, Secret};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::page::{self, core_error, render};
-use super::session::Session;
+use super::session::{Session, csrf_form};
 use crate::extract::Path;
 use crate::state::AppState;
 
@@ -32,6 +34,9 @@ pub struct ListQuery {
     after: Option<i64>,
     #[serde(default)]
     deleted: Option<String>,
+    /// Only users homed in this container or below it.
+    #[serde(default)]
+    container: Option<String>,
 }
 
 /// The create-user form as typed, shown again beside its errors.
@@ -47,6 +52,9 @@ pub struct NewUser {
     first_name: String,
     #[serde(default)]
     last_name: String,
+    /// Home container; the caller's own when empty.
+    #[serde(default)]
+    container_id: String,
 }
 
 fn summary(u: &User) -> Value {
@@ -81,12 +89,40 @@ async fn list_page(
     errors: Option<Value>,
 ) -> Response {
     let search = q.q.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let within = match q.container.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(c) => match Uuid::parse_str(c) {
+            Ok(c) => Some(c),
+            Err(_) => {
+                return page::error_page(400, "Bad request", "There is no such container.", None, Some(s));
+            }
+        },
+    };
     let query = UserQuery {
         q: search.clone(),
         after_seq: q.after,
         limit: PAGE,
+        container: within,
         ..UserQuery::default()
     };
+    // The home container picker and the filter: the containers the caller
+    // may see.
+    let containers = state.roster.list_containers(&s.ctx).await.unwrap_or_default();
+    let within_name = within.map(|c| {
+        containers
+            .iter()
+            .find(|x| x.id == c)
+            .map_or_else(|| c.to_string(), |x| x.name.clone())
+    });
+    // What the paging links carry over.
+    let filter_param = [
+        search.as_deref().map(|v| format!("q={}", url_encode(v))),
+        within.map(|c| format!("container={c}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join("&");
     match state.roster.list_users(&s.ctx, query).await {
         Ok(found) => render(
             status,
@@ -97,11 +133,14 @@ async fn list_page(
                 section => "users",
                 users => found.items.iter().map(summary).collect::<Vec<_>>(),
                 next => found.next,
-                q_param => search.as_deref().map(url_encode),
+                filter_param,
                 q => search,
+                within => within.map(|c| c.to_string()),
+                within_name,
                 paged => q.after.is_some(),
                 deleted => q.deleted,
                 new => Value::from_serialize(&new),
+                containers => super::containers::tree_values(containers),
                 errors,
             },
         ),
@@ -132,13 +171,24 @@ pub async fn create(
     s: Session,
     form: Result<Form<NewUser>, FormRejection>,
 ) -> Response {
-    let Ok(Form(new)) = form else {
-        return page::error_page(400, "Bad request", "The form could not be read.", None, Some(&s));
+    let new = match s.accept(form) {
+        Ok(f) => f,
+        Err(refused) => return *refused,
     };
-    if let Some(refused) = s.check(new.csrf.as_deref()) {
-        return refused;
-    }
+    let container_id = match some(&new.container_id).map(|c| Uuid::parse_str(&c)) {
+        None => None,
+        Some(Ok(c)) => Some(c),
+        Some(Err(_)) => {
+            let errors = page::by_field(&[FieldError::new(
+                "container_id",
+                "exists",
+                "choose a container from the list",
+            )]);
+            return list_page(&state, &s, ListQuery::default(), 400, new, Some(errors)).await;
+        }
+    };
     let input = CreateUser {
+        container_id,
         profile: UserDraft {
             username: new.username.trim().to_string(),
             email: some(&new.email),
@@ -174,43 +224,106 @@ fn container_label(names: &HashMap<Uuid, String>, id: &Uuid) -> String {
     names.get(id).cloned().unwrap_or_else(|| id.to_string())
 }
 
-/// `GET /console/users/{id}`: profile, groups, roles and why the user may
-/// do what they may.
+/// What the user page shows besides the user: a notice after a change, or
+/// one form as typed with its errors by field (`form` names which).
+#[derive(Default)]
+pub struct Forms {
+    pub notice: Option<String>,
+    pub form: Option<&'static str>,
+    pub values: Option<Value>,
+    pub errors: Option<Value>,
+}
+
+impl Forms {
+    pub fn failed(form: &'static str, values: Value, fields: &[FieldError]) -> Self {
+        Forms {
+            form: Some(form),
+            values: Some(values),
+            errors: Some(page::by_field(fields)),
+            ..Forms::default()
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct ShowQuery {
+    /// What the form posted before this page did (post, redirect, get).
+    #[serde(default)]
+    done: Option<String>,
+}
+
+/// `GET /console/users/{id}?done=`.
 pub async fn show(
     State(state): State<Arc<AppState>>,
     s: Session,
     Path(id): Path<Uuid>,
+    q: Result<Query<ShowQuery>, QueryRejection>,
 ) -> Response {
-    let user = match state.roster.get_user(&s.ctx, id).await {
-        Ok(u) => u,
-        Err(e) => return core_error(e, Some("see this user"), Some(&s)),
+    let done = q.ok().and_then(|Query(q)| q.done);
+    let notice = match done.as_deref() {
+        Some("granted") => Some("Role granted."),
+        Some("revoked") => Some("Role assignment revoked."),
+        Some("key-revoked") => Some("API key revoked."),
+        Some("profile") => Some("Profile saved."),
+        Some("password") => Some("Password set."),
+        Some("mfa") => Some("Second factor removed."),
+        _ => None,
     };
-    let names: HashMap<Uuid, String> = state
-        .roster
-        .list_containers(&s.ctx)
-        .await
-        .map(|cs| cs.into_iter().map(|c| (c.id, c.name)).collect())
-        .unwrap_or_default();
-    let groups = match state.roster.groups_of(&s.ctx, id).await {
-        Ok(ms) => Ok(ms.into_iter().map(|m| m.group.name).collect::<Vec<_>>()),
-        Err(CoreError::Forbidden) => Err("You may not see this user's groups."),
-        Err(e) => return core_error(e, Some("see this user's groups"), Some(&s)),
+    let forms = Forms {
+        notice: notice.map(str::to_string),
+        ..Forms::default()
     };
-    let grants = match state.roster.effective_permissions(&s.ctx, id).await {
-        Ok(g) => Ok(g),
-        Err(CoreError::Forbidden) => Err("You may not see this user's permissions."),
-        Err(e) => return core_error(e, Some("see this user's permissions"), Some(&s)),
-    };
-    let scope_text = |all: bool, cs: &[Uuid]| -> String {
-        if all {
-            "all objects".to_string()
-        } else {
-            cs.iter()
-                .map(|c| container_label(&names, c))
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-    };
+    user_page(&state, &s, id, 200, forms).await
+}
+
+/// The user page: profile, groups, roles and why the user may do what
+/// they may, direct assignments with the grant form, API keys, and the
+/// edit and credential forms. Each part the caller may not see says so.
+pub async fn user_page(
+    state: &AppState,
+    s: &Session,
+    id: Uuid,
+    status: u16,
+    forms: Forms,
+) -> Response {
+    match user_page_parts(state, s, id, status, forms).await {
+        Ok(resp) => resp,
+        Err(e) => core_error(e, Some("see this user"), Some(s)),
+    }
+}
+
+async fn user_page_parts(
+    state: &AppState,
+    s: &Session,
+    id: Uuid,
+    status: u16,
+    forms: Forms,
+) -> Result<Response, CoreError> {
+    let user = state.roster.get_user(&s.ctx, id).await?;
+    let containers = state.roster.list_containers(&s.ctx).await.unwrap_or_default();
+    let names: HashMap<Uuid, String> = containers.iter().map(|c| (c.id, c.name.clone())).collect();
+    let groups = page::refused(
+        state.roster.groups_of(&s.ctx, id).await,
+        "You may not see this user's groups.",
+    )?
+    .map(|ms| ms.into_iter().map(|m| m.group.name).collect::<Vec<_>>());
+    let grants = page::refused(
+        state.roster.effective_permissions(&s.ctx, id).await,
+        "You may not see this user's permissions.",
+    )?;
+    let assignments = page::refused(
+        state.roster.assignments_of(&s.ctx, Holder::User(id)).await,
+        "You may not see this user's role assignments.",
+    )?;
+    let roles_catalogue = page::refused(
+        state.roster.list_roles(&s.ctx).await,
+        "You may not read roles, so you cannot grant them.",
+    )?;
+    let keys = page::refused(
+        state.roster.list_keys(&s.ctx, Some(id), false).await,
+        "You may not see this user's API keys.",
+    )?;
+    let scope_text = |all: bool, cs: &[Uuid]| super::access::scope_text(&names, all, cs);
     let (roles, permissions) = match &grants {
         Ok(gs) => {
             let mut roles = BTreeSet::new();
@@ -231,11 +344,36 @@ pub async fn show(
         }
         Err(_) => (None, None),
     };
+    let assignments = assignments.map(|list| super::access::assignment_rows(&list, &names));
+    let role_options = roles_catalogue
+        .as_ref()
+        .ok()
+        .map(|rs| super::access::role_options(rs));
+    let role_names: HashMap<Uuid, String> = roles_catalogue
+        .as_ref()
+        .map(|rs| rs.iter().map(|r| (r.id, r.name.clone())).collect())
+        .unwrap_or_default();
+    let keys = keys.map(|list| {
+        list.iter()
+            .map(|k| {
+                context! {
+                    id => k.id.to_string(),
+                    name => k.name,
+                    prefix => k.prefix,
+                    role => k.role_id.map(|r| role_names.get(&r).cloned().unwrap_or_else(|| r.to_string())),
+                    created => page::when(k.created_at),
+                    expires => k.expires_at.map(page::when),
+                    revoked => k.revoked_at.map(page::when),
+                    last_used => k.last_used_at.map(page::when),
+                }
+            })
+            .collect::<Vec<_>>()
+    });
     let home = container_label(&names, &user.container_id);
-    render(
-        200,
+    Ok(render(
+        status,
         "user.html",
-        Some(&s),
+        Some(s),
         context! {
             title => format!("User {}", user.profile.username),
             section => "users",
@@ -244,6 +382,8 @@ pub async fn show(
                 seq => user.seq,
                 username => user.profile.username,
                 email => user.profile.email,
+                first_name => user.profile.first_name,
+                last_name => user.profile.last_name,
                 name => full_name(&user),
                 active => user.profile.active,
                 locked => user.locked,
@@ -258,8 +398,19 @@ pub async fn show(
             roles,
             permissions,
             permissions_refused => grants.err(),
+            assignments => assignments.as_ref().ok(),
+            assignments_refused => assignments.err(),
+            role_options => role_options,
+            roles_refused => roles_catalogue.err(),
+            containers => super::containers::tree_values(containers),
+            keys => keys.as_ref().ok(),
+            keys_refused => keys.err(),
+            notice => forms.notice,
+            form => forms.form,
+            values => forms.values,
+            errors => forms.errors,
         },
-    )
+    ))
 }
 
 #[derive(Deserialize)]
@@ -280,12 +431,10 @@ pub async fn set_active(
     Path(id): Path<Uuid>,
     form: Result<Form<SetActive>, FormRejection>,
 ) -> Response {
-    let Ok(Form(f)) = form else {
-        return page::error_page(400, "Bad request", "The form could not be read.", None, Some(&s));
+    let f = match s.accept(form) {
+        Ok(f) => f,
+        Err(refused) => return *refused,
     };
-    if let Some(refused) = s.check(f.csrf.as_deref()) {
-        return refused;
-    }
     let Some(active) = f.active else {
         return page::error_page(400, "Bad request", "The form could not be read.", None, Some(&s));
     };
@@ -334,6 +483,8 @@ pub struct Delete {
     version: Option<i64>,
 }
 
+csrf_form!(NewUser, SetActive, Delete);
+
 /// `POST /console/users/{id}/delete`: deletes, on the version confirmed.
 pub async fn delete(
     State(state): State<Arc<AppState>>,
@@ -371,4 +522,137 @@ pub fn url_encode(v: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[derive(Deserialize, serde::Serialize)]
+pub struct Profile {
+    #[serde(default, skip_serializing)]
+    csrf: Option<String>,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+    #[serde(default, skip_serializing)]
+    version: Option<i64>,
+}
+
+#[derive(Deserialize)]
+pub struct NewPassword {
+    #[serde(default)]
+    csrf: Option<String>,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    csrf: Option<String>,
+}
+
+csrf_form!(Profile, NewPassword, CsrfOnly);
+
+/// An emptied field clears the value; an unchanged one is set again.
+fn set_or_clear(v: &str) -> Patch<String> {
+    match some(v) {
+        Some(v) => Patch::Set(v),
+        None => Patch::Clear,
+    }
+}
+
+/// `POST /console/users/{id}/profile`: email and names, on the version the
+/// page showed (412 with a reload hint if someone changed the user since).
+pub async fn update_profile(
+    State(state): State<Arc<AppState>>,
+    s: Session,
+    Path(id): Path<Uuid>,
+    form: Result<Form<Profile>, FormRejection>,
+) -> Response {
+    let f = match s.accept(form) {
+        Ok(f) => f,
+        Err(refused) => return *refused,
+    };
+    let patch = UserPatch {
+        email: set_or_clear(&f.email),
+        first_name: set_or_clear(&f.first_name),
+        last_name: set_or_clear(&f.last_name),
+        ..UserPatch::default()
+    };
+    // Without a version the core would retry over a concurrent change;
+    // the console always edits what it showed.
+    let Some(version) = f.version else {
+        return page::error_page(400, "Bad request", "The form could not be read.", None, Some(&s));
+    };
+    match state
+        .roster
+        .update_user(&s.ctx, id, patch, None, Some(version))
+        .await
+    {
+        Ok(_) => super::see_other(&format!("/console/users/{id}?done=profile")),
+        Err(CoreError::Invalid(fields)) => {
+            let forms = Forms::failed("profile", Value::from_serialize(&f), &fields);
+            user_page(&state, &s, id, 400, forms).await
+        }
+        Err(CoreError::Conflict(field)) => {
+            let forms = Forms::failed("profile", Value::from_serialize(&f), &[field]);
+            user_page(&state, &s, id, 409, forms).await
+        }
+        Err(e) => core_error(e, Some("change this user"), Some(&s)),
+    }
+}
+
+/// `POST /console/users/{id}/password`: an administrator sets a new
+/// password (the policy's messages next to the field).
+pub async fn set_password(
+    State(state): State<Arc<AppState>>,
+    s: Session,
+    Path(id): Path<Uuid>,
+    form: Result<Form<NewPassword>, FormRejection>,
+) -> Response {
+    let f = match s.accept(form) {
+        Ok(f) => f,
+        Err(refused) => return *refused,
+    };
+    let result = if f.password != f.confirm {
+        Err(CoreError::invalid(
+            "confirm",
+            "same",
+            "the two passwords differ",
+        ))
+    } else {
+        state
+            .roster
+            .set_password(&s.ctx, id, &Secret::new(f.password))
+            .await
+    };
+    match result {
+        Ok(_) => super::see_other(&format!("/console/users/{id}?done=password")),
+        // Never echoed back: the form comes back empty.
+        Err(CoreError::Invalid(fields)) => {
+            let forms = Forms::failed("password", Value::UNDEFINED, &fields);
+            user_page(&state, &s, id, 400, forms).await
+        }
+        Err(e) => core_error(e, Some("set this user's password"), Some(&s)),
+    }
+}
+
+/// `POST /console/users/{id}/mfa/reset`: removes the user's second factor
+/// (a lost device); they enrol again at their next sign-in if required.
+pub async fn reset_mfa(
+    State(state): State<Arc<AppState>>,
+    s: Session,
+    Path(id): Path<Uuid>,
+    form: Result<Form<CsrfOnly>, FormRejection>,
+) -> Response {
+    if let Err(refused) = s.accept(form) {
+        return *refused;
+    }
+    match state.roster.reset_totp(&s.ctx, id).await {
+        Ok(()) => super::see_other(&format!("/console/users/{id}?done=mfa")),
+        Err(e) => core_error(e, Some("reset this user's second factor"), Some(&s)),
+    }
 }
