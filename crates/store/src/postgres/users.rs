@@ -278,18 +278,6 @@ fn filter(q: &UserQuery, within: Option<&[Uuid]>, counting: bool) -> (String, Ve
              OR u.first_name ILIKE $? OR u.last_name ILIKE $? OR u.display_name ILIKE $?)",
             Box::new(pattern),
         );
-        if text.chars().count() >= 3 {
-            // The expression of the `users_search` trigram index, so that
-            // it narrows the candidates; the ILIKEs above decide exactly.
-            push(
-                &mut args,
-                &mut sql,
-                " AND lower(coalesce(u.username_key, '') || ' ' || coalesce(u.email_key, '') || ' ' || \
-                 coalesce(u.first_name, '') || ' ' || coalesce(u.last_name, '') || ' ' || \
-                 coalesce(u.display_name, '')) LIKE lower($?)",
-                Box::new(format!("%{}", like_prefix(text))),
-            );
-        }
     }
     if let Some(f) = &q.filter {
         let (condition, values) = super::user_filter::condition(f, args.len() + 1);

@@ -182,13 +182,6 @@ pub fn for_login(conn: &Connection, key: &str) -> rusqlite::Result<Option<LoginR
     .optional()
 }
 
-/// The FTS5 query for text of three characters or more (the trigram
-/// index cannot narrow shorter text): one quoted phrase, so nothing in it
-/// is query syntax.
-fn trigram_phrase(q: &str) -> Option<String> {
-    (q.chars().count() >= 3).then(|| format!("\"{}\"", q.replace('"', "\"\"")))
-}
-
 fn like_prefix(q: &str) -> String {
     let mut s = String::with_capacity(q.len() + 1);
     for c in q.chars() {
@@ -302,14 +295,6 @@ fn list_or_count(
         let n = args.len() + 1;
         sql = sql.replace("?1q", &format!("?{n}"));
         args.push(SqlValue::Text(pattern));
-        if let Some(phrase) = trigram_phrase(text) {
-            // The trigram index narrows the candidates to users holding
-            // the text somewhere; the LIKEs above decide exactly.
-            sql.push_str(
-                " AND u.seq IN (SELECT rowid FROM users_search WHERE users_search MATCH ?)",
-            );
-            args.push(SqlValue::Text(phrase));
-        }
     }
     if let Some(filter) = &q.filter {
         let (condition, values) = super::user_filter::condition(filter, args.len() + 1);
