@@ -5,6 +5,7 @@
 #
 #   scripts/bench/run.sh            # full run (about 3 minutes + seeding)
 #   BENCH_SECONDS=5 SKIP_MILLION=1 scripts/bench/run.sh   # quicker
+#   ONLY_MILLION=1 scripts/bench/run.sh   # only the 1M-user section
 #   BENCH_DATABASE=postgres scripts/bench/run.sh  # on PostgreSQL (a fresh
 #       database per scenario on BENCH_POSTGRES_URL, default the local server)
 set -euo pipefail
@@ -77,11 +78,12 @@ run() { # name conns url [wrk args...]
 }
 
 echo "roster bench on $BACKEND: ${SECONDS_PER}s per route, $CONNS connections, $THREADS wrk threads, $(nproc) cores"
+H=(-H "Authorization: Bearer $KEY")
+if [ -z "${ONLY_MILLION:-}" ]; then
 start bench
 echo "idle RSS: $(( $(rss_kb) / 1024 )) MiB"
 ID=$(curl -sf -X POST "http://127.0.0.1:$PORT/api/v1/users" -H "Authorization: Bearer $KEY" \
   -H 'Content-Type: application/json' -d '{"username":"bench-target","email":"t@example.com"}' | sed 's/.*"id":"\([^"]*\)".*/\1/')
-H=(-H "Authorization: Bearer $KEY")
 
 # A manager scoped to container A (with a sub-container A1), and a user in A1.
 api() { curl -sf -X POST "http://127.0.0.1:$PORT/api/v1/$1" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d "$2"; }
@@ -117,6 +119,7 @@ awk -v a="${RPS[get_by_id_during_password_load]}" -v b="${RPS[get_by_id]}" \
   'BEGIN {printf "  reads kept %.0f%% of their rate while hashing saturates\n", 100*a/b}'
 echo "peak RSS under load: $(( $(hwm_kb) / 1024 )) MiB"
 stop
+fi
 
 if [ -z "${SKIP_MILLION:-}" ]; then
   N=${BENCH_USERS:-1000000}
@@ -138,5 +141,12 @@ if [ -z "${SKIP_MILLION:-}" ]; then
   run "list page 1000 (1M users)" "$CONNS" "http://127.0.0.1:$PORT/api/v1/users?limit=50&cursor=$cursor" "${H[@]}"
   run "username= filter (1M users)" "$CONNS" "http://127.0.0.1:$PORT/api/v1/users?username=user0765432" "${H[@]}"
   run "email= filter (1M users)" "$CONNS" "http://127.0.0.1:$PORT/api/v1/users?email=user0123456@example.com" "${H[@]}"
+  # Search (q: a prefix of username, email or a name; the trigram index
+  # narrows q of 3+ characters): one match, a thousand, and none at all
+  # (which read every user before the index).
+  run "q= one match (1M users)" "$CONNS" "http://127.0.0.1:$PORT/api/v1/users?q=user0765432" "${H[@]}"
+  run "q= 1000 matches, page 50" "$CONNS" "http://127.0.0.1:$PORT/api/v1/users?q=user0765&limit=50" "${H[@]}"
+  run "q= no match (1M users)" "$CONNS" "http://127.0.0.1:$PORT/api/v1/users?q=nobody-by-this-name" "${H[@]}"
+  run "q= name prefix First12 (1M users)" "$CONNS" "http://127.0.0.1:$PORT/api/v1/users?q=First12&limit=50" "${H[@]}"
   stop
 fi
