@@ -9,7 +9,7 @@ use reqwest::redirect::Policy;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_PASSWORD, TestApp, free_port};
+use crate::helpers::{ADMIN_PASSWORD, TestApp, free_port, parts};
 
 /// A browser-like client: keeps cookies, follows redirects.
 fn browser() -> Client {
@@ -1999,4 +1999,83 @@ async fn console_pages_users_by_keyset() {
         next.starts_with("/console/users?q=pager&amp;after="),
         "{next}"
     );
+}
+
+/// An account that must have a second factor and has none is led through
+/// enrolment in the console: its sign-in opens only the enrolment page,
+/// a wrong code or a CSRF-less post enrols nothing, the right code enrols
+/// and ends that session, and the next sign-in asks for a code.
+#[tokio::test]
+async fn console_enrols_a_required_second_factor() {
+    let app = TestApp::spawn().await;
+    let nora = app
+        .create_user(
+            json!({"username": "nora", "password": "nora-password-12", "mfa_required": true}),
+        )
+        .await;
+    grant_all(&app, &nora, "ReadOnly").await;
+    let c = browser();
+    let (st, html) = sign_in(&app, &c, "nora", "nora-password-12").await;
+    assert_eq!(st, 200, "{html}");
+    assert!(html.contains("id=\"enrol-form\""), "{html}");
+    // The enrolment session opens nothing else.
+    let r = c.get(app.url("/console/users")).send().await.unwrap();
+    assert!(r.url().path().ends_with("/console/login"), "{}", r.url());
+    let (st, html) = sign_in(&app, &c, "nora", "nora-password-12").await;
+    assert_eq!(st, 200, "{html}");
+    let secret = between(&html, "<code id=\"totp-secret\">", "</code>").unwrap();
+    let csrf = between(&html, "name=\"csrf\" value=\"", "\"").unwrap();
+    assert!(
+        !html.contains("<dd>nora-password-12"),
+        "no secret of the user's own echoed"
+    );
+
+    let r = c
+        .post(app.url("/console/enrol"))
+        .form(&[("code", "000000")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "no CSRF token, no enrolment");
+    let r = c
+        .post(app.url("/console/enrol"))
+        .form(&[("code", "12"), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("That code is not valid"));
+
+    // A wrong code ended nothing: start again, then enrol for real.
+    let (st, html) = page(&app, &c, "/console/enrol").await;
+    assert_eq!(st, 200, "{html}");
+    let secret2 = between(&html, "<code id=\"totp-secret\">", "</code>").unwrap();
+    assert_ne!(secret, secret2, "a new key each time");
+    let csrf = between(&html, "name=\"csrf\" value=\"", "\"").unwrap();
+    let code = roster_core::mfa::current_code(&secret2).unwrap();
+    let r = c
+        .post(app.url("/console/enrol"))
+        .form(&[("code", code.as_str()), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.url().path().ends_with("/console/login"), "{}", r.url());
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("Your second factor is enrolled")
+    );
+    let (_, user) = parts(
+        app.get(&format!("/api/v1/users/{}", nora["id"].as_str().unwrap()))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(user["mfa_enrolled"], true, "{user}");
+    let (st, html) = sign_in(&app, &c, "nora", "nora-password-12").await;
+    assert_eq!(st, 401, "{html}");
+    assert!(html.contains("id=\"totp\""), "{html}");
 }

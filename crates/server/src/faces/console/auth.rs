@@ -13,7 +13,7 @@ use roster_core::{CoreError, Secret};
 use serde::Deserialize;
 
 use super::page::{self, render};
-use super::session::{self, Session};
+use super::session::{self, Enrolling, Session};
 use crate::extract::RequestOrigin;
 use crate::state::AppState;
 
@@ -21,6 +21,8 @@ use crate::state::AppState;
 pub struct SignInPage {
     #[serde(default)]
     signed_out: Option<String>,
+    #[serde(default)]
+    enrolled: Option<String>,
 }
 
 /// The sign-in page with a fresh pre-session token, in its form and in
@@ -45,7 +47,9 @@ pub async fn form(headers: HeaderMap, Query(q): Query<SignInPage>) -> Response {
     login_page(
         200,
         &headers,
-        context! { notice => q.signed_out.map(|_| "You have signed out.") },
+        context! { notice => q.signed_out.map(|_| "You have signed out.").or(
+            q.enrolled.map(|_| "Your second factor is enrolled. Sign in with your password and a code from the app."),
+        ) },
     )
 }
 
@@ -104,26 +108,16 @@ pub async fn sign_in(
         sliding: false,
     };
     match state.roster.issue_token(input, &origin).await {
-        Ok(issued) if issued.enroll_only => {
-            // Good only for enrolling a second factor, which the console
-            // cannot do yet: no session.
-            if let Err(e) = state
-                .roster
-                .revoke_token(issued.token.expose(), &origin)
-                .await
-            {
-                tracing::warn!(error = %e, "revoking an enrolment token");
-            }
-            again(
-                403,
-                "Your account must enrol a second factor (TOTP) before it can sign in here; enrol through the API (/api/v1/me/mfa/totp) first.",
-                None,
-                false,
-            )
-        }
         Ok(issued) => {
+            // A token good only for enrolling a second factor opens the
+            // enrolment page and nothing else (every other page refuses it).
+            let next = if issued.enroll_only {
+                "/console/enrol"
+            } else {
+                "/console/users"
+            };
             let secure = session::over_tls(&headers);
-            let mut resp = super::see_other("/console/users");
+            let mut resp = super::see_other(next);
             let h = resp.headers_mut();
             h.insert(
                 header::SET_COOKIE,
@@ -180,4 +174,67 @@ pub async fn sign_out(
     resp.headers_mut()
         .insert(header::SET_COOKIE, session::clear_cookie(s.secure));
     resp
+}
+
+/// `GET /console/enrol`: starts (or restarts) TOTP enrolment and shows the
+/// key once, with the form for the first code.
+pub async fn enrol_form(State(state): State<Arc<AppState>>, e: Enrolling) -> Response {
+    match state.roster.begin_totp(&e.ctx).await {
+        Ok(started) => render(
+            200,
+            "enrol.html",
+            None,
+            context! {
+                title => "Enrol a second factor",
+                secret => started.secret.expose(),
+                uri => started.otpauth_uri.expose(),
+                enrol_csrf => e.csrf,
+            },
+        ),
+        Err(err) => page::core_error(err, Some("start enrolment"), None),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct EnrolForm {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    csrf: Option<String>,
+}
+
+/// `POST /console/enrol`: the first code completes enrolment; the
+/// enrolment-only session ends and the user signs in with password and code.
+pub async fn enrol(
+    State(state): State<Arc<AppState>>,
+    e: Enrolling,
+    form: Result<Form<EnrolForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = form else {
+        return page::error_page(400, "Bad request", "The form could not be read.", None, None);
+    };
+    if let Some(refused) = e.check(f.csrf.as_deref()) {
+        return refused;
+    }
+    match state.roster.confirm_totp(&e.ctx, f.code.trim()).await {
+        Ok(()) => {
+            if let Err(err) = state.roster.revoke_token(&e.token, &e.ctx.origin).await {
+                tracing::warn!(error = %err, "revoking an enrolment token");
+            }
+            let mut resp = super::see_other("/console/login?enrolled=1");
+            resp.headers_mut()
+                .insert(header::SET_COOKIE, session::clear_cookie(e.secure));
+            resp
+        }
+        Err(CoreError::Invalid(_) | CoreError::Unauthenticated | CoreError::MfaRequired) => render(
+            400,
+            "enrol.html",
+            None,
+            context! {
+                title => "Enrol a second factor",
+                error => "That code is not valid. Start again: a new key will be shown.",
+            },
+        ),
+        Err(err) => page::core_error(err, Some("enrol"), None),
+    }
 }

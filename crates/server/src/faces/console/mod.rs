@@ -55,6 +55,7 @@ impl Face for Console {
             .route("/console/static/console.css", get(page::css))
             .route("/console/login", get(auth::form).post(auth::sign_in))
             .route("/console/logout", post(auth::sign_out))
+            .route("/console/enrol", get(auth::enrol_form).post(auth::enrol))
             .route("/console/users", get(users::list).post(users::create))
             .route("/console/users/{id}", get(users::show))
             .route("/console/users/{id}/active", post(users::set_active))

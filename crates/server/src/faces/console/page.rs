@@ -29,6 +29,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("roles.html", include_str!("templates/roles.html")),
         ("role.html", include_str!("templates/role.html")),
         ("key.html", include_str!("templates/key.html")),
+        ("enrol.html", include_str!("templates/enrol.html")),
     ] {
         env.add_template(name, text)
             .unwrap_or_else(|e| panic!("console template {name}: {e}"));

@@ -243,6 +243,58 @@ impl FromRequestParts<Arc<AppState>> for Session {
     }
 }
 
+/// A user signed in with a token good only for enrolling a second factor
+/// (an account that must have one and has none): what the enrolment page
+/// may do, and nothing else — every other page treats it as signed out.
+pub struct Enrolling {
+    pub ctx: Ctx,
+    pub token: String,
+    pub csrf: String,
+    pub secure: bool,
+}
+
+impl Enrolling {
+    /// As [`Session::check`], for the enrolment form.
+    pub fn check(&self, sent: Option<&str>) -> Option<Response> {
+        match sent {
+            Some(s) if same(s, &self.csrf) => None,
+            _ => Some(page::error_page(
+                403,
+                "Form refused",
+                "This form did not come from your console session. Sign in again.",
+                None,
+                None,
+            )),
+        }
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for Enrolling {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let secure = over_tls(&parts.headers);
+        let Some(token) = cookie(&parts.headers).map(str::to_string) else {
+            return Err(to_sign_in(false, secure));
+        };
+        match crate::extract::authenticate(parts, state, Some(&token)).await {
+            Ok(ctx) if ctx.who.enroll_only => Ok(Enrolling {
+                csrf: csrf_of(&token),
+                ctx,
+                token,
+                secure,
+            }),
+            // Signed in fully: nothing to enrol here.
+            Ok(_) => Err(super::see_other("/console/users")),
+            Err(CoreError::Unauthenticated) => Err(to_sign_in(true, secure)),
+            Err(e) => Err(page::core_error(e, None, None).into_response()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
