@@ -10,6 +10,7 @@
 
 mod audit;
 mod auth;
+mod links;
 mod page;
 mod session;
 mod users;
@@ -28,6 +29,9 @@ use crate::state::AppState;
 /// Where the console lives.
 pub const BASE: &str = "/console";
 
+/// The pages that complete mailed links (see `links.rs`).
+pub const LINK_PAGES: [&str; 3] = ["/invite", "/reset", "/verify-email"];
+
 /// The admin console in the browser, its session in a cookie.
 pub struct Console;
 
@@ -37,7 +41,9 @@ impl Face for Console {
     }
 
     fn owns(&self, path: &str) -> bool {
-        path == BASE || path.starts_with("/console/")
+        path == BASE
+            || path.starts_with("/console/")
+            || LINK_PAGES.contains(&path)
     }
 
     fn router(&self) -> Router<Arc<AppState>> {
@@ -55,6 +61,9 @@ impl Face for Console {
                 get(users::confirm_delete).post(users::delete),
             )
             .route("/console/audit", get(audit::list))
+            .route("/invite", get(links::invite_form).post(links::invite))
+            .route("/reset", get(links::reset_form).post(links::reset))
+            .route("/verify-email", get(links::verify))
             .layer(axum::middleware::map_response(page::secure))
     }
 
