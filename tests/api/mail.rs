@@ -735,3 +735,44 @@ async fn a_changed_address_is_verified_by_the_mailed_link() {
     assert_eq!(resp.status(), StatusCode::OK);
     sink.none_within(Duration::from_millis(800)).await;
 }
+
+#[tokio::test]
+async fn digicert_add_user_invites_by_mail_when_mail_is_configured() {
+    let (app, sink) = app_with_mail(Options::default()).await;
+    let (status, body) = app
+        .call(
+            reqwest::Method::POST,
+            "/services/v2/user",
+            ("X-DC-DEVKEY", ADMIN_KEY),
+            Some(json!({
+                "first_name": "Jill",
+                "last_name": "Valentine",
+                "email": "jill.valentine@pd.racoon-city.gov",
+                "username": "jill.valentine",
+                "access_roles": [{"id": 5}]
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let mail = sink.next().await;
+    assert_eq!(
+        mail.to,
+        vec!["<jill.valentine@pd.racoon-city.gov>".to_string()]
+    );
+    assert!(
+        mail.decoded().contains("Hello Jill Valentine")
+            || mail.decoded().contains("Hello jill.valentine")
+    );
+    let token = mail.token("/invite");
+    let (status, html) = set_password(
+        &app,
+        "/invite",
+        &token,
+        "Stars-Alpha-9-Team",
+        "Stars-Alpha-9-Team",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let (status, body) = sign_in(&app, "jill.valentine", "Stars-Alpha-9-Team").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

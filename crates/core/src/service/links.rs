@@ -79,12 +79,19 @@ impl Roster {
         let (token, token_hash) = link::new_token();
         let now = OffsetDateTime::now_utc();
         let expires_at = now + self.ttl(purpose);
-        let name = user
-            .profile
+        let p = &user.profile;
+        let full = [p.first_name.as_deref(), p.last_name.as_deref()]
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let name = p
             .display_name
             .clone()
             .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| user.profile.username.clone());
+            .or((!full.is_empty()).then_some(full))
+            .unwrap_or_else(|| p.username.clone());
         let record = LinkRecord {
             token_hash,
             user_id: user.id,
