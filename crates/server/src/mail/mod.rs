@@ -71,7 +71,8 @@ pub struct SmtpMailer {
 
 impl SmtpMailer {
     /// Checks the whole configuration (URL, sender, templates) up front,
-    /// so a mistake stops the start rather than the first mail.
+    /// so a mistake stops the start rather than the first mail. Call it
+    /// inside the tokio runtime (the connection pool starts a task).
     pub fn new(config: &MailConfig) -> Result<Self, String> {
         let url = starttls_alias(&config.smtp_url);
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&url)
@@ -203,8 +204,9 @@ mod tests {
         std::fs::remove_dir_all(&dir).ok();
     }
 
-    #[test]
-    fn bad_settings_are_refused() {
+    /// (lettre's connection pool starts a task: a runtime is needed.)
+    #[tokio::test]
+    async fn bad_settings_are_refused() {
         let ok = MailConfig {
             smtp_url: "smtp://127.0.0.1:2525".into(),
             from: "roster <roster@example.com>".into(),
