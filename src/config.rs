@@ -68,6 +68,23 @@ pub struct Config {
     pub postgres_pool_size: usize,
     /// `text` (default) or `json`.
     pub log_format: String,
+    /// SMTP server for invitations, password reset and verification mail:
+    /// `smtp://host:port`, `smtp://host?tls=starttls`, `smtps://host`, with
+    /// `user:password@` for authentication. Unset: those flows are off.
+    #[serde(skip_serializing)]
+    pub smtp_url: Option<Secret>,
+    /// Sender of roster's mail, `roster@example.com` or `Name <addr>`.
+    pub smtp_from: Option<String>,
+    /// Base URL of the links in mails, e.g. `https://roster.example.com`.
+    pub public_url: Option<String>,
+    /// A directory of mail templates replacing the embedded ones.
+    pub mail_templates: Option<String>,
+    /// Lifetime of invitation links, in seconds (72 h).
+    pub invite_ttl_secs: u64,
+    /// Lifetime of password reset links, in seconds (30 min).
+    pub reset_ttl_secs: u64,
+    /// Lifetime of email verification links, in seconds (72 h).
+    pub verify_ttl_secs: u64,
 }
 
 impl Default for Config {
@@ -107,6 +124,13 @@ impl Default for Config {
             sqlite_synchronous: "full".into(),
             postgres_pool_size: roster_store::PgOptions::default().pool_size,
             log_format: "text".into(),
+            smtp_url: None,
+            smtp_from: None,
+            public_url: None,
+            mail_templates: None,
+            invite_ttl_secs: core.links.invite_ttl_secs,
+            reset_ttl_secs: core.links.reset_ttl_secs,
+            verify_ttl_secs: core.links.verify_ttl_secs,
         }
     }
 }
@@ -141,7 +165,10 @@ impl Config {
             .filter(|k| !OTHER_VARIABLES.contains(&k.as_str()))
             .filter(|k| {
                 let name = k["ROSTER_".len()..].to_ascii_lowercase();
-                name != "admin_api_key" && name != "admin_password" && !known.contains(&name)
+                name != "admin_api_key"
+                    && name != "admin_password"
+                    && name != "smtp_url"
+                    && !known.contains(&name)
             })
             .collect()
     }
@@ -171,7 +198,35 @@ impl Config {
             login_rate_per_sec: self.login_rate_per_sec,
             login_burst: self.login_burst,
             user_purge_after_days: self.user_purge_after_days,
+            links: roster_core::service::LinkSettings {
+                invite_ttl_secs: self.invite_ttl_secs,
+                reset_ttl_secs: self.reset_ttl_secs,
+                verify_ttl_secs: self.verify_ttl_secs,
+                ..Default::default()
+            },
         }
+    }
+
+    /// The mail settings, when SMTP is configured; an error names what is
+    /// missing when only part of it is.
+    pub fn mail(&self) -> anyhow::Result<Option<roster_server::mail::MailConfig>> {
+        let Some(url) = &self.smtp_url else {
+            return Ok(None);
+        };
+        let from = self
+            .smtp_from
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("ROSTER_SMTP_URL is set: set ROSTER_SMTP_FROM too"))?;
+        let public_url = self
+            .public_url
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("ROSTER_SMTP_URL is set: set ROSTER_PUBLIC_URL too"))?;
+        Ok(Some(roster_server::mail::MailConfig {
+            smtp_url: url.expose().to_string(),
+            from,
+            public_url,
+            templates: self.mail_templates.as_ref().map(std::path::PathBuf::from),
+        }))
     }
 
     pub fn http(&self) -> HttpConfig {

@@ -321,11 +321,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     tracing::info!(%durability, "database durability settings");
-    let roster = Arc::new(
-        Roster::new(store.clone(), config.core())
-            .await
-            .map_err(describe)?,
-    );
+    let mut roster = Roster::new(store.clone(), config.core())
+        .await
+        .map_err(describe)?;
+    match config.mail()? {
+        Some(mail) => {
+            let mailer = roster_server::mail::SmtpMailer::new(&mail).map_err(anyhow::Error::msg)?;
+            tracing::info!(smtp = %roster_server::mail::redact_url(&mail.smtp_url), from = %mail.from, "mail is on");
+            roster = roster.with_mailer(Arc::new(mailer));
+        }
+        None => tracing::info!(
+            "mail is off (no ROSTER_SMTP_URL): invitations, password reset and verification answer 503"
+        ),
+    }
+    let roster = Arc::new(roster);
     if let Some(key) = roster
         .bootstrap(config.admin_api_key.clone(), config.admin_password.clone())
         .await

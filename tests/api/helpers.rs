@@ -118,10 +118,21 @@ impl TestApp {
     }
 
     pub async fn with(opts: Options) -> Self {
+        Self::with_mail(opts, None).await
+    }
+
+    /// A server whose mail goes to this SMTP server (none: mail is off).
+    pub async fn with_mail(opts: Options, mail: Option<roster_server::mail::MailConfig>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (store, test_backend) = test_store(&dir).await;
         let backend: Arc<dyn Store> = store;
-        let roster = Arc::new(Roster::new(backend, opts.core).await.unwrap());
+        let mut roster = Roster::new(backend, opts.core).await.unwrap();
+        if let Some(mail) = mail {
+            roster = roster.with_mailer(Arc::new(
+                roster_server::mail::SmtpMailer::new(&mail).unwrap(),
+            ));
+        }
+        let roster = Arc::new(roster);
         roster
             .bootstrap(
                 Some(Secret::new(ADMIN_KEY)),

@@ -17,6 +17,7 @@ mod errors;
 mod escalation;
 mod faces;
 mod lists;
+mod mail;
 mod mfa;
 mod nodes;
 mod openapi;

@@ -51,6 +51,10 @@ pub enum CoreError {
         retry_after_secs: u64,
         message: String,
     },
+    /// A feature that needs configuration the operator has not given
+    /// (mail without SMTP). The text says what is missing.
+    #[error("not configured: {0}")]
+    NotConfigured(&'static str),
     #[error("internal: {0}")]
     Internal(String),
 }

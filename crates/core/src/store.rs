@@ -15,6 +15,7 @@ use crate::access::{
 use crate::audit::{AuditEvent, AuditQuery, AuditRecord};
 use crate::auth::{KeyOwner, KeyRecord};
 use crate::authz::{Grant, Privilege};
+use crate::link::{LinkEffect, LinkPurpose, LinkRecord};
 use crate::lockout::LockoutPolicy;
 use crate::transfer::{Cursor, ExportPage, Record, RecordKind};
 use crate::user::{
@@ -134,6 +135,25 @@ pub enum Write {
         role: Option<Uuid>,
         cap: Option<Vec<Privilege>>,
         expires_at: Option<OffsetDateTime>,
+    },
+    /// Stores a link token, deleting the user's earlier links of the same
+    /// purpose (one live link per purpose: a re-sent invitation kills the
+    /// first).
+    IssueLink(LinkRecord),
+    /// Deletes the user's links of this purpose; `NotFound` when none.
+    RevokeLinks {
+        user: Uuid,
+        purpose: LinkPurpose,
+    },
+    /// Deletes the link with this hash if it is of this purpose, not
+    /// expired at `now` and its user's credential epoch is still the one
+    /// it was made at (`NotFound` otherwise), and applies its effect on
+    /// that user in the same transaction.
+    RedeemLink {
+        token_hash: String,
+        purpose: LinkPurpose,
+        now: OffsetDateTime,
+        effect: LinkEffect,
     },
 }
 
@@ -447,6 +467,17 @@ pub trait CredentialStore: Send + Sync {
     async fn session(&self, jti: Uuid) -> StoreResult<Option<(u64, OffsetDateTime)>>;
 
     async fn extend_session(&self, jti: Uuid, expires_at: OffsetDateTime) -> StoreResult<()>;
+
+    /// The stored link token with this hash, used or expired ones aside
+    /// from neither (the caller checks expiry and epoch).
+    async fn link(&self, token_hash: &str) -> StoreResult<Option<LinkRecord>>;
+
+    /// The user's live link of this purpose, if any (the newest).
+    async fn pending_link(
+        &self,
+        user: Uuid,
+        purpose: LinkPurpose,
+    ) -> StoreResult<Option<LinkRecord>>;
 }
 
 /// The append-only, hash-chained audit log.

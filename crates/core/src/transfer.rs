@@ -266,6 +266,10 @@ pub struct UserRecord {
     /// Soft deletion; absent in files written before it existed.
     #[serde(default, with = "micros::option")]
     pub deleted_at: Option<OffsetDateTime>,
+    /// Whether the address was verified by a mailed link; absent in files
+    /// written before it existed.
+    #[serde(default)]
+    pub email_verified: bool,
 }
 
 /// `groups`.

@@ -58,6 +58,11 @@ pub struct User {
         skip_serializing_if = "Option::is_none"
     )]
     pub deleted_at: Option<OffsetDateTime>,
+    /// Whether the user proved it receives mail at its address (a
+    /// verification, invitation or reset link followed); changing the
+    /// address sets it back to false.
+    #[serde(default)]
+    pub email_verified: bool,
 }
 
 impl User {

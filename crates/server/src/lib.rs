@@ -5,6 +5,7 @@ pub mod extract;
 pub mod face;
 pub mod faces;
 mod listener;
+pub mod mail;
 pub mod metrics;
 pub mod rate_limit;
 pub mod request_id;

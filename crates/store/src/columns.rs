@@ -6,10 +6,10 @@ pub const USER_COLUMNS: &str = "u.seq, u.id, u.username, u.email, u.first_name, 
     u.display_name, u.phone, u.job_title, u.timezone, u.locale, u.active, u.locked_until, \
     u.mfa_required, u.totp_secret IS NOT NULL, u.saml_sso_only, u.security_level, u.distinguished_name, \
     u.external_id, u.attributes, u.password_hash IS NOT NULL, u.container_id, u.created_at, \
-    u.updated_at, u.last_login_at, u.version, u.credential_epoch, u.deleted_at";
+    u.updated_at, u.last_login_at, u.version, u.credential_epoch, u.deleted_at, u.email_verified";
 
 /// Columns after `USER_COLUMNS` start at this index.
-pub const USER_COLUMN_COUNT: usize = 28;
+pub const USER_COLUMN_COUNT: usize = 29;
 
 /// API keys, named `k`.
 pub const KEY_COLUMNS: &str = "k.id, k.user_id, k.name, k.prefix, k.role_id, k.created_at, k.expires_at, \

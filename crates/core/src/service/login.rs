@@ -17,7 +17,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::user::{USERNAME_MAX, User, username_key};
 
 /// Where a secret check comes from, for its throttle: the client address.
-fn source_of(origin: &Origin) -> String {
+pub(super) fn source_of(origin: &Origin) -> String {
     origin.source.clone().unwrap_or_else(|| "-".to_string())
 }
 

@@ -8,6 +8,7 @@ mod cache;
 mod claims;
 mod gate;
 mod guard;
+mod links;
 mod login;
 mod mfa;
 mod users;
@@ -24,6 +25,8 @@ pub use self::access::{
     PrivilegeChange, RoleInput,
 };
 pub use self::audit::{CachedVerification, Verification, verify_audit_chain};
+pub use self::links::{LinkInfo, ResetFor};
+
 pub use self::login::LoginInput;
 pub use self::mfa::Enrollment;
 pub use self::users::{AccessChange, Created, UserChange, UserKey};
@@ -66,6 +69,29 @@ pub struct RosterConfig {
     /// Soft-deleted users are purged by the housekeeping this many days
     /// after their deletion; 0 keeps them until purged by hand.
     pub user_purge_after_days: u32,
+    /// Lifetimes and pacing of mailed links.
+    pub links: LinkSettings,
+}
+
+/// How long mailed links live, and how often a reset may be mailed.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkSettings {
+    pub invite_ttl_secs: u64,
+    pub reset_ttl_secs: u64,
+    pub verify_ttl_secs: u64,
+    /// At most one reset mail per account within this many seconds.
+    pub reset_interval_secs: u64,
+}
+
+impl Default for LinkSettings {
+    fn default() -> Self {
+        Self {
+            invite_ttl_secs: 72 * 3600,
+            reset_ttl_secs: 30 * 60,
+            verify_ttl_secs: 72 * 3600,
+            reset_interval_secs: 60,
+        }
+    }
 }
 
 impl Default for RosterConfig {
@@ -87,6 +113,7 @@ impl Default for RosterConfig {
             login_rate_per_sec: 5,
             login_burst: 20,
             user_purge_after_days: 30,
+            links: LinkSettings::default(),
         }
     }
 }
@@ -155,6 +182,9 @@ pub struct Roster {
     user_purge_after_days: u32,
     /// Where [`Roster::verify_audit_cached`] goes on from.
     audit_checkpoint: tokio::sync::Mutex<Option<audit::AuditCheckpoint>>,
+    links: LinkSettings,
+    /// Delivers mailed links; `None`: mail is not configured.
+    mailer: Option<Arc<dyn crate::mail::Mailer>>,
 }
 
 /// What a client is told to wait when the disk refuses writes: long enough
@@ -261,9 +291,18 @@ impl Roster {
             token_ttl_secs: config.token_ttl_secs,
             token_leeway_secs: config.token_leeway_secs,
             user_purge_after_days: config.user_purge_after_days,
+            links: config.links,
+            mailer: None,
             creating: claims::Claims::default(),
             audit_checkpoint: tokio::sync::Mutex::new(None),
         })
+    }
+
+    /// Turns on the mailed flows (invitations, password reset, email
+    /// verification) with this mailer.
+    pub fn with_mailer(mut self, mailer: Arc<dyn crate::mail::Mailer>) -> Self {
+        self.mailer = Some(mailer);
+        self
     }
 
     /// The credential cache, which also drops what other nodes announce

@@ -609,6 +609,7 @@ impl Roster {
                 Ok(user) => {
                     self.forget_user(id).await;
                     tracing::info!(user_id = %id, actor = %ctx.who.user_id, "user updated");
+                    self.after_email_change(ctx, &current, &user);
                     return Ok(user);
                 }
                 Err(StoreError::VersionMismatch) if if_match.is_none() => {

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_container_description.sql"),
     include_str!("migrations/0003_user_soft_delete.sql"),
     include_str!("migrations/0004_user_sites.sql"),
+    include_str!("migrations/0005_link_tokens.sql"),
 ];
 
 /// Shared with SQLite's `application_id`: "Rost".

@@ -9,6 +9,7 @@
 mod access;
 mod audit;
 mod groups;
+mod links;
 mod listen;
 mod migrations;
 mod roles;

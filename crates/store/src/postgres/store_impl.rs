@@ -9,6 +9,7 @@ use roster_core::access::{
 use roster_core::audit::{AuditEvent, AuditQuery, AuditRecord};
 use roster_core::auth::{KeyOwner, KeyRecord};
 use roster_core::authz::{Grant, Privilege};
+use roster_core::link::{LinkPurpose, LinkRecord};
 use roster_core::lockout::LockoutPolicy;
 use roster_core::store::*;
 use roster_core::transfer::{Cursor, ExportPage, Record, RecordKind};
@@ -21,7 +22,7 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::writer::BoxFut;
-use super::{Conn, PgStore, access, audit, err, groups, listen, roles, tree, users};
+use super::{Conn, PgStore, access, audit, err, groups, links, listen, roles, tree, users};
 
 impl PgStore {
     /// Runs `f` in the writer's next batch with `event` appended to the
@@ -144,6 +145,14 @@ async fn apply(c: &Conn, write: &Write, at: OffsetDateTime) -> StoreResult<()> {
         } => access::insert_key(c, *user, key, *role, cap.as_deref(), *expires_at, at)
             .await
             .map(drop),
+        Write::IssueLink(rec) => links::issue(c, rec).await,
+        Write::RevokeLinks { user, purpose } => links::revoke(c, *user, *purpose).await,
+        Write::RedeemLink {
+            token_hash,
+            purpose,
+            now,
+            effect,
+        } => links::redeem(c, token_hash, *purpose, *now, effect).await,
     }
 }
 
@@ -733,6 +742,18 @@ impl CredentialStore for PgStore {
 
     async fn extend_session(&self, jti: Uuid, expires_at: OffsetDateTime) -> StoreResult<()> {
         access::extend_session(&*self.conn().await?, jti, expires_at).await
+    }
+
+    async fn link(&self, token_hash: &str) -> StoreResult<Option<LinkRecord>> {
+        links::by_hash(&*self.conn().await?, token_hash).await
+    }
+
+    async fn pending_link(
+        &self,
+        user: Uuid,
+        purpose: LinkPurpose,
+    ) -> StoreResult<Option<LinkRecord>> {
+        links::pending(&*self.conn().await?, user, purpose).await
     }
 }
 

@@ -56,7 +56,7 @@ const USERS: &str = "SELECT seq, id, username, email, first_name, last_name, dis
         job_title, timezone, locale, active, mfa_required, saml_sso_only, security_level,
         distinguished_name, external_id, attributes, password_hash, totp_secret, totp_pending,
         totp_last_step, failed_logins, locked_until, credential_epoch, container_id, created_at,
-        updated_at, last_login_at, version, deleted_at
+        updated_at, last_login_at, version, deleted_at, email_verified
     FROM users WHERE seq > $1 ORDER BY seq LIMIT $2";
 
 const GROUPS: &str =
@@ -136,6 +136,7 @@ fn user(r: &Row) -> PgResult<UserRecord> {
         last_login_at: r.try_get(28)?,
         version: r.try_get(29)?,
         deleted_at: r.try_get(30)?,
+        email_verified: r.try_get(31)?,
     })
 }
 
@@ -403,10 +404,10 @@ async fn insert(c: &Conn, record: &Record) -> StoreResult<()> {
                         mfa_required, saml_sso_only, security_level, distinguished_name, external_id,
                         attributes, password_hash, totp_secret, totp_pending, totp_last_step,
                         failed_logins, locked_until, credential_epoch, container_id, created_at,
-                        updated_at, last_login_at, version, deleted_at)
+                        updated_at, last_login_at, version, deleted_at, email_verified)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
                         $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32,
-                        $33)",
+                        $33, $34)",
                 )
                 .await
                 .map_err(err)?;
@@ -446,6 +447,7 @@ async fn insert(c: &Conn, record: &Record) -> StoreResult<()> {
                     &u.last_login_at,
                     &u.version,
                     &u.deleted_at,
+                    &u.email_verified,
                 ],
             )
             .await

@@ -57,6 +57,7 @@ pub fn user_from_row(r: &Row) -> PgResult<User> {
         version: r.try_get(25)?,
         credential_epoch: r.try_get(26)?,
         deleted_at: r.try_get(27)?,
+        email_verified: r.try_get(28)?,
     })
 }
 
@@ -119,6 +120,7 @@ pub async fn insert(c: &Conn, rec: &NewUserRecord) -> StoreResult<User> {
         version: 1,
         credential_epoch: 0,
         deleted_at: None,
+        email_verified: false,
     })
 }
 
@@ -398,6 +400,7 @@ pub async fn update(
                 security_level = $17, distinguished_name = $18, external_id = $19, attributes = $20,
                 password_hash = CASE WHEN $21 THEN $22 ELSE password_hash END,
                 credential_epoch = credential_epoch + CASE WHEN $21 THEN 1 ELSE 0 END,
+                email_verified = CASE WHEN email_key IS NOT DISTINCT FROM $6 THEN email_verified ELSE false END,
                 updated_at = $23, container_id = $24, version = version + 1
              WHERE id = $1 AND version = $2",
         )

@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_container_description.sql"),
     include_str!("migrations/0004_user_soft_delete.sql"),
     include_str!("migrations/0005_user_sites.sql"),
+    include_str!("migrations/0006_link_tokens.sql"),
 ];
 
 /// roster's SQLite `application_id`: "Rost" in ASCII.

@@ -5,6 +5,7 @@
 mod access;
 mod audit;
 mod groups;
+mod links;
 mod migrations;
 mod roles;
 mod transfer;
@@ -329,6 +330,7 @@ mod store_impl {
     use roster_core::audit::{AuditEvent, AuditQuery, AuditRecord};
     use roster_core::auth::{KeyOwner, KeyRecord};
     use roster_core::authz::{Grant, Privilege};
+    use roster_core::link::{LinkPurpose, LinkRecord};
     use roster_core::lockout::LockoutPolicy;
     use roster_core::store::*;
     use roster_core::transfer::{Cursor, ExportPage, Record, RecordKind};
@@ -340,7 +342,7 @@ mod store_impl {
     use time::OffsetDateTime;
     use uuid::Uuid;
 
-    use super::{SqliteStore, access, audit, backend, groups, roles, tree, users};
+    use super::{SqliteStore, access, audit, backend, groups, links, roles, tree, users};
 
     impl SqliteStore {
         /// Runs `f` and appends `event` in the same transaction.
@@ -462,6 +464,14 @@ mod store_impl {
             } => {
                 access::insert_key(c, *user, key, *role, cap.as_deref(), *expires_at, at).map(drop)
             }
+            Write::IssueLink(rec) => links::issue(c, rec),
+            Write::RevokeLinks { user, purpose } => links::revoke(c, *user, *purpose),
+            Write::RedeemLink {
+                token_hash,
+                purpose,
+                now,
+                effect,
+            } => links::redeem(c, token_hash, *purpose, *now, effect),
         }
     }
 
@@ -1029,6 +1039,18 @@ mod store_impl {
                 .writer
                 .write(move |c| access::extend_session(c, jti, expires_at))
                 .await
+        }
+
+        async fn link(&self, token_hash: &str) -> StoreResult<Option<LinkRecord>> {
+            self.read(|c| links::by_hash(c, token_hash)).await
+        }
+
+        async fn pending_link(
+            &self,
+            user: Uuid,
+            purpose: LinkPurpose,
+        ) -> StoreResult<Option<LinkRecord>> {
+            self.read(|c| links::pending(c, user, purpose)).await
         }
     }
 

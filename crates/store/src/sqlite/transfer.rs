@@ -274,7 +274,7 @@ const USERS: &str = "SELECT seq, id, username, email, first_name, last_name, dis
         job_title, timezone, locale, active, mfa_required, saml_sso_only, security_level,
         distinguished_name, external_id, attributes, password_hash, totp_secret, totp_pending,
         totp_last_step, failed_logins, locked_until, credential_epoch, container_id, created_at,
-        updated_at, last_login_at, version, deleted_at
+        updated_at, last_login_at, version, deleted_at, email_verified
     FROM users WHERE seq > ?1 ORDER BY seq LIMIT ?2";
 
 fn user(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
@@ -310,6 +310,7 @@ fn user(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
         last_login_at: opt_time(r, 28)?,
         version: r.get(29)?,
         deleted_at: r.get::<_, Option<i64>>(30)?.map(from_micros),
+        email_verified: r.get(31)?,
     })
 }
 
@@ -420,10 +421,10 @@ fn insert(c: &Connection, record: &Record) -> StoreResult<()> {
                     mfa_required, saml_sso_only, security_level, distinguished_name, external_id,
                     attributes, password_hash, totp_secret, totp_pending, totp_last_step,
                     failed_logins, locked_until, credential_epoch, container_id, created_at,
-                    updated_at, last_login_at, version, deleted_at)
+                    updated_at, last_login_at, version, deleted_at, email_verified)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
                     ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32,
-                    ?33)",
+                    ?33, ?34)",
             )
             .map_err(map_write_error)?
             .execute(params![
@@ -459,7 +460,8 @@ fn insert(c: &Connection, record: &Record) -> StoreResult<()> {
                 micros(u.updated_at),
                 u.last_login_at.map(micros),
                 u.version,
-                u.deleted_at.map(micros)
+                u.deleted_at.map(micros),
+                u.email_verified
             ])
             .map_err(write_error("container_id"))?;
         }

@@ -57,6 +57,7 @@ pub fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
         version: r.get(25)?,
         credential_epoch: r.get(26)?,
         deleted_at: r.get::<_, Option<i64>>(27)?.map(from_micros),
+        email_verified: r.get(28)?,
     })
 }
 
@@ -154,6 +155,7 @@ pub fn insert(conn: &Connection, rec: &NewUserRecord) -> StoreResult<User> {
         version: 1,
         credential_epoch: 0,
         deleted_at: None,
+        email_verified: false,
     })
 }
 
@@ -372,6 +374,7 @@ pub fn update(
                 security_level = ?17, distinguished_name = ?18, external_id = ?19, attributes = ?20,
                 password_hash = CASE WHEN ?21 THEN ?22 ELSE password_hash END,
                 credential_epoch = credential_epoch + CASE WHEN ?21 THEN 1 ELSE 0 END,
+                email_verified = CASE WHEN email_key IS ?6 THEN email_verified ELSE 0 END,
                 updated_at = ?23, container_id = ?24, version = version + 1
              WHERE id = ?1 AND version = ?2",
         )

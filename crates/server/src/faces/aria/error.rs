@@ -67,6 +67,7 @@ impl From<CoreError> for AriaError {
                     )
                 }
             }
+            CoreError::NotConfigured(what) => AriaError::new(StatusCode::SERVICE_UNAVAILABLE, what),
             CoreError::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");
                 AriaError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")

@@ -70,6 +70,9 @@ impl From<CoreError> for AfError {
                     Some(retry_after_secs),
                 )
             }
+            CoreError::NotConfigured(what) => {
+                (StatusCode::SERVICE_UNAVAILABLE, what.to_string(), None)
+            }
             CoreError::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");
                 (

@@ -17,6 +17,7 @@ mod audit;
 mod auth;
 mod containers;
 mod groups;
+mod links;
 mod page;
 mod roles;
 mod session;
@@ -36,6 +37,9 @@ use crate::state::AppState;
 /// Where the console lives.
 pub const BASE: &str = "/console";
 
+/// The pages that complete mailed links (see `links.rs`).
+pub const LINK_PAGES: [&str; 3] = ["/invite", "/reset", "/verify-email"];
+
 /// The admin console in the browser, its session in a cookie.
 pub struct Console;
 
@@ -45,7 +49,9 @@ impl Face for Console {
     }
 
     fn owns(&self, path: &str) -> bool {
-        path == BASE || path.starts_with("/console/")
+        path == BASE
+            || path.starts_with("/console/")
+            || LINK_PAGES.contains(&path)
     }
 
     fn router(&self) -> Router<Arc<AppState>> {
@@ -102,6 +108,9 @@ impl Face for Console {
             .route("/console/roles/{id}", get(roles::show).post(roles::update))
             .route("/console/roles/{id}/delete", post(roles::delete))
             .route("/console/audit", get(audit::list))
+            .route("/invite", get(links::invite_form).post(links::invite))
+            .route("/reset", get(links::reset_form).post(links::reset))
+            .route("/verify-email", get(links::verify))
             .layer(axum::middleware::map_response(page::secure))
     }
 

@@ -30,6 +30,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("role.html", include_str!("templates/role.html")),
         ("key.html", include_str!("templates/key.html")),
         ("enrol.html", include_str!("templates/enrol.html")),
+        ("link.html", include_str!("templates/link.html")),
     ] {
         env.add_template(name, text)
             .unwrap_or_else(|e| panic!("console template {name}: {e}"));
@@ -210,6 +211,7 @@ pub fn core_error(e: CoreError, doing: Option<&str>, session: Option<&Session>) 
             busy(retry_after_secs, session)
         }
         CoreError::Overloaded { retry_after_secs } => busy(retry_after_secs, session),
+        CoreError::NotConfigured(what) => error_page(503, "Not configured", what, None, session),
         CoreError::Internal(detail) => {
             tracing::error!(%detail, "internal error in the console");
             error_page(500, "Internal error", "Something went wrong on the server; it has been logged.", None, session)

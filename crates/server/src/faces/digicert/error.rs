@@ -80,6 +80,9 @@ impl From<CoreError> for DcError {
                     Some(retry_after_secs),
                 )
             }
+            CoreError::NotConfigured(what) => {
+                DcError::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", what)
+            }
             CoreError::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");
                 DcError::new(

@@ -115,7 +115,13 @@ pub(super) async fn create_user(
         rules: Some(RULES),
         ..Default::default()
     };
-    let user = state.roster.create_user(&ctx, input).await?.user;
+    // DigiCert's "Add user" emails the new user an invitation: with mail
+    // configured, so does this face (SSO-only users have no password to set).
+    let user = if state.roster.mail_configured() && !input.profile.saml_sso_only {
+        state.roster.create_user_invited(&ctx, input).await?.user
+    } else {
+        state.roster.create_user(&ctx, input).await?.user
+    };
     Ok((StatusCode::CREATED, axum::Json(json!({ "id": user.seq }))).into_response())
 }
 

@@ -23,7 +23,7 @@ use super::problem::ApiError;
     "distinguished_name": null, "external_id": null, "has_password": true,
     "container_id": "00000000-0000-7000-8000-000000000001", "attributes": {},
     "created_at": "2025-01-15T09:30:00Z", "updated_at": "2025-01-15T09:30:00Z",
-    "last_login_at": null, "version": 1
+    "last_login_at": null, "version": 1, "email_verified": false
 }))]
 pub struct UserOut {
     /// UUIDv7.
@@ -63,6 +63,9 @@ pub struct UserOut {
     pub last_login_at: Option<OffsetDateTime>,
     /// Incremented on every change; also the `ETag`.
     pub version: i64,
+    /// Whether the user followed a link mailed to its address (verification,
+    /// invitation or reset); changing the address sets it back to false.
+    pub email_verified: bool,
     /// When the user was deleted; only on deleted users (`?deleted=true`).
     #[serde(
         with = "time::serde::rfc3339::option",
@@ -102,6 +105,7 @@ impl From<User> for UserOut {
             updated_at: u.updated_at,
             last_login_at: u.last_login_at,
             version: u.version,
+            email_verified: u.email_verified,
             deleted_at: u.deleted_at,
         }
     }
@@ -142,6 +146,11 @@ pub struct CreateUserIn {
     /// `GET /users?site=`). Membership only: it grants nothing; each needs
     /// the same `users.write` as homing a user there.
     pub site_ids: Option<Vec<Uuid>>,
+    /// Create the user without a password and email it a single-use link
+    /// to choose one (needs `email` and mail configured; not with
+    /// `password`).
+    #[serde(default)]
+    pub invite: bool,
 }
 
 impl CreateUserIn {

@@ -6,6 +6,7 @@ pub mod auth;
 mod docs;
 pub mod dto;
 pub mod keys;
+pub mod mail;
 pub mod me;
 pub mod problem;
 pub mod users;
@@ -288,6 +289,9 @@ fn routes() -> (axum::Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(users::restore_user))
         .routes(routes!(auth::issue_token))
         .routes(routes!(auth::revoke_token))
+        .routes(routes!(mail::request_password_reset))
+        .routes(routes!(mail::send_invitation, mail::revoke_invitation))
+        .routes(routes!(mail::send_verification))
         .routes(routes!(me::me))
         .routes(routes!(me::change_password))
         .routes(routes!(me::set_password))

@@ -262,6 +262,15 @@ impl IntoResponse for ApiError {
                     format!("send the body as {expected}"),
                 ),
             ),
+            ApiError::Core(CoreError::NotConfigured(what)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "urn:roster:problem:not-configured",
+                    "Not configured",
+                    what.to_string(),
+                ),
+            ),
             ApiError::Core(CoreError::Internal(msg)) => {
                 tracing::error!(error = %msg, "internal error");
                 (

@@ -118,7 +118,7 @@ fn idempotency_key(headers: &HeaderMap, body: &Value) -> ApiResult<Option<Idempo
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Idempotency key reused with another body", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Password hashing saturated", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Password hashing saturated, or `invite` without mail configured", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
@@ -131,9 +131,14 @@ pub async fn create_user(
     let (doc, _) = read_json::<Json, Value>(req, &state).await?;
     let idempotency = idempotency_key(&headers, &doc)?;
     let body: CreateUserIn = parse_json(doc.to_string().as_bytes())?;
+    let invite = body.invite;
     let mut input = body.into_core();
     input.idempotency = idempotency;
-    let created = state.roster.create_user(&ctx, input).await?;
+    let created = if invite {
+        state.roster.create_user_invited(&ctx, input).await?
+    } else {
+        state.roster.create_user(&ctx, input).await?
+    };
     let mut resp = user_response(StatusCode::CREATED, created.user);
     if created.replayed {
         resp.headers_mut()

@@ -200,6 +200,9 @@ impl From<CoreError> for ScimError {
                     )
                 }
             }
+            CoreError::NotConfigured(what) => {
+                ScimError::new(StatusCode::SERVICE_UNAVAILABLE, None, what)
+            }
             CoreError::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");
                 ScimError::new(
