@@ -776,3 +776,119 @@ async fn digicert_add_user_invites_by_mail_when_mail_is_configured() {
     let (status, body) = sign_in(&app, "jill.valentine", "Stars-Alpha-9-Team").await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+/// An invitation sets a password, so it takes what setting one takes: a
+/// manager of container A cannot invite (or revoke the invitation of) a
+/// user who holds more than it does, a user outside A, nor anyone at all
+/// without `users.credentials`; and cannot create an invited user in B.
+#[tokio::test]
+async fn a_limited_caller_cannot_invite_its_way_into_an_account() {
+    let (app, _sink) = app_with_mail(Options::default()).await;
+    let container = |name: &str| {
+        let app = &app;
+        let name = name.to_string();
+        async move {
+            let (st, c) = json_of(
+                app.post_json("/api/v1/containers", &json!({ "name": name }))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(st, StatusCode::CREATED, "{c}");
+            c["id"].as_str().unwrap().to_string()
+        }
+    };
+    let (a, b) = (container("A").await, container("B").await);
+    let grant = |user: &Value, role: &str, over: &str| {
+        let app = &app;
+        let path = format!("/api/v1/users/{}/roles", user["id"].as_str().unwrap());
+        let body = json!({ "role": role, "container_ids": [over] });
+        async move {
+            let r = app.post_json(&path, &body).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::CREATED);
+        }
+    };
+    let mgr = create_user(
+        &app,
+        json!({ "username": "mgr", "password": "manager-password-1", "container_id": a }),
+    )
+    .await;
+    grant(&mgr, "Manager", &a).await;
+    let reader = create_user(
+        &app,
+        json!({ "username": "reader", "password": "reader-password-1", "container_id": a }),
+    )
+    .await;
+    grant(&reader, "ReadOnly", &a).await;
+    let boss = create_user(
+        &app,
+        json!({ "username": "boss", "email": "boss@example.com", "container_id": a }),
+    )
+    .await;
+    grant(&boss, "Administrator", &a).await;
+    let in_a = create_user(
+        &app,
+        json!({ "username": "plain", "email": "plain@example.com", "container_id": a }),
+    )
+    .await;
+    let in_b = create_user(
+        &app,
+        json!({ "username": "far", "email": "far@example.com", "container_id": b }),
+    )
+    .await;
+    let token = |name: &'static str, pw: &'static str| {
+        let app = &app;
+        async move {
+            let (st, t) = sign_in(app, name, pw).await;
+            assert_eq!(st, StatusCode::OK, "{t}");
+            t["access_token"].as_str().unwrap().to_string()
+        }
+    };
+    let mgr_token = token("mgr", "manager-password-1").await;
+    let reader_token = token("reader", "reader-password-1").await;
+    let as_ = |t: &str, method: reqwest::Method, user: &Value| {
+        app.client
+            .request(
+                method,
+                app.url(&format!(
+                    "/api/v1/users/{}/invitation",
+                    user["id"].as_str().unwrap()
+                )),
+            )
+            .bearer_auth(t.to_string())
+            .json(&json!({}))
+            .send()
+    };
+    for (who, user) in [
+        (&mgr_token, &boss),
+        (&mgr_token, &in_b),
+        (&reader_token, &in_a),
+    ] {
+        for method in [reqwest::Method::POST, reqwest::Method::DELETE] {
+            let status = as_(who, method.clone(), user).await.unwrap().status();
+            assert!(
+                status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
+                "{method} invitation of {}: {status}",
+                user["username"]
+            );
+        }
+    }
+    // The manager may invite a plain user of its own container.
+    let status = as_(&mgr_token, reqwest::Method::POST, &in_a)
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (st, body) = json_of(
+        app.client
+            .post(app.url("/api/v1/users"))
+            .bearer_auth(&mgr_token)
+            .json(&json!({ "username": "sneaky", "email": "s@example.com", "invite": true, "container_id": b }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{body}");
+}
