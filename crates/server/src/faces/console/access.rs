@@ -168,17 +168,7 @@ pub async fn revoke(
     Path((id, assignment)): Path<(Uuid, Uuid)>,
     form: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Response {
-    if let Err(refused) = s.accept(form) {
-        return *refused;
-    }
-    match state
-        .roster
-        .unassign_role(&s.ctx, Holder::User(id), assignment)
-        .await
-    {
-        Ok(()) => super::see_other(&format!("/console/users/{id}?done=revoked")),
-        Err(e) => core_error(e, Some("revoke this role assignment"), Some(&s)),
-    }
+    revoke_from(&state, s, form, Holder::User(id), assignment, &format!("/console/users/{id}")).await
 }
 
 /// `POST /console/groups/{id}/roles`: grants the chosen role to the group
@@ -218,15 +208,23 @@ pub async fn revoke_group(
     Path((id, assignment)): Path<(Uuid, Uuid)>,
     form: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Response {
+    revoke_from(&state, s, form, Holder::Group(id), assignment, &format!("/console/groups/{id}")).await
+}
+
+/// Revokes one of a holder's assignments, then back to the holder's page.
+async fn revoke_from(
+    state: &AppState,
+    s: Session,
+    form: Result<Form<CsrfOnly>, FormRejection>,
+    holder: Holder,
+    assignment: Uuid,
+    page: &str,
+) -> Response {
     if let Err(refused) = s.accept(form) {
         return *refused;
     }
-    match state
-        .roster
-        .unassign_role(&s.ctx, Holder::Group(id), assignment)
-        .await
-    {
-        Ok(()) => super::see_other(&format!("/console/groups/{id}?done=revoked")),
+    match state.roster.unassign_role(&s.ctx, holder, assignment).await {
+        Ok(()) => super::see_other(&format!("{page}?done=revoked")),
         Err(e) => core_error(e, Some("revoke this role assignment"), Some(&s)),
     }
 }
