@@ -110,21 +110,25 @@ fn from_doc(doc: &Map<String, Value>) -> ScimResult<Parsed> {
         Some(Value::Array(items)) => items.clone(),
         Some(_) => return Err(ScimError::invalid_value("members must be a list")),
     };
-    for m in items {
+    // The list checked is the resulting one (after a PATCH), so refusals
+    // name the value, not a position the client never sent.
+    for m in &items {
         if let Some(t) = m.get("type").and_then(Value::as_str)
             && !t.eq_ignore_ascii_case("User")
         {
-            return Err(ScimError::invalid_value(
-                "members: roster groups hold users only",
-            ));
+            return Err(ScimError::invalid_value(format!(
+                "members.type: roster groups hold users only, not {t:?}"
+            )));
         }
-        let id = m
-            .get("value")
-            .and_then(Value::as_str)
-            .and_then(|v| Uuid::parse_str(v).ok())
-            .ok_or_else(|| {
-                ScimError::invalid_value("members: each needs the value of a user id")
-            })?;
+        let value = m.get("value").and_then(Value::as_str);
+        let id = value.and_then(|v| Uuid::parse_str(v).ok()).ok_or_else(|| {
+            ScimError::invalid_value(match value {
+                // Members are references to existing users (created first,
+                // as Entra and Okta do), never dangling strings.
+                Some(v) => format!("members.value: {v:?} is not the id of a user"),
+                None => "members.value: the id of a user is required".to_string(),
+            })
+        })?;
         if !members.contains(&id) {
             members.push(id);
         }
