@@ -142,10 +142,7 @@ pub fn chain_hash(prev_hash: &str, seq: i64, e: &AuditEvent) -> String {
         quoted(Some(&e.details)),
     ]
     .join("|");
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 /// Why verification stopped.

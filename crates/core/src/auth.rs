@@ -69,12 +69,7 @@ pub struct KeyRecord {
 }
 
 pub fn hash_key(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
+    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 /// Constant-time equality of two stored hashes.

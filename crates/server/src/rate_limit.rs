@@ -6,15 +6,14 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
+use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use roster_core::CoreError;
 use sha2::{Digest, Sha256};
 
-use crate::face::{Current, Face};
+use crate::face::Face;
 
 pub struct Limits {
     by_address: DefaultKeyedRateLimiter<IpAddr>,
@@ -73,16 +72,14 @@ fn credential_key(face: &dyn Face, req: &Request) -> Option<[u8; 16]> {
     Some(key)
 }
 
-pub async fn layer(State(limits): State<Arc<Limits>>, req: Request, next: Next) -> Response {
-    let Some(Current(face)) = req.extensions().get::<Current>().copied() else {
-        return crate::face::unwired();
-    };
+/// Refuses a request over its address's or credential's rate, in its
+/// face's envelope.
+pub fn admit(limits: &Limits, face: &'static dyn Face, req: &Request) -> Result<(), Response> {
     let ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    match limits.check(ip, credential_key(face, &req)) {
-        Ok(()) => next.run(req).await,
-        Err(retry_after_secs) => face.error(CoreError::RateLimited { retry_after_secs }),
-    }
+    limits
+        .check(ip, credential_key(face, req))
+        .map_err(|retry_after_secs| face.error(CoreError::RateLimited { retry_after_secs }))
 }

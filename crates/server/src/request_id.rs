@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
-use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument as _;
 
@@ -30,25 +29,42 @@ fn acceptable(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-pub async fn layer(req: Request, next: Next) -> Response {
+/// A UUIDv7 whose random part comes from the thread's generator (seeded
+/// from the OS once) rather than a `getrandom` call: this runs on every
+/// request, and an id only has to be unique, not secret.
+fn new_id() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    uuid::Builder::from_unix_timestamp_millis(ms, &rand::random())
+        .into_uuid()
+        .to_string()
+}
+
+/// Runs `handle` on `req` within the request's id (and its span), then
+/// counts the answer for `face` and echoes the id.
+pub async fn identified<F>(
+    req: Request,
+    face: &'static str,
+    handle: impl FnOnce(Request) -> F,
+) -> Response
+where
+    F: Future<Output = Response>,
+{
     let id = req
         .headers()
         .get(HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|v| acceptable(v))
         .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        .unwrap_or_else(new_id);
     let method = req.method().clone();
     // The path only: query strings may carry search terms a log should not keep.
     let path = req.uri().path().to_owned();
-    let face = req
-        .extensions()
-        .get::<crate::face::Current>()
-        .map_or("unknown", |c| c.0.name());
     let span = tracing::info_span!("request", request_id = %id, %method, %path);
     let started = Instant::now();
     let mut resp = REQUEST_ID
-        .scope(id.clone(), next.run(req).instrument(span.clone()))
+        .scope(id.clone(), handle(req).instrument(span.clone()))
         .await;
     let status = resp.status().as_u16();
     crate::metrics::record(face, status, started.elapsed());

@@ -1052,9 +1052,9 @@ mod cases {
         create(&s, "soft-gone").await;
     }
 
-    /// `q` through the trigram index: prefix and substring, any case,
-    /// quotes and wildcards taken literally, short text too, and the index
-    /// follows renames and deletes.
+    /// `q` through the prefix indexes: prefix and substring, any case,
+    /// quotes and wildcards taken literally, short text too, and the
+    /// indexes follow renames and deletes.
     pub async fn search_is_case_insensitive_literal_and_follows_changes(s: Arc<dyn Store>) {
         let now = OffsetDateTime::now_utc();
         let mut rec = record("alice.smith");
@@ -1103,6 +1103,7 @@ mod cases {
         assert_eq!(search("d\"quote%_", true).await, ["odd\"quote%_"]);
         assert_eq!(search("quote%x", true).await, Vec::<String>::new());
         assert_eq!(search("o'bri", false).await, ["odd\"quote%_"]);
+        assert_eq!(search("O'BRI", false).await, ["odd\"quote%_"]);
         assert_eq!(search("filler1", false).await.len(), 10);
         assert_eq!(
             s.count_users(&find("filler", false), None).await.unwrap(),

@@ -42,18 +42,27 @@ impl Roster {
         if credential.is_empty() || credential.len() > 4096 {
             return Err(CoreError::Unauthenticated);
         }
-        if auth::looks_like_token(credential) {
-            // Not cached: a revocation must hold on every node at once.
-            return self.principal_from_token(credential).await;
-        }
+        // Tokens are cached like keys (by hash, never beyond their expiry):
+        // revoking one, or any change to its user that could end it (a
+        // password or factor change, deactivation, grants), drops the
+        // user's entries here and, announced, on every other node
+        // (LISTEN/NOTIFY on PostgreSQL; a node that lost the announcement
+        // channel drops everything when it reconnects).
         let hash = auth::hash_key(credential);
         if let Some(p) = self.auth_cache.get(&hash) {
             return Ok(p);
         }
         let seen = self.auth_cache.generation();
-        let (principal, valid_until) = self.principal_from_key(&hash).await?;
-        self.auth_cache
-            .put(hash, principal.clone(), valid_until, seen);
+        let (principal, cache_until) = if auth::looks_like_token(credential) {
+            let claims = self.live_claims(credential).await?;
+            self.principal_from_token(claims).await?
+        } else {
+            let (principal, valid_until) = self.principal_from_key(&hash).await?;
+            (principal, Some(valid_until))
+        };
+        if let Some(until) = cache_until {
+            self.auth_cache.put(hash, principal.clone(), until, seen);
+        }
         Ok(principal)
     }
 
@@ -148,7 +157,9 @@ impl Roster {
         Ok((principal, valid_until))
     }
 
-    async fn principal_from_token(&self, token: &str) -> CoreResult<Principal> {
+    /// A token's claims, if its signature holds, it has not expired and it
+    /// has not been revoked.
+    async fn live_claims(&self, token: &str) -> CoreResult<auth::TokenClaims> {
         let claims = match self.signer().verify(token) {
             Err(TokenError::UnknownKey) => {
                 // Perhaps signed with a key rotated in since this node loaded its keys.
@@ -166,6 +177,17 @@ impl Roster {
         {
             return Err(CoreError::Unauthenticated);
         }
+        Ok(claims)
+    }
+
+    /// The principal of a live token, and whether and until when it may be
+    /// cached: not at all for a sliding token, whose every use is checked
+    /// against its session; otherwise until the token expires (the cache
+    /// life bounds it too).
+    async fn principal_from_token(
+        &self,
+        claims: auth::TokenClaims,
+    ) -> CoreResult<(Principal, Option<Option<Instant>>)> {
         if claims.sliding {
             self.slide(claims.token_id).await?;
         }
@@ -179,16 +201,21 @@ impl Roster {
         if !user.may_sign_in() || claims.credential_epoch != user.credential_epoch {
             return Err(CoreError::Unauthenticated);
         }
-        self.principal_for(
-            user,
-            CredentialKind::Token {
-                token_id: claims.token_id,
-            },
-            None,
-            None,
-            claims.enroll_only,
-        )
-        .await
+        let principal = self
+            .principal_for(
+                user,
+                CredentialKind::Token {
+                    token_id: claims.token_id,
+                },
+                None,
+                None,
+                claims.enroll_only,
+            )
+            .await?;
+        let left = claims.expires_at - OffsetDateTime::now_utc().unix_timestamp();
+        let cache_until = (!claims.sliding && left > 0)
+            .then(|| Some(Instant::now() + Duration::from_secs(left.unsigned_abs())));
+        Ok((principal, cache_until))
     }
 
     /// Checks a sliding token's session and pushes its end out again. The
@@ -396,7 +423,9 @@ impl Roster {
         self.store
             .revoke_token(claims.token_id, expires, event)
             .await
-            .map_err(from_store("token"))
+            .map_err(from_store("token"))?;
+        self.forget_user(claims.user_id).await;
+        Ok(())
     }
 
     /// Sets another user's password (or one's own, with the privilege).

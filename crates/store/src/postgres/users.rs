@@ -280,6 +280,26 @@ fn filter(q: &UserQuery, within: Option<&[Uuid]>, counting: bool) -> (String, Ve
              OR u.first_name ILIKE $? OR u.last_name ILIKE $? OR u.display_name ILIKE $?)",
             Box::new(pattern),
         );
+        if !q.q_contains {
+            // The same prefix, lower-cased, as a LIKE the `text_pattern_ops`
+            // indexes answer (migration 0007): the planner can read the
+            // five ranges for a rare prefix instead of every user.
+            // Keys are lower-cased by the core, names by lower() here, as
+            // ILIKE folds them.
+            push(
+                &mut args,
+                &mut sql,
+                " AND (u.username_key LIKE $? OR u.email_key LIKE $?",
+                Box::new(like_prefix(&text.to_lowercase())),
+            );
+            push(
+                &mut args,
+                &mut sql,
+                " OR lower(u.first_name) LIKE lower($?) OR lower(u.last_name) LIKE lower($?) \
+                 OR lower(u.display_name) LIKE lower($?))",
+                Box::new(like_prefix(text)),
+            );
+        }
     }
     if let Some(f) = &q.filter {
         let (condition, values) = super::user_filter::condition(f, args.len() + 1);
@@ -347,8 +367,10 @@ pub async fn list(c: &Conn, q: &UserQuery, within: Option<&[Uuid]>) -> StoreResu
     // Keyset pages have a bounded set of shapes and are prepared once per
     // connection; sorted (offset) pages may be ordered, and filtered pages
     // shaped, any way a client likes, so their statements are not kept:
-    // the cache would only grow.
-    let stmt = if q.offset.is_none() && q.filter.is_none() {
+    // the cache would only grow. A search is planned for its own text
+    // (a fresh statement gets a custom plan): whether reading the prefix
+    // ranges beats walking users in order depends on how common it is.
+    let stmt = if q.offset.is_none() && q.filter.is_none() && q.q.is_none() {
         c.prepare_cached(&sql).await
     } else {
         c.prepare(&sql).await

@@ -8,6 +8,7 @@ mod groups;
 mod links;
 mod migrations;
 mod roles;
+mod search;
 mod transfer;
 mod tree;
 mod user_filter;

@@ -297,6 +297,14 @@ fn list_or_count(
         let n = args.len() + 1;
         sql = sql.replace("?1q", &format!("?{n}"));
         args.push(SqlValue::Text(pattern));
+        // A prefix that few users have is found through the ordered
+        // indexes on the five columns; a common one by walking users in
+        // `seq` order, where matches come early (see `search`).
+        if !q.q_contains && super::search::is_rare(conn, text)? {
+            let (narrowing, values) = super::search::candidates(text, args.len() + 1);
+            sql.push_str(&format!(" AND {narrowing}"));
+            args.extend(values);
+        }
     }
     if let Some(filter) = &q.filter {
         let (condition, values) = super::user_filter::condition(filter, args.len() + 1);

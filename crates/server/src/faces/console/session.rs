@@ -56,7 +56,7 @@ pub fn cookie(headers: &HeaderMap) -> Option<&str> {
 /// another site can neither read nor set the cookie.
 pub fn new_pre_token() -> String {
     let bytes: [u8; 32] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// `Set-Cookie` for the sign-in form's pre-session token. Scoped to the
@@ -126,7 +126,7 @@ pub fn csrf_of(token: &str) -> String {
     let mut h = Sha256::new();
     h.update(CSRF_LABEL);
     h.update(token.as_bytes());
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(h.finalize())
 }
 
 /// Equal without an early exit on the first differing byte.

@@ -23,15 +23,13 @@ pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
 pub fn user_response(status: StatusCode, user: roster_core::user::User) -> Response {
     let tag = etag(user.version);
-    let location = format!("/api/v1/users/{}", user.id);
+    let location = (status == StatusCode::CREATED).then(|| format!("/api/v1/users/{}", user.id));
     let mut resp = (status, axum::Json(UserOut::from(user))).into_response();
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&tag) {
         h.insert(header::ETAG, v);
     }
-    if status == StatusCode::CREATED
-        && let Ok(v) = HeaderValue::from_str(&location)
-    {
+    if let Some(v) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
         h.insert(header::LOCATION, v);
     }
     resp
@@ -99,7 +97,7 @@ fn idempotency_key(headers: &HeaderMap, body: &Value) -> ApiResult<Option<Idempo
     let digest = Sha256::digest(text.as_bytes());
     Ok(Some(IdempotencyKey {
         key: key.to_string(),
-        request_hash: digest.iter().map(|b| format!("{b:02x}")).collect(),
+        request_hash: hex::encode(digest),
     }))
 }
 
