@@ -296,8 +296,7 @@ impl Roster {
                 // Created after the list above was read: the next round.
                 continue;
             };
-            let (store, sender, settings) =
-                (self.store.clone(), sender.clone(), self.webhooks);
+            let (store, sender, settings) = (self.store.clone(), sender.clone(), self.webhooks);
             let (url, secret) = (w.url.clone(), w.secret.clone());
             sends.spawn(async move {
                 let attempt = attempt(store.as_ref(), sender.as_ref(), &settings, &d, &url, &secret)
@@ -325,6 +324,11 @@ impl Roster {
             .iter()
             .filter_map(|r| {
                 let t = webhook::event_type(r)?;
+                // A webhook does not hear of its own creation (its cursor
+                // may start just before it on PostgreSQL).
+                if t == "webhook.created" && r.event.target_id == Some(w.id.to_string()) {
+                    return None;
+                }
                 (w.active && w.wants(t)).then(|| NewDelivery {
                     id: Uuid::now_v7(),
                     event_seq: r.seq,
