@@ -368,7 +368,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // Change events: queued from the audit chain, delivered to webhooks.
     let settings = roster.webhook_settings();
     if settings.allow_private {
-        tracing::warn!("webhooks may deliver to http:// and private addresses (ROSTER_WEBHOOKS_ALLOW_PRIVATE)");
+        tracing::warn!(
+            "webhooks may deliver to http:// and private addresses (ROSTER_WEBHOOKS_ALLOW_PRIVATE)"
+        );
     }
     roster_server::webhooks::start(roster.clone()).map_err(anyhow::Error::msg)?;
     let http = config.http();

@@ -18,11 +18,11 @@ use crate::authz::{Grant, Privilege};
 use crate::link::{LinkEffect, LinkPurpose, LinkRecord};
 use crate::lockout::LockoutPolicy;
 use crate::transfer::{Cursor, ExportPage, Record, RecordKind};
-use crate::webhook::{Attempt, Delivery, NewDelivery, Webhook};
 use crate::user::{
     IdempotencyHit, IdempotencyWrite, Inserted, LoginRecord, NewUserAccess, NewUserRecord, Patch,
     User, UserDraft, UserQuery,
 };
+use crate::webhook::{Attempt, Delivery, NewDelivery, Webhook};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -127,10 +127,9 @@ impl Event {
     /// data are the audit details, which never hold secrets.
     pub fn body(&self) -> Value {
         let e = &self.record.event;
-        let occurred_at = e
-            .at
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
+        let occurred_at =
+            e.at.format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
         json!({
             "id": e.id,
             "type": self.event_type,
@@ -162,9 +161,7 @@ pub struct Webhook {
 
 impl Webhook {
     pub fn wants(&self, event_type: &str) -> bool {
-        self.event_types
-            .iter()
-            .any(|t| t == "*" || t == event_type)
+        self.event_types.iter().any(|t| t == "*" || t == event_type)
     }
 }
 
@@ -247,11 +244,12 @@ pub fn check_url(raw: &str, allow_private: bool) -> Result<url::Url, FieldError>
         return Err(bad("url", "must name a host"));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad("no_credentials", "must not carry a user name or password"));
+        return Err(bad(
+            "no_credentials",
+            "must not carry a user name or password",
+        ));
     }
-    if !allow_private
-        && let Some(why) = literal_ip(&url).and_then(forbidden_ip)
-    {
+    if !allow_private && let Some(why) = literal_ip(&url).and_then(forbidden_ip) {
         return Err(FieldError::new(
             "url",
             "public_address",
@@ -289,13 +287,11 @@ pub fn check_event_types(types: &[String]) -> Result<Vec<String>, FieldError> {
 /// A given secret's rule; none given: 32 random bytes, hex.
 pub fn secret_or_generated(given: Option<String>) -> Result<Secret, FieldError> {
     match given {
-        Some(s) if !(SECRET_MIN..=SECRET_MAX).contains(&s.chars().count()) => {
-            Err(FieldError::new(
-                "secret",
-                "length",
-                format!("must be {SECRET_MIN} to {SECRET_MAX} characters"),
-            ))
-        }
+        Some(s) if !(SECRET_MIN..=SECRET_MAX).contains(&s.chars().count()) => Err(FieldError::new(
+            "secret",
+            "length",
+            format!("must be {SECRET_MIN} to {SECRET_MAX} characters"),
+        )),
         Some(s) => Ok(Secret::new(s)),
         None => {
             let mut bytes = [0u8; 32];
@@ -397,8 +393,12 @@ pub type SendResult = Result<u16, String>;
 /// also applies the address rule to every resolved address).
 #[async_trait]
 pub trait Sender: Send + Sync {
-    async fn post(&self, url: &str, headers: Vec<(&'static str, String)>, body: Vec<u8>)
-    -> SendResult;
+    async fn post(
+        &self,
+        url: &str,
+        headers: Vec<(&'static str, String)>,
+        body: Vec<u8>,
+    ) -> SendResult;
 }
 
 /// How webhooks are delivered.

@@ -853,10 +853,8 @@ impl WebhookStore for PgStore {
     }
 
     async fn record_attempt(&self, delivery: Uuid, attempt: Attempt) -> StoreResult<()> {
-        self.quiet(move |c| {
-            Box::pin(async move { webhooks::record(c, delivery, &attempt).await })
-        })
-        .await
+        self.quiet(move |c| Box::pin(async move { webhooks::record(c, delivery, &attempt).await }))
+            .await
     }
 
     async fn deliveries(

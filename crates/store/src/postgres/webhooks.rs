@@ -109,7 +109,9 @@ pub async fn insert(c: &Conn, w: &Webhook) -> StoreResult<Webhook> {
 
 pub async fn by_id(c: &Conn, id: Uuid) -> StoreResult<Option<Webhook>> {
     let stmt = c
-        .prepare_cached(&format!("SELECT {HOOK_COLUMNS} FROM webhooks WHERE id = $1"))
+        .prepare_cached(&format!(
+            "SELECT {HOOK_COLUMNS} FROM webhooks WHERE id = $1"
+        ))
         .await
         .map_err(err)?;
     c.query_opt(&stmt, &[&id])
@@ -189,7 +191,11 @@ pub async fn queue(
         .prepare_cached("UPDATE webhooks SET cursor_seq = $3 WHERE id = $1 AND cursor_seq = $2")
         .await
         .map_err(err)?;
-    if c.execute(&stmt, &[&webhook, &from, &to]).await.map_err(err)? == 0 {
+    if c.execute(&stmt, &[&webhook, &from, &to])
+        .await
+        .map_err(err)?
+        == 0
+    {
         return Err(StoreError::VersionMismatch);
     }
     if deliveries.is_empty() {

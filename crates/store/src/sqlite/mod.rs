@@ -343,9 +343,7 @@ mod store_impl {
     use time::OffsetDateTime;
     use uuid::Uuid;
 
-    use super::{
-        SqliteStore, access, audit, backend, groups, links, roles, tree, users, webhooks,
-    };
+    use super::{SqliteStore, access, audit, backend, groups, links, roles, tree, users, webhooks};
     use roster_core::webhook::{Attempt, Delivery, NewDelivery, Webhook};
 
     impl SqliteStore {
@@ -1170,8 +1168,10 @@ mod store_impl {
             now: OffsetDateTime,
             event: AuditEvent,
         ) -> StoreResult<Delivery> {
-            self.audited(event, move |c| webhooks::redeliver(c, webhook, delivery, now))
-                .await
+            self.audited(event, move |c| {
+                webhooks::redeliver(c, webhook, delivery, now)
+            })
+            .await
         }
     }
 

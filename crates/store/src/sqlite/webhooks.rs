@@ -88,9 +88,11 @@ pub fn insert(c: &Connection, w: &Webhook) -> StoreResult<Webhook> {
 }
 
 pub fn by_id(c: &Connection, id: Uuid) -> rusqlite::Result<Option<Webhook>> {
-    c.prepare_cached(&format!("SELECT {HOOK_COLUMNS} FROM webhooks WHERE id = ?1"))?
-        .query_row([id], hook_from_row)
-        .optional()
+    c.prepare_cached(&format!(
+        "SELECT {HOOK_COLUMNS} FROM webhooks WHERE id = ?1"
+    ))?
+    .query_row([id], hook_from_row)
+    .optional()
 }
 
 pub fn all(c: &Connection) -> rusqlite::Result<Vec<Webhook>> {
@@ -201,7 +203,10 @@ pub fn claim(
          RETURNING {DELIVERY_COLUMNS}"
     ))
     .map_err(map_write_error)?
-    .query_map(params![micros(now), micros(lease_until), limit], delivery_from_row)
+    .query_map(
+        params![micros(now), micros(lease_until), limit],
+        delivery_from_row,
+    )
     .map_err(map_write_error)?
     .collect::<rusqlite::Result<Vec<_>>>()
     .map_err(map_write_error)
