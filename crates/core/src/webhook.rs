@@ -14,6 +14,7 @@ use std::net::IpAddr;
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
 use rand::RngCore as _;
+use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use time::OffsetDateTime;
@@ -125,21 +126,54 @@ impl Event {
 
     /// `{id, type, occurred_at, actor, target, container, data}`. The
     /// data are the audit details, which never hold secrets.
-    pub fn body(&self) -> Value {
+    pub fn body(&self) -> EventBody {
         let e = &self.record.event;
-        let occurred_at =
-            e.at.format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default();
-        json!({
-            "id": e.id,
-            "type": self.event_type,
-            "occurred_at": occurred_at,
-            "actor": { "id": e.actor_id, "name": e.actor },
-            "target": { "kind": e.target_kind, "id": e.target_id },
-            "container": e.container_id,
-            "data": serde_json::from_str::<Value>(&e.details).unwrap_or_else(|_| json!({})),
-        })
+        EventBody {
+            id: e.id,
+            event_type: self.event_type,
+            occurred_at: e.at,
+            actor: EventActor {
+                id: e.actor_id,
+                name: e.actor.clone(),
+            },
+            target: EventTarget {
+                kind: e.target_kind.clone(),
+                id: e.target_id.clone(),
+            },
+            container: e.container_id,
+            data: serde_json::from_str::<Value>(&e.details).unwrap_or_else(|_| json!({})),
+        }
     }
+}
+
+/// What receivers get (the JSON of a delivery) and the pull feed lists.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventBody {
+    /// The audit event's id: the same in every delivery of it.
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub event_type: &'static str,
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: OffsetDateTime,
+    pub actor: EventActor,
+    pub target: EventTarget,
+    pub container: Option<Uuid>,
+    pub data: Value,
+}
+
+/// Who made the change (`cli` with no id: the operator's command line).
+#[derive(Debug, Clone, Serialize)]
+pub struct EventActor {
+    pub id: Option<Uuid>,
+    pub name: Option<String>,
+}
+
+/// What changed: `user`, `group`, `role`, `assignment`, `container`,
+/// `api_key` or `webhook`, and its id.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventTarget {
+    pub kind: Option<String>,
+    pub id: Option<String>,
 }
 
 /// A registered receiver. The secret signs deliveries; it is shown once,

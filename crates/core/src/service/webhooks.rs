@@ -389,16 +389,18 @@ async fn attempt(
 ) -> Attempt {
     let outcome = match store.audit_chain(d.event_seq - 1, 1).await {
         Ok(page) => match page.into_iter().next().and_then(Event::from_record) {
-            Some(event) => {
-                let body = event.body().to_string().into_bytes();
-                let t = OffsetDateTime::now_utc().unix_timestamp();
-                let headers = vec![
-                    ("roster-signature", webhook::signature(secret, t, &body)),
-                    ("roster-event-id", d.event_id.to_string()),
-                    ("roster-event-type", d.event_type.clone()),
-                ];
-                sender.post(url, headers, body).await
-            }
+            Some(event) => match serde_json::to_vec(&event.body()) {
+                Err(e) => Err(format!("encoding the event: {e}")),
+                Ok(body) => {
+                    let t = OffsetDateTime::now_utc().unix_timestamp();
+                    let headers = vec![
+                        ("roster-signature", webhook::signature(secret, t, &body)),
+                        ("roster-event-id", d.event_id.to_string()),
+                        ("roster-event-type", d.event_type.clone()),
+                    ];
+                    sender.post(url, headers, body).await
+                }
+            },
             None => Err("the event is no longer in the audit chain".to_string()),
         },
         Err(e) => Err(format!("reading the event: {e}")),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use roster_core::service::{WebhookChange, WebhookInput};
-use roster_core::webhook::{Delivery, Webhook};
+use roster_core::webhook::{Delivery, EventBody, Webhook};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -143,12 +143,63 @@ pub struct DeliveryList {
     pub next_cursor: Option<String>,
 }
 
+/// A change event, as webhooks receive it and the feed lists it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventOut {
+    /// The audit event's id: the same in every delivery of it.
+    pub id: Uuid,
+    /// E.g. `user.created`, `user.disabled`, `role.assigned`, `group.member_added`.
+    #[serde(rename = "type")]
+    pub event_type: &'static str,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub occurred_at: OffsetDateTime,
+    pub actor: EventActorOut,
+    pub target: EventTargetOut,
+    /// The container of the changed object, when it has one.
+    pub container: Option<Uuid>,
+    /// What the audit trail records of the change (never a secret).
+    #[schema(value_type = Object)]
+    pub data: Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventActorOut {
+    pub id: Option<Uuid>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventTargetOut {
+    /// `user`, `group`, `role`, `assignment`, `container`, `api_key` or `webhook`.
+    pub kind: Option<String>,
+    pub id: Option<String>,
+}
+
+impl From<EventBody> for EventOut {
+    fn from(b: EventBody) -> Self {
+        Self {
+            id: b.id,
+            event_type: b.event_type,
+            occurred_at: b.occurred_at,
+            actor: EventActorOut {
+                id: b.actor.id,
+                name: b.actor.name,
+            },
+            target: EventTargetOut {
+                kind: b.target.kind,
+                id: b.target.id,
+            },
+            container: b.container,
+            data: b.data,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventList {
-    /// In order; each as webhooks receive it:
-    /// `{id, type, occurred_at, actor, target, container, data}`.
-    #[schema(value_type = Vec<Object>)]
-    pub items: Vec<Value>,
+    /// In order.
+    pub items: Vec<EventOut>,
     /// Pass as `after` for the events that follow (also when this page is
     /// empty: it may have moved past changes that are no events).
     pub next: String,
@@ -330,7 +381,7 @@ pub async fn list_events(
     }
     let page = state.roster.events(&ctx, after, limit).await?;
     Ok(axum::Json(EventList {
-        items: page.items.iter().map(|e| e.body()).collect(),
+        items: page.items.iter().map(|e| e.body().into()).collect(),
         next: page.next.to_string(),
     }))
 }
