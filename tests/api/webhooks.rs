@@ -651,3 +651,73 @@ async fn the_event_feed_pages_in_order() {
         assert_eq!(st, 400, "{bad}: {body}");
     }
 }
+
+/// Two nodes on one PostgreSQL database deliver every event once: a
+/// delivery is claimed (leased) by one node, and a webhook's cursor moves
+/// from the value one node read, so the other neither sends nor queues it
+/// again.
+#[tokio::test]
+async fn two_nodes_deliver_each_event_once() {
+    let Some(base) = roster_store::testing::postgres_url() else {
+        eprintln!("ROSTER_TEST_POSTGRES_URL not set: the two-node test needs PostgreSQL");
+        return;
+    };
+    let db = roster_store::testing::TempDatabase::create(&base).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("ROSTER_ADMIN_API_KEY", ADMIN_KEY),
+        ("ROSTER_RATE_LIMIT_PER_SECOND", "0"),
+        ("ROSTER_WEBHOOKS_ALLOW_PRIVATE", "true"),
+        ("ROSTER_WEBHOOK_RETRY_BASE_MS", "50"),
+    ];
+    let rx = Receiver::start().await;
+    let a = Binary::start_url(dir.path(), &db.url, &env);
+    let b = Binary::start_url(dir.path(), &db.url, &env);
+    let client = reqwest::Client::new();
+    let (st, hook) = parts(
+        client
+            .post(a.url("/api/v1/webhooks"))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({"url": rx.url(), "event_types": ["user.created"]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, 201, "{hook}");
+    let n = 30;
+    for i in 0..n {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let (st, u) = parts(
+            client
+                .post(node.url("/api/v1/users"))
+                .bearer_auth(ADMIN_KEY)
+                .json(&json!({"username": format!("twice{i}")}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(st, 201, "{u}");
+    }
+    wait_until("every creation", async || rx.delivered().len() >= n).await;
+    // Time for a second copy to arrive, were one sent.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let ids: Vec<String> = rx
+        .got
+        .lock()
+        .iter()
+        .map(|r| r.header("roster-event-id").to_string())
+        .collect();
+    let unique: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!(
+        ids.len(),
+        n,
+        "{} deliveries of {} events",
+        ids.len(),
+        unique.len()
+    );
+    assert_eq!(unique.len(), n);
+    a.stop();
+    b.stop();
+}
