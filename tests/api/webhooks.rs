@@ -145,6 +145,33 @@ fn verify(secret: &str, header: &str, body: &[u8]) -> i64 {
     t.parse().unwrap()
 }
 
+/// The receiver's recipe in the README (its Python block under "Webhooks
+/// and events") accepts what roster sends.
+fn readme_recipe_verifies(secret: &str, header: &str, body: &[u8]) {
+    let readme = include_str!("../../README.md");
+    let section = &readme[readme.find("## Webhooks and events").unwrap()..];
+    let start = section.find("```python\n").unwrap() + "```python\n".len();
+    let recipe = &section[start..start + section[start..].find("```").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    let body_path = dir.path().join("body");
+    std::fs::write(&body_path, body).unwrap();
+    let script = format!(
+        "{recipe}\nimport sys\nprint(verify(sys.argv[1].encode(), sys.argv[2], open(sys.argv[3], 'rb').read()))\n"
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script, secret, header])
+        .arg(&body_path)
+        .output()
+        .expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.trim(),
+        "True",
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 async fn create_hook(app: &TestApp, body: Value) -> Value {
     let (st, hook) = parts(
         app.post_json("/api/v1/webhooks", &body)
@@ -180,6 +207,7 @@ async fn a_created_user_is_delivered_signed() {
     let t = verify(&secret, got.header("roster-signature"), &got.body);
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     assert!((now - t).abs() <= 300, "t={t} now={now}");
+    readme_recipe_verifies(&secret, got.header("roster-signature"), &got.body);
     let event = got.json();
     assert_eq!(event["type"], "user.created");
     assert_eq!(got.header("roster-event-type"), "user.created");
