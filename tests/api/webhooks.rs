@@ -319,6 +319,25 @@ async fn a_failing_receiver_gets_it_on_the_third_attempt() {
     )
     .await;
     assert_eq!(st, 404, "{body}");
+
+    // Housekeeping keeps recent deliveries and drops finished old ones.
+    wait_until("the re-delivery in the log", async || {
+        let (_, log) = parts(app.get(&path).send().await.unwrap()).await;
+        log["items"][0]["status"] == "delivered"
+    })
+    .await;
+    app.roster.housekeeping().await.unwrap();
+    let (_, log) = parts(app.get(&path).send().await.unwrap()).await;
+    assert_eq!(log["items"].as_array().unwrap().len(), 1);
+    app.sql(if on_postgres() {
+        "UPDATE webhook_deliveries SET updated_at = '2000-01-01T00:00:00Z'"
+    } else {
+        "UPDATE webhook_deliveries SET updated_at = 0"
+    })
+    .await;
+    app.roster.housekeeping().await.unwrap();
+    let (_, log) = parts(app.get(&path).send().await.unwrap()).await;
+    assert_eq!(log["items"], json!([]), "{log}");
 }
 
 #[tokio::test]

@@ -547,6 +547,10 @@ pub trait WebhookStore: Send + Sync {
         limit: u32,
     ) -> StoreResult<Vec<Delivery>>;
 
+    /// Deletes up to `limit` finished (delivered or failed) deliveries last
+    /// changed before `before`; returns how many went.
+    async fn purge_deliveries(&self, before: OffsetDateTime, limit: u32) -> StoreResult<u64>;
+
     /// Makes a delivery of this webhook pending again, due at `now`, with
     /// its attempts counted from zero; `NotFound` if there is none.
     async fn redeliver(

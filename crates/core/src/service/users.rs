@@ -763,6 +763,13 @@ impl Roster {
                 tracing::info!(purged = n, "purged users deleted {days} days ago or more");
             }
         }
+        let n = self.purge_delivery_log().await?;
+        if n > 0 {
+            tracing::info!(
+                purged = n,
+                "dropped finished webhook deliveries from the log"
+            );
+        }
         Ok(())
     }
 

@@ -48,6 +48,9 @@ pub struct EventPage {
     pub next: i64,
 }
 
+/// Finished deliveries stay in the log this long (housekeeping).
+pub const DELIVERY_LOG_DAYS: i64 = 30;
+
 /// Audit records read per step of the pull feed and of queuing.
 const SCAN_PAGE: u32 = 500;
 /// Deliveries taken per round of the loop.
@@ -347,6 +350,24 @@ impl Roster {
             Err(StoreError::VersionMismatch | StoreError::NotFound) => Ok(0),
             Err(e) => Err(from_store("webhook")(e)),
             Ok(()) => Ok(page.len()),
+        }
+    }
+
+    /// Drops finished deliveries older than [`DELIVERY_LOG_DAYS`] (part of
+    /// the housekeeping); returns how many went.
+    pub async fn purge_delivery_log(&self) -> CoreResult<u64> {
+        let before = OffsetDateTime::now_utc() - time::Duration::days(DELIVERY_LOG_DAYS);
+        let mut purged = 0;
+        loop {
+            let n = self
+                .store
+                .purge_deliveries(before, 1000)
+                .await
+                .map_err(from_store("delivery"))?;
+            purged += n;
+            if n < 1000 {
+                return Ok(purged);
+            }
         }
     }
 

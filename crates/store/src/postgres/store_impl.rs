@@ -866,6 +866,11 @@ impl WebhookStore for PgStore {
         webhooks::page(&*self.conn().await?, webhook, before_seq, limit).await
     }
 
+    async fn purge_deliveries(&self, before: OffsetDateTime, limit: u32) -> StoreResult<u64> {
+        self.quiet(move |c| Box::pin(async move { webhooks::purge(c, before, limit).await }))
+            .await
+    }
+
     async fn redeliver(
         &self,
         webhook: Uuid,

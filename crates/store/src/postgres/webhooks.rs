@@ -350,3 +350,17 @@ pub async fn redeliver(
         .transpose()?
         .ok_or(StoreError::NotFound)
 }
+
+pub async fn purge(c: &Conn, before: OffsetDateTime, limit: u32) -> StoreResult<u64> {
+    let stmt = c
+        .prepare_cached(
+            "DELETE FROM webhook_deliveries WHERE id IN (
+                SELECT id FROM webhook_deliveries
+                WHERE status <> 'pending' AND updated_at < $1 LIMIT $2)",
+        )
+        .await
+        .map_err(err)?;
+    c.execute(&stmt, &[&micros_precision(before), &i64::from(limit)])
+        .await
+        .map_err(err)
+}

@@ -1161,6 +1161,13 @@ mod store_impl {
                 .await
         }
 
+        async fn purge_deliveries(&self, before: OffsetDateTime, limit: u32) -> StoreResult<u64> {
+            self.inner
+                .writer
+                .write(move |c| webhooks::purge(c, before, limit))
+                .await
+        }
+
         async fn redeliver(
             &self,
             webhook: Uuid,

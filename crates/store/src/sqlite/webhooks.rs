@@ -269,3 +269,16 @@ pub fn redeliver(
     .map_err(map_write_error)?
     .ok_or(StoreError::NotFound)
 }
+
+pub fn purge(c: &Connection, before: OffsetDateTime, limit: u32) -> StoreResult<u64> {
+    let n = c
+        .prepare_cached(
+            "DELETE FROM webhook_deliveries WHERE id IN (
+                SELECT id FROM webhook_deliveries
+                WHERE status <> 'pending' AND updated_at < ?1 LIMIT ?2)",
+        )
+        .map_err(map_write_error)?
+        .execute(params![micros(before), limit])
+        .map_err(map_write_error)?;
+    Ok(n as u64)
+}

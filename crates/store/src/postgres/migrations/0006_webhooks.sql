@@ -38,3 +38,5 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
 CREATE INDEX webhook_deliveries_order ON webhook_deliveries (webhook_id, order_key, event_seq);
+-- Housekeeping drops finished deliveries after a while.
+CREATE INDEX webhook_deliveries_done ON webhook_deliveries (updated_at) WHERE status <> 'pending';
