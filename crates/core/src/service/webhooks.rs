@@ -292,11 +292,22 @@ impl Roster {
             .await
             .map_err(from_store("delivery"))?;
         work += claimed.len();
-        let by_id: HashMap<Uuid, &Webhook> = hooks.iter().map(|w| (w.id, w)).collect();
+        let mut by_id: HashMap<Uuid, Webhook> = hooks.into_iter().map(|w| (w.id, w)).collect();
         let mut sends = tokio::task::JoinSet::new();
         for d in claimed {
+            if !by_id.contains_key(&d.webhook_id) {
+                // Created (on another node) after the list was read.
+                if let Some(w) = self
+                    .store
+                    .webhook(d.webhook_id)
+                    .await
+                    .map_err(from_store("webhook"))?
+                {
+                    by_id.insert(w.id, w);
+                }
+            }
             let Some(w) = by_id.get(&d.webhook_id) else {
-                // Created after the list above was read: the next round.
+                // Deleted meanwhile, and its deliveries with it.
                 continue;
             };
             let (store, sender, settings) = (self.store.clone(), sender.clone(), self.webhooks);
