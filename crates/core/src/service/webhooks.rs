@@ -53,8 +53,9 @@ pub const DELIVERY_LOG_DAYS: i64 = 30;
 
 /// Audit records read per step of the pull feed and of queuing.
 const SCAN_PAGE: u32 = 500;
-/// Deliveries taken per round of the loop.
-const CLAIM_BATCH: u32 = 32;
+/// Deliveries in flight at once per node: a slow receiver holds its own
+/// deliveries up, not everyone's.
+const IN_FLIGHT: usize = 32;
 /// Longest error text kept in the delivery log.
 const ERROR_MAX: usize = 500;
 
@@ -270,8 +271,14 @@ impl Roster {
     }
 
     /// One round of delivery: queue the new events of every webhook, then
-    /// send the deliveries that are due. Returns how much it did (0: idle).
-    pub async fn pump_webhooks(&self, sender: Arc<dyn Sender>) -> CoreResult<usize> {
+    /// start sending the deliveries that are due, as many as `slots` has
+    /// room for (each send holds a slot until its attempt is recorded; the
+    /// round does not wait for them). Returns how much it did (0: idle).
+    pub async fn pump_webhooks(
+        &self,
+        sender: &Arc<dyn Sender>,
+        slots: &Arc<tokio::sync::Semaphore>,
+    ) -> CoreResult<usize> {
         let hooks = self
             .store
             .list_webhooks()
@@ -284,16 +291,19 @@ impl Roster {
         for w in &hooks {
             work += self.queue_for(w).await?;
         }
+        let free = u32::try_from(slots.available_permits()).unwrap_or(u32::MAX);
+        if free == 0 {
+            return Ok(work);
+        }
         let now = OffsetDateTime::now_utc();
         let lease = now + self.webhooks.timeout + time::Duration::seconds(30);
         let claimed = self
             .store
-            .claim_deliveries(now, lease, CLAIM_BATCH)
+            .claim_deliveries(now, lease, free)
             .await
             .map_err(from_store("delivery"))?;
         work += claimed.len();
         let mut by_id: HashMap<Uuid, Webhook> = hooks.into_iter().map(|w| (w.id, w)).collect();
-        let mut sends = tokio::task::JoinSet::new();
         for d in claimed {
             if !by_id.contains_key(&d.webhook_id) {
                 // Created (on another node) after the list was read.
@@ -310,17 +320,27 @@ impl Roster {
                 // Deleted meanwhile, and its deliveries with it.
                 continue;
             };
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                break;
+            };
             let (store, sender, settings) = (self.store.clone(), sender.clone(), self.webhooks);
             let (url, secret) = (w.url.clone(), w.secret.clone());
-            sends.spawn(async move {
-                let attempt = attempt(store.as_ref(), sender.as_ref(), &settings, &d, &url, &secret)
-                    .await;
+            tokio::spawn(async move {
+                let attempt = attempt(
+                    store.as_ref(),
+                    sender.as_ref(),
+                    &settings,
+                    &d,
+                    &url,
+                    &secret,
+                )
+                .await;
                 if let Err(e) = store.record_attempt(d.id, attempt).await {
                     tracing::warn!(delivery = %d.id, error = %e, "could not record a webhook attempt");
                 }
+                drop(slot);
             });
         }
-        while sends.join_next().await.is_some() {}
         Ok(work)
     }
 
@@ -385,8 +405,9 @@ impl Roster {
     /// Delivers until the process ends: a round, then a short pause when
     /// there was nothing to do.
     pub async fn run_webhooks(self: Arc<Self>, sender: Arc<dyn Sender>, idle: std::time::Duration) {
+        let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
         loop {
-            match self.pump_webhooks(sender.clone()).await {
+            match self.pump_webhooks(&sender, &slots).await {
                 Ok(0) => tokio::time::sleep(idle).await,
                 Ok(_) => {}
                 Err(e) => {
