@@ -46,6 +46,8 @@ struct Receiver {
     got: Arc<Mutex<Vec<Received>>>,
     script: Arc<Mutex<VecDeque<u16>>>,
     default: Arc<Mutex<u16>>,
+    /// How long it takes to answer.
+    delay: Arc<Mutex<Duration>>,
 }
 
 impl Receiver {
@@ -59,6 +61,7 @@ impl Receiver {
             got: Arc::default(),
             script: Arc::default(),
             default: Arc::new(Mutex::new(200)),
+            delay: Arc::default(),
         };
         let state = r.clone();
         let app = axum::Router::new().route(
@@ -66,6 +69,8 @@ impl Receiver {
             axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
                 let state = state.clone();
                 async move {
+                    let delay = *state.delay.lock();
+                    tokio::time::sleep(delay).await;
                     let answered = state
                         .script
                         .lock()
@@ -338,6 +343,32 @@ async fn a_failing_receiver_gets_it_on_the_third_attempt() {
     app.roster.housekeeping().await.unwrap();
     let (_, log) = parts(app.get(&path).send().await.unwrap()).await;
     assert_eq!(log["items"], json!([]), "{log}");
+}
+
+#[tokio::test]
+async fn a_slow_receiver_does_not_hold_up_another() {
+    let app = app_with(settings(true)).await;
+    let (slow, quick) = (Receiver::start().await, Receiver::start().await);
+    *slow.delay.lock() = Duration::from_secs(4);
+    create_hook(&app, json!({"url": slow.url(), "event_types": ["*"]})).await;
+    create_hook(&app, json!({"url": quick.url(), "event_types": ["*"]})).await;
+    app.create_user(json!({"username": "first"})).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = std::time::Instant::now();
+    app.create_user(json!({"username": "second"})).await;
+    wait_until("both at the quick receiver", async || {
+        quick.delivered().len() == 2
+    })
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "waited {:?} behind the slow one",
+        started.elapsed()
+    );
+    wait_until("the slow receiver's first", async || {
+        !slow.delivered().is_empty()
+    })
+    .await;
 }
 
 #[tokio::test]
