@@ -603,6 +603,15 @@ async fn private_targets_are_refused() {
             .is_some_and(|e| e.contains("refused") && e.contains("loopback"))
     })
     .await;
+    // Given up after the last attempt (5 here).
+    wait_until("the delivery to be given up", async || {
+        let (_, log) = parts(app.get(&path).send().await.unwrap()).await;
+        log["items"][0]["status"] == "failed"
+    })
+    .await;
+    let (_, log) = parts(app.get(&path).send().await.unwrap()).await;
+    assert_eq!(log["items"][0]["attempts"], 5, "{log}");
+    assert!(log["items"][0]["next_attempt_at"].is_null(), "{log}");
     assert!(rx.got.lock().is_empty(), "nothing reached the receiver");
     // Updates are held to the same rule.
     let (st, body) = parts(
