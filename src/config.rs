@@ -85,6 +85,17 @@ pub struct Config {
     pub reset_ttl_secs: u64,
     /// Lifetime of email verification links, in seconds (72 h).
     pub verify_ttl_secs: u64,
+    /// Let webhooks use `http://` and loopback, private and link-local
+    /// addresses (tests, private networks). Off: `https://` to public
+    /// addresses only.
+    pub webhooks_allow_private: bool,
+    /// Milliseconds before a failed delivery's first retry; each next wait
+    /// doubles (plus jitter), up to an hour.
+    pub webhook_retry_base_ms: u64,
+    /// Attempts before a delivery is marked failed.
+    pub webhook_max_attempts: u32,
+    /// Seconds each delivery attempt may take.
+    pub webhook_timeout_secs: u64,
 }
 
 impl Default for Config {
@@ -131,6 +142,11 @@ impl Default for Config {
             invite_ttl_secs: core.links.invite_ttl_secs,
             reset_ttl_secs: core.links.reset_ttl_secs,
             verify_ttl_secs: core.links.verify_ttl_secs,
+            webhooks_allow_private: core.webhooks.allow_private,
+            webhook_retry_base_ms: u64::try_from(core.webhooks.retry_base.as_millis())
+                .unwrap_or(u64::MAX),
+            webhook_max_attempts: core.webhooks.max_attempts,
+            webhook_timeout_secs: core.webhooks.timeout.as_secs(),
         }
     }
 }
@@ -202,6 +218,13 @@ impl Config {
                 invite_ttl_secs: self.invite_ttl_secs,
                 reset_ttl_secs: self.reset_ttl_secs,
                 verify_ttl_secs: self.verify_ttl_secs,
+                ..Default::default()
+            },
+            webhooks: roster_core::webhook::WebhookSettings {
+                allow_private: self.webhooks_allow_private,
+                retry_base: Duration::from_millis(self.webhook_retry_base_ms.max(1)),
+                max_attempts: self.webhook_max_attempts.max(1),
+                timeout: Duration::from_secs(self.webhook_timeout_secs.max(1)),
                 ..Default::default()
             },
         }

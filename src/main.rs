@@ -365,6 +365,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             }
         }
     });
+    // Change events: queued from the audit chain, delivered to webhooks.
+    let settings = roster.webhook_settings();
+    if settings.allow_private {
+        tracing::warn!(
+            "webhooks may deliver to http:// and private addresses (ROSTER_WEBHOOKS_ALLOW_PRIVATE)"
+        );
+    }
+    roster_server::webhooks::start(roster.clone()).map_err(anyhow::Error::msg)?;
     let http = config.http();
     let app = roster_server::app(roster, http.clone());
     roster_server::serve_with(listener, app, http, shutdown).await?;

@@ -424,7 +424,10 @@ async fn groups_roles_privileges_and_scopes() {
     )
     .await;
     assert_eq!(s, 200);
-    assert_eq!(mine["privileges"].as_array().unwrap().len(), 13);
+    assert_eq!(
+        mine["privileges"].as_array().unwrap().len(),
+        roster_core::authz::Privilege::ALL.len()
+    );
 
     let (s, _) = aria(
         &app,

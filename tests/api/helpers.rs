@@ -158,6 +158,11 @@ impl TestApp {
         }
     }
 
+    /// Starts delivering webhooks, as `roster serve` does.
+    pub fn start_webhooks(&self) {
+        roster_server::webhooks::start(self.roster.clone()).unwrap();
+    }
+
     /// Runs SQL on the database behind the server's back (statements both
     /// backends understand), to break it or to play an attacker with
     /// direct access.

@@ -27,3 +27,4 @@ mod scim;
 mod scim_faces;
 mod transfer;
 mod users;
+mod webhooks;

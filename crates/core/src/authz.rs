@@ -47,10 +47,14 @@ pub enum Privilege {
     KeysManage,
     #[serde(rename = "audit.read")]
     AuditRead,
+    /// Register webhooks and read the change events (global only: where
+    /// data flows out of roster).
+    #[serde(rename = "webhooks.manage")]
+    WebhooksManage,
 }
 
 impl Privilege {
-    pub const ALL: [Privilege; 13] = [
+    pub const ALL: [Privilege; 14] = [
         Privilege::UsersRead,
         Privilege::UsersWrite,
         Privilege::UsersDelete,
@@ -64,6 +68,7 @@ impl Privilege {
         Privilege::ContainersWrite,
         Privilege::KeysManage,
         Privilege::AuditRead,
+        Privilege::WebhooksManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -81,6 +86,7 @@ impl Privilege {
             Privilege::ContainersWrite => "containers.write",
             Privilege::KeysManage => "keys.manage",
             Privilege::AuditRead => "audit.read",
+            Privilege::WebhooksManage => "webhooks.manage",
         }
     }
 
@@ -103,6 +109,7 @@ impl Privilege {
             Privilege::ContainersWrite => "Create, change and delete containers",
             Privilege::KeysManage => "Manage other users' API keys",
             Privilege::AuditRead => "Read the audit log",
+            Privilege::WebhooksManage => "Manage webhooks and read change events",
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod transfer;
 pub mod user;
 pub mod user_filter;
 pub mod validation;
+pub mod webhook;
 
 pub use error::{CoreError, FieldError};
 pub use secret::Secret;

@@ -22,6 +22,7 @@ use crate::user::{
     IdempotencyHit, IdempotencyWrite, Inserted, LoginRecord, NewUserAccess, NewUserRecord, Patch,
     User, UserDraft, UserQuery,
 };
+use crate::webhook::{Attempt, Delivery, NewDelivery, Webhook};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -492,6 +493,75 @@ pub trait AuditStore: Send + Sync {
     async fn audit_chain(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditRecord>>;
 }
 
+/// Webhooks and their deliveries (see [`crate::webhook`]).
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Stores a webhook whose cursor starts at the audit chain's head, so
+    /// it hears of changes made from now on.
+    async fn insert_webhook(&self, w: Webhook, audit: AuditEvent) -> StoreResult<Webhook>;
+
+    async fn webhook(&self, id: Uuid) -> StoreResult<Option<Webhook>>;
+
+    /// Every webhook, oldest first (they are few).
+    async fn list_webhooks(&self) -> StoreResult<Vec<Webhook>>;
+
+    /// Writes url, event types, secret and active if the stored version is
+    /// still `w.version` (`VersionMismatch` otherwise); the version moves on.
+    async fn update_webhook(&self, w: Webhook, audit: AuditEvent) -> StoreResult<Webhook>;
+
+    /// Deletes the webhook and its deliveries.
+    async fn delete_webhook(&self, id: Uuid, audit: AuditEvent) -> StoreResult<()>;
+
+    /// If the webhook's cursor is still `from` (no other node queued this
+    /// run), queues `deliveries` (pending, due at `now`) and moves the
+    /// cursor to `to`, in one transaction; `VersionMismatch` otherwise.
+    async fn queue_deliveries(
+        &self,
+        webhook: Uuid,
+        from: i64,
+        to: i64,
+        deliveries: Vec<NewDelivery>,
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
+
+    /// Takes up to `limit` pending deliveries that are due at `now`, not
+    /// leased by anyone, and have no earlier pending delivery with the same
+    /// order key to the same webhook; leases them until `lease_until` so no
+    /// other node (or loop) takes them meanwhile. Oldest events first.
+    async fn claim_deliveries(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>>;
+
+    /// Records an attempt and releases the lease.
+    async fn record_attempt(&self, delivery: Uuid, attempt: Attempt) -> StoreResult<()>;
+
+    /// A webhook's deliveries, newest event first, with `event_seq` below
+    /// `before_seq` when given.
+    async fn deliveries(
+        &self,
+        webhook: Uuid,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>>;
+
+    /// Deletes up to `limit` finished (delivered or failed) deliveries last
+    /// changed before `before`; returns how many went.
+    async fn purge_deliveries(&self, before: OffsetDateTime, limit: u32) -> StoreResult<u64>;
+
+    /// Makes a delivery of this webhook pending again, due at `now`, with
+    /// its attempts counted from zero; `NotFound` if there is none.
+    async fn redeliver(
+        &self,
+        webhook: Uuid,
+        delivery: Uuid,
+        now: OffsetDateTime,
+        audit: AuditEvent,
+    ) -> StoreResult<Delivery>;
+}
+
 /// What a node may have cached that must be looked up again: one user's
 /// credentials, container ancestry (a container moved or went), or
 /// everything (a role or group change may touch anyone).
@@ -547,7 +617,7 @@ pub trait TransferStore: Send + Sync {
 /// backend as a whole. Services hold an `Arc<dyn Store>`.
 #[async_trait]
 pub trait Store:
-    UserStore + AccessStore + CredentialStore + AuditStore + TransferStore + 'static
+    UserStore + AccessStore + CredentialStore + AuditStore + TransferStore + WebhookStore + 'static
 {
     /// Answers when the database answers.
     async fn ping(&self) -> StoreResult<()>;

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod rate_limit;
 pub mod request_id;
 pub mod state;
+pub mod webhooks;
 
 use std::sync::Arc;
 

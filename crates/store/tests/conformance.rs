@@ -111,10 +111,14 @@ conformance!(
     filters_compare_times_numbers_flags_and_ids,
     filters_compare_custom_attributes_by_type,
     filters_nest_and_combine_with_paging,
+    webhook_deliveries_are_claimed_in_order_once,
 );
 
 #[path = "conformance/filters.rs"]
 mod filters;
+
+#[path = "conformance/webhooks.rs"]
+mod webhooks;
 
 /// Exports every kind from `s`, `limit` records per page (small limits
 /// walk every cursor).
@@ -389,6 +393,7 @@ mod cases {
         filters_nest_and_combine_with_paging, filters_respect_each_fields_case_rule,
         filters_treat_absent_values_as_unequal,
     };
+    pub use super::webhooks::webhook_deliveries_are_claimed_in_order_once;
 
     pub async fn users_are_unique_by_username_case_insensitively(s: Arc<dyn Store>) {
         let u = create(&s, "Jill.Valentine").await;

@@ -12,6 +12,7 @@ mod links;
 mod login;
 mod mfa;
 mod users;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +31,7 @@ pub use self::links::{LinkInfo, ResetFor};
 pub use self::login::LoginInput;
 pub use self::mfa::Enrollment;
 pub use self::users::{AccessChange, Created, UserChange, UserKey};
+pub use self::webhooks::{EventPage, WebhookChange, WebhookInput};
 
 use crate::Secret;
 use crate::access::BUILTIN_ROLES;
@@ -71,6 +73,8 @@ pub struct RosterConfig {
     pub user_purge_after_days: u32,
     /// Lifetimes and pacing of mailed links.
     pub links: LinkSettings,
+    /// How webhooks are checked and delivered.
+    pub webhooks: crate::webhook::WebhookSettings,
 }
 
 /// How long mailed links live, and how often a reset may be mailed.
@@ -114,6 +118,7 @@ impl Default for RosterConfig {
             login_burst: 20,
             user_purge_after_days: 30,
             links: LinkSettings::default(),
+            webhooks: crate::webhook::WebhookSettings::default(),
         }
     }
 }
@@ -185,6 +190,7 @@ pub struct Roster {
     links: LinkSettings,
     /// Delivers mailed links; `None`: mail is not configured.
     mailer: Option<Arc<dyn crate::mail::Mailer>>,
+    webhooks: crate::webhook::WebhookSettings,
 }
 
 /// What a client is told to wait when the disk refuses writes: long enough
@@ -293,6 +299,7 @@ impl Roster {
             user_purge_after_days: config.user_purge_after_days,
             links: config.links,
             mailer: None,
+            webhooks: config.webhooks,
             creating: claims::Claims::default(),
             audit_checkpoint: tokio::sync::Mutex::new(None),
         })

@@ -569,10 +569,15 @@ impl Roster {
                 .validate_update(rules, draft.username != current.profile.username)
                 .map_err(CoreError::Invalid)?;
             let container = move_to.unwrap_or(current.container_id);
+            let mut details = json!({ "fields": patch.changed_fields() });
+            if draft.active != current.profile.active {
+                // Change events tell disabling and enabling apart by this.
+                details["active"] = json!(draft.active);
+            }
             let event = ctx
                 .event("user.update")
                 .target("user", id, Some(container))
-                .details(json!({ "fields": patch.changed_fields() }));
+                .details(details);
             let written = if access_writes.is_empty() {
                 self.store
                     .update_user(
@@ -757,6 +762,13 @@ impl Roster {
             if n > 0 {
                 tracing::info!(purged = n, "purged users deleted {days} days ago or more");
             }
+        }
+        let n = self.purge_delivery_log().await?;
+        if n > 0 {
+            tracing::info!(
+                purged = n,
+                "dropped finished webhook deliveries from the log"
+            );
         }
         Ok(())
     }

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_user_soft_delete.sql"),
     include_str!("migrations/0004_user_sites.sql"),
     include_str!("migrations/0005_link_tokens.sql"),
+    include_str!("migrations/0006_webhooks.sql"),
     include_str!("migrations/0007_user_search.sql"),
 ];
 

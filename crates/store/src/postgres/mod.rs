@@ -17,6 +17,7 @@ mod transfer;
 mod tree;
 mod user_filter;
 mod users;
+mod webhooks;
 mod writer;
 
 use std::sync::Arc;

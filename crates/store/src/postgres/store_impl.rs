@@ -22,7 +22,10 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::writer::BoxFut;
-use super::{Conn, PgStore, access, audit, err, groups, links, listen, roles, tree, users};
+use super::{
+    Conn, PgStore, access, audit, err, groups, links, listen, roles, tree, users, webhooks,
+};
+use roster_core::webhook::{Attempt, Delivery, NewDelivery, Webhook};
 
 impl PgStore {
     /// Runs `f` in the writer's next batch with `event` appended to the
@@ -789,6 +792,96 @@ impl TransferStore for PgStore {
 
     async fn is_empty_for_import(&self) -> StoreResult<bool> {
         self.empty_for_import().await
+    }
+}
+
+#[async_trait]
+impl WebhookStore for PgStore {
+    async fn insert_webhook(&self, w: Webhook, event: AuditEvent) -> StoreResult<Webhook> {
+        self.audited(event, move |c| {
+            Box::pin(async move { webhooks::insert(c, &w).await })
+        })
+        .await
+    }
+
+    async fn webhook(&self, id: Uuid) -> StoreResult<Option<Webhook>> {
+        webhooks::by_id(&*self.conn().await?, id).await
+    }
+
+    async fn list_webhooks(&self) -> StoreResult<Vec<Webhook>> {
+        webhooks::all(&*self.conn().await?).await
+    }
+
+    async fn update_webhook(&self, w: Webhook, event: AuditEvent) -> StoreResult<Webhook> {
+        self.audited(event, move |c| {
+            Box::pin(async move { webhooks::update(c, &w).await })
+        })
+        .await
+    }
+
+    async fn delete_webhook(&self, id: Uuid, event: AuditEvent) -> StoreResult<()> {
+        self.audited(event, move |c| {
+            Box::pin(async move { webhooks::delete(c, id).await })
+        })
+        .await
+    }
+
+    async fn queue_deliveries(
+        &self,
+        webhook: Uuid,
+        from: i64,
+        to: i64,
+        deliveries: Vec<NewDelivery>,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        self.quiet(move |c| {
+            Box::pin(async move { webhooks::queue(c, webhook, from, to, &deliveries, now).await })
+        })
+        .await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>> {
+        self.quiet(move |c| {
+            Box::pin(async move { webhooks::claim(c, now, lease_until, limit).await })
+        })
+        .await
+    }
+
+    async fn record_attempt(&self, delivery: Uuid, attempt: Attempt) -> StoreResult<()> {
+        self.quiet(move |c| Box::pin(async move { webhooks::record(c, delivery, &attempt).await }))
+            .await
+    }
+
+    async fn deliveries(
+        &self,
+        webhook: Uuid,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>> {
+        webhooks::page(&*self.conn().await?, webhook, before_seq, limit).await
+    }
+
+    async fn purge_deliveries(&self, before: OffsetDateTime, limit: u32) -> StoreResult<u64> {
+        self.quiet(move |c| Box::pin(async move { webhooks::purge(c, before, limit).await }))
+            .await
+    }
+
+    async fn redeliver(
+        &self,
+        webhook: Uuid,
+        delivery: Uuid,
+        now: OffsetDateTime,
+        event: AuditEvent,
+    ) -> StoreResult<Delivery> {
+        self.audited(event, move |c| {
+            Box::pin(async move { webhooks::redeliver(c, webhook, delivery, now).await })
+        })
+        .await
     }
 }
 

@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_user_soft_delete.sql"),
     include_str!("migrations/0005_user_sites.sql"),
     include_str!("migrations/0006_link_tokens.sql"),
+    include_str!("migrations/0007_webhooks.sql"),
     include_str!("migrations/0008_user_search.sql"),
 ];
 

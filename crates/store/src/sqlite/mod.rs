@@ -13,6 +13,7 @@ mod transfer;
 mod tree;
 mod user_filter;
 mod users;
+mod webhooks;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -343,7 +344,8 @@ mod store_impl {
     use time::OffsetDateTime;
     use uuid::Uuid;
 
-    use super::{SqliteStore, access, audit, backend, groups, links, roles, tree, users};
+    use super::{SqliteStore, access, audit, backend, groups, links, roles, tree, users, webhooks};
+    use roster_core::webhook::{Attempt, Delivery, NewDelivery, Webhook};
 
     impl SqliteStore {
         /// Runs `f` and appends `event` in the same transaction.
@@ -1092,6 +1094,92 @@ mod store_impl {
 
         async fn is_empty_for_import(&self) -> StoreResult<bool> {
             self.empty_for_import().await
+        }
+    }
+
+    #[async_trait]
+    impl WebhookStore for SqliteStore {
+        async fn insert_webhook(&self, w: Webhook, event: AuditEvent) -> StoreResult<Webhook> {
+            self.audited(event, move |c| webhooks::insert(c, &w)).await
+        }
+
+        async fn webhook(&self, id: Uuid) -> StoreResult<Option<Webhook>> {
+            self.read(|c| webhooks::by_id(c, id)).await
+        }
+
+        async fn list_webhooks(&self) -> StoreResult<Vec<Webhook>> {
+            self.read(webhooks::all).await
+        }
+
+        async fn update_webhook(&self, w: Webhook, event: AuditEvent) -> StoreResult<Webhook> {
+            self.audited(event, move |c| webhooks::update(c, &w)).await
+        }
+
+        async fn delete_webhook(&self, id: Uuid, event: AuditEvent) -> StoreResult<()> {
+            self.audited(event, move |c| webhooks::delete(c, id)).await
+        }
+
+        async fn queue_deliveries(
+            &self,
+            webhook: Uuid,
+            from: i64,
+            to: i64,
+            deliveries: Vec<NewDelivery>,
+            now: OffsetDateTime,
+        ) -> StoreResult<()> {
+            self.inner
+                .writer
+                .write(move |c| webhooks::queue(c, webhook, from, to, &deliveries, now))
+                .await
+        }
+
+        async fn claim_deliveries(
+            &self,
+            now: OffsetDateTime,
+            lease_until: OffsetDateTime,
+            limit: u32,
+        ) -> StoreResult<Vec<Delivery>> {
+            self.inner
+                .writer
+                .write(move |c| webhooks::claim(c, now, lease_until, limit))
+                .await
+        }
+
+        async fn record_attempt(&self, delivery: Uuid, attempt: Attempt) -> StoreResult<()> {
+            self.inner
+                .writer
+                .write(move |c| webhooks::record(c, delivery, &attempt))
+                .await
+        }
+
+        async fn deliveries(
+            &self,
+            webhook: Uuid,
+            before_seq: Option<i64>,
+            limit: u32,
+        ) -> StoreResult<Vec<Delivery>> {
+            self.read_blocking(move |c| webhooks::page(c, webhook, before_seq, limit))
+                .await
+        }
+
+        async fn purge_deliveries(&self, before: OffsetDateTime, limit: u32) -> StoreResult<u64> {
+            self.inner
+                .writer
+                .write(move |c| webhooks::purge(c, before, limit))
+                .await
+        }
+
+        async fn redeliver(
+            &self,
+            webhook: Uuid,
+            delivery: Uuid,
+            now: OffsetDateTime,
+            event: AuditEvent,
+        ) -> StoreResult<Delivery> {
+            self.audited(event, move |c| {
+                webhooks::redeliver(c, webhook, delivery, now)
+            })
+            .await
         }
     }
 

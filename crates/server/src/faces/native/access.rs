@@ -89,6 +89,12 @@ const PROBLEM: &str = "application/problem+json";
 /// A body with its version as the `ETag`, which `If-Match` takes back.
 pub struct Tagged<T>(i64, T);
 
+impl<T> Tagged<T> {
+    pub fn new(version: i64, body: T) -> Self {
+        Tagged(version, body)
+    }
+}
+
 /// Containers, roles and groups answer with their version as the `ETag`.
 trait Versioned {
     fn version(&self) -> i64;

@@ -10,6 +10,7 @@ pub mod mail;
 pub mod me;
 pub mod problem;
 pub mod users;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -40,6 +41,7 @@ use problem::ApiError;
         (name = "groups", description = "Groups and their members"),
         (name = "api-keys", description = "API keys"),
         (name = "audit", description = "The audit trail"),
+        (name = "webhooks", description = "Change events: webhooks, their deliveries, and the pull feed"),
     )
 )]
 struct ApiDoc;
@@ -330,5 +332,14 @@ fn routes() -> (axum::Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(keys::create_key, keys::list_keys))
         .routes(routes!(keys::get_key, keys::revoke_key))
         .routes(routes!(audit::list_audit))
+        .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
+        .routes(routes!(
+            webhooks::get_webhook,
+            webhooks::patch_webhook,
+            webhooks::delete_webhook
+        ))
+        .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(webhooks::redeliver))
+        .routes(routes!(webhooks::list_events))
         .split_for_parts()
 }
