@@ -233,6 +233,12 @@ pub fn forbidden_ip(ip: IpAddr) -> Option<&'static str> {
                 return forbidden_ip(IpAddr::V4(v4));
             }
             let s = v6.segments();
+            // NAT64 (64:ff9b::/96) reaches the IPv4 address in its last 32
+            // bits: judged as that address.
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                let [.., a, b, c, d] = v6.octets();
+                return forbidden_ip(IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d)));
+            }
             if v6.is_loopback() {
                 Some("loopback")
             } else if v6.is_unspecified() {
@@ -525,6 +531,8 @@ mod tests {
             "https://[::1]/",
             "https://169.254.169.254/",
             "https://[::ffff:192.168.0.1]/",
+            "https://[64:ff9b::7f00:1]/",
+            "https://[64:ff9b::a00:1]/",
             "https://user:pw@example.com/",
             "ftp://example.com/",
             "not a url",
