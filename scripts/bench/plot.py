@@ -11,7 +11,7 @@ import math
 import sys
 from collections import defaultdict
 
-COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf"]
+COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#e377c2", "#7f7f7f", "#bcbd22"]
 W, H = 960, 420
 PANEL_W, PANEL_H = 380, 290
 LEFT, TOP = 80, 60

@@ -101,7 +101,7 @@ run() { # name conns url [wrk args...]
   local ratio="-"
   [ -n "${RPS[bare]:-}" ] && ratio=$(awk -v a="$rps" -v b="${RPS[bare]}" 'BEGIN {printf "%.2f", a/b}')
   printf "%-34s %10.0f req/s  p50 %7s ms  p99 %8s ms  x bare %5s  non-2xx %s\n" "$name" "$rps" "$p50" "$p99" "$ratio" "${non2xx:-0}"
-  if [ -n "${CURVE_N:-}" ]; then echo "$CURVE_N,$name,$rps,$p50,$p99" >>"$CURVE_CSV"; fi
+  if [ -n "${CURVE_N:-}" ]; then echo "$CURVE_N,\"$name\",$rps,$p50,$p99" >>"$CURVE_CSV"; fi
 }
 
 echo "roster bench on $BACKEND: ${SECONDS_PER}s per route, $CONNS connections, $THREADS wrk threads, $(nproc) cores"
