@@ -310,8 +310,11 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 /// instructions each). Our plans never need it: prefix search narrows by
 /// explicit ranges (`search`).
 fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
-        .map(|_| ())
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )
+    .map(|_| ())
 }
 
 fn configure(conn: &Connection, sync: Synchronous) -> rusqlite::Result<()> {
