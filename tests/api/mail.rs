@@ -658,12 +658,33 @@ async fn a_changed_address_is_verified_by_the_mailed_link() {
     assert_eq!(mail.subject(), "Verify your email address for roster");
     let token = mail.token("/verify-email");
 
+    // Following the link (as a mail scanner would) changes nothing: the
+    // page asks for a click.
     let page = app
         .client
         .get(app.url(&format!("/verify-email?token={token}")))
         .send()
         .await
         .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let text = page.text().await.unwrap();
+    assert!(text.contains("id=\"verify-email\""), "{text}");
+    assert!(!text.contains("is verified"), "{text}");
+    let (_, got) = json_of(
+        app.get(&format!("/api/v1/users/{id}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(got["email_verified"], false, "{got}");
+    let verify = |token: String| {
+        app.client
+            .post(app.url("/verify-email"))
+            .form(&[("token", token)])
+            .send()
+    };
+    let page = verify(token.clone()).await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap().contains("is verified"));
     let (_, got) = json_of(
@@ -674,13 +695,31 @@ async fn a_changed_address_is_verified_by_the_mailed_link() {
     )
     .await;
     assert_eq!(got["email_verified"], true, "{got}");
-    // Once only.
-    let page = app
-        .client
-        .get(app.url(&format!("/verify-email?token={token}")))
+    // SCIM shows it in roster's extension, and filters on it.
+    let ext = "urn:roster:params:scim:schemas:extension:roster:2.0:User";
+    let (_, scim_user) = json_of(
+        app.get(&format!(
+            "/scim/v2/Users/{id}?attributes={ext}:emailVerified"
+        ))
         .send()
         .await
-        .unwrap();
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(scim_user[ext]["emailVerified"], true, "{scim_user}");
+    let (_, found) = json_of(
+        app.get(&format!(
+            "/scim/v2/Users?filter={ext}:emailVerified%20eq%20true"
+        ))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(found["totalResults"], 1, "{found}");
+    assert_eq!(found["Resources"][0]["id"], id.to_string(), "{found}");
+    // Once only.
+    let page = verify(token.clone()).await.unwrap();
     assert_eq!(page.status(), StatusCode::BAD_REQUEST);
 
     // Another change of address: unverified again, and a new link is sent.
@@ -708,12 +747,7 @@ async fn a_changed_address_is_verified_by_the_mailed_link() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let _fresh = sink.next().await;
-    let page = app
-        .client
-        .get(app.url(&format!("/verify-email?token={stale}")))
-        .send()
-        .await
-        .unwrap();
+    let page = verify(stale.clone()).await.unwrap();
     assert_eq!(page.status(), StatusCode::BAD_REQUEST);
     let (_, got) = json_of(
         app.get(&format!("/api/v1/users/{id}"))

@@ -27,6 +27,7 @@ pub enum UserField {
     Active,
     MfaRequired,
     SamlSsoOnly,
+    EmailVerified,
     SecurityLevel,
     ContainerId,
     CreatedAt,
@@ -55,7 +56,7 @@ impl UserField {
         match self {
             Id | ContainerId => FieldKind::Uuid,
             Seq | SecurityLevel => FieldKind::Int,
-            Active | MfaRequired | SamlSsoOnly => FieldKind::Bool,
+            Active | MfaRequired | SamlSsoOnly | EmailVerified => FieldKind::Bool,
             CreatedAt | UpdatedAt | LastLoginAt => FieldKind::Time,
             Attribute(_) => FieldKind::Json,
             _ => FieldKind::Text,

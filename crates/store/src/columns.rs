@@ -45,6 +45,7 @@ pub(crate) fn user_filter_column(field: &UserField) -> Option<&'static str> {
         Active => "u.active",
         MfaRequired => "u.mfa_required",
         SamlSsoOnly => "u.saml_sso_only",
+        EmailVerified => "u.email_verified",
         SecurityLevel => "u.security_level",
         ContainerId => "u.container_id",
         CreatedAt => "u.created_at",

@@ -67,6 +67,7 @@ fn get(u: &User, field: &UserField) -> Option<Got> {
         Active => Some(Got::Bool(p.active)),
         MfaRequired => Some(Got::Bool(p.mfa_required)),
         SamlSsoOnly => Some(Got::Bool(p.saml_sso_only)),
+        EmailVerified => Some(Got::Bool(u.email_verified)),
         CreatedAt => Some(Got::Time(u.created_at)),
         UpdatedAt => Some(Got::Time(u.updated_at)),
         LastLoginAt => u.last_login_at.map(Got::Time),

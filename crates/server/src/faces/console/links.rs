@@ -185,14 +185,43 @@ pub async fn invite(
     submit(&state, origin, LinkPurpose::Invite, form).await
 }
 
-/// `GET /verify-email?token=`: the link itself verifies.
-pub async fn verify(
+/// `GET /verify-email?token=`: a page with one button. Following the link
+/// changes nothing: mail scanners and link previews fetch links before
+/// (or instead of) the reader.
+pub async fn verify_form(
     State(state): State<Arc<AppState>>,
-    RequestOrigin(origin): RequestOrigin,
     Query(q): Query<TokenQuery>,
 ) -> Response {
     let purpose = LinkPurpose::Verify;
-    match state.roster.verify_email(&q.token, &origin).await {
+    match state.roster.link_info(&q.token, purpose).await {
+        Ok(info) => render(
+            200,
+            "link.html",
+            None,
+            context! {
+                title => heading(purpose),
+                heading => heading(purpose),
+                action => "/verify-email",
+                token => q.token,
+                username => info.username,
+                confirm_only => true,
+            },
+        ),
+        Err(e) => refused(purpose, e),
+    }
+}
+
+/// `POST /verify-email`: the button of that page.
+pub async fn verify(
+    State(state): State<Arc<AppState>>,
+    RequestOrigin(origin): RequestOrigin,
+    form: Result<Form<TokenQuery>, FormRejection>,
+) -> Response {
+    let purpose = LinkPurpose::Verify;
+    let Ok(Form(f)) = form else {
+        return page::error_page(400, "Bad request", "The form could not be read.", None, None);
+    };
+    match state.roster.verify_email(&f.token, &origin).await {
         Ok(()) => render(
             200,
             "link.html",

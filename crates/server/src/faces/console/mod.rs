@@ -110,7 +110,7 @@ impl Face for Console {
             .route("/console/audit", get(audit::list))
             .route("/invite", get(links::invite_form).post(links::invite))
             .route("/reset", get(links::reset_form).post(links::reset))
-            .route("/verify-email", get(links::verify))
+            .route("/verify-email", get(links::verify_form).post(links::verify))
             .layer(axum::middleware::map_response(page::secure))
     }
 

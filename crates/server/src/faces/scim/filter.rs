@@ -92,6 +92,7 @@ fn map_user(r: &Resolved) -> ScimResult<Mapped> {
                     "containerId" => F::ContainerId,
                     "mfaRequired" => F::MfaRequired,
                     "samlSsoOnly" => F::SamlSsoOnly,
+                    "emailVerified" => F::EmailVerified,
                     "securityLevel" => F::SecurityLevel,
                     "distinguishedName" => F::DistinguishedName,
                     "lastLoginAt" => F::LastLoginAt,

@@ -387,6 +387,13 @@ pub static ROSTER: Schema = Schema {
             .ro()
             .returned(Returned::Request),
         attr(
+            "emailVerified",
+            Type::Boolean,
+            "Whether the user proved the current email address theirs (by the mailed link).",
+        )
+        .ro()
+        .returned(Returned::Request),
+        attr(
             "samlSsoOnly",
             Type::Boolean,
             "Whether the user signs in with SSO only (false when left out).",

@@ -133,6 +133,7 @@ pub fn full(user: &User, groups: Option<&[Membership]>, base: &str) -> Value {
     roster.insert("mfaRequired".into(), json!(p.mfa_required));
     roster.insert("mfaEnrolled".into(), json!(user.mfa_enrolled));
     roster.insert("locked".into(), json!(user.locked));
+    roster.insert("emailVerified".into(), json!(user.email_verified));
     roster.insert("samlSsoOnly".into(), json!(p.saml_sso_only));
     if let Some(l) = p.security_level {
         roster.insert("securityLevel".into(), json!(l));
