@@ -67,8 +67,9 @@ async fn front(
     let face = faces::of(req.uri().path());
     req.extensions_mut().insert(Current(face));
     request_id::identified(req, face.name(), |req| async move {
-        if let Some(limits) = &limits
-            && let Err(refused) = rate_limit::admit(limits, face, &req)
+        if let Some(refused) = limits
+            .as_deref()
+            .and_then(|l| rate_limit::refusal(l, face, &req))
         {
             return refused;
         }

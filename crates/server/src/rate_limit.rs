@@ -72,14 +72,15 @@ fn credential_key(face: &dyn Face, req: &Request) -> Option<[u8; 16]> {
     Some(key)
 }
 
-/// Refuses a request over its address's or credential's rate, in its
-/// face's envelope.
-pub fn admit(limits: &Limits, face: &'static dyn Face, req: &Request) -> Result<(), Response> {
+/// The refusal, in its face's envelope, of a request over its address's or
+/// credential's rate; `None` lets it through.
+pub fn refusal(limits: &Limits, face: &'static dyn Face, req: &Request) -> Option<Response> {
     let ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     limits
         .check(ip, credential_key(face, req))
-        .map_err(|retry_after_secs| face.error(CoreError::RateLimited { retry_after_secs }))
+        .err()
+        .map(|retry_after_secs| face.error(CoreError::RateLimited { retry_after_secs }))
 }
