@@ -556,10 +556,12 @@ mod store_impl {
             q: &UserQuery,
             within: Option<&[Uuid]>,
         ) -> StoreResult<Vec<User>> {
-            // A substring search, a subtree or a structured filter may scan;
-            // the rest are index ranges, a prefix search included (its
-            // ranges, or a walk bounded by `search::RARE`).
-            if q.q_contains
+            // A search, a subtree or a structured filter may read many rows
+            // (a prefix search's walk reads up to ~50 × users ÷
+            // `search::RARE` of them): off the runtime's threads, so that
+            // such requests cannot stall the others. The rest are index
+            // ranges.
+            if q.q.is_some()
                 || within.is_some()
                 || q.first_name.is_some()
                 || q.last_name.is_some()
