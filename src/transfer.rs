@@ -192,9 +192,24 @@ pub async fn import(config: Config, file: PathBuf) -> anyhow::Result<()> {
             bail!("cannot read {}: {e}", config.redacted_database_url());
         }
     }
+    if let Err(e) = store.import_starting().await {
+        close(store).await;
+        bail!(
+            "cannot prepare {} for the import: {e}",
+            config.redacted_database_url()
+        );
+    }
     let mut started_writing = false;
     let result = import_into(store.clone(), &file, &mut started_writing).await;
+    // Whether it went well or not: the indexes set aside are built again.
+    let rebuilt = store.import_finished().await;
     close(store).await;
+    if let Err(e) = rebuilt {
+        bail!(
+            "the records were written, but building the indexes of {} failed: {e}",
+            config.redacted_database_url()
+        );
+    }
     match result {
         Ok(Verification::Intact { .. }) => Ok(()),
         Ok(Verification::Broken(b)) => {

@@ -388,6 +388,24 @@ async fn export_and_import_round_trip_keeps_everything() {
     let back = sqlite_url(&dir.path().join("back.db"));
     let out = roster(&["import", two.to_str().unwrap()], &back);
     assert!(out.status.success(), "import back: {}", text(&out));
+    // The import builds the users' secondary indexes once at its end: the
+    // imported database has every index the source has.
+    let indexes = |db: &Path| -> Vec<String> {
+        let c = rusqlite::Connection::open(db).unwrap();
+        let mut s = c
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name")
+            .unwrap();
+        s.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let expected = indexes(&source);
+    assert!(
+        expected.iter().any(|n| n == "users_first_name_search"),
+        "{expected:?}"
+    );
+    assert_eq!(indexes(&dir.path().join("back.db")), expected);
     let three = dir.path().join("three.ndjson");
     export(&back, &three);
     assert_eq!(lines, comparable(&three), "the round trip back");

@@ -611,6 +611,19 @@ pub trait TransferStore: Send + Sync {
     /// signing keys or revoked tokens, and no containers or roles besides
     /// the root and the built-in roles.
     async fn is_empty_for_import(&self) -> StoreResult<bool>;
+
+    /// Before the first chunk of an import into an empty database: a
+    /// backend may set aside what is faster to build once after the load
+    /// than row by row (secondary indexes), and must then restore it in
+    /// [`Self::import_finished`].
+    async fn import_starting(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// After the last chunk, whether the import succeeded or not.
+    async fn import_finished(&self) -> StoreResult<()> {
+        Ok(())
+    }
 }
 
 /// A storage backend: every area's narrow trait, plus what concerns the

@@ -70,6 +70,9 @@ struct Inner {
     /// One permit per read connection: bounds open connections (and their
     /// page caches) however many requests arrive at once.
     read_permits: tokio::sync::Semaphore,
+    /// The users table's secondary indexes while an import runs without
+    /// them (`import_starting`), to build once at its end.
+    import_indexes: Mutex<Vec<String>>,
 }
 
 /// Storage failures (the disk, not the statement) become `Unavailable`,
@@ -191,6 +194,7 @@ impl SqliteStore {
                 writer,
                 readers: Mutex::new(Vec::new()),
                 read_permits: tokio::sync::Semaphore::new(readers.max(1)),
+                import_indexes: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -1108,6 +1112,27 @@ mod store_impl {
 
         async fn import_chunk(&self, records: Vec<Record>) -> Result<u64, ImportFailure> {
             self.import_records(records).await
+        }
+
+        async fn import_starting(&self) -> StoreResult<()> {
+            let set_aside = self
+                .inner
+                .writer
+                .write(super::transfer::drop_secondary_indexes)
+                .await?;
+            *self.inner.import_indexes.lock() = set_aside;
+            Ok(())
+        }
+
+        async fn import_finished(&self) -> StoreResult<()> {
+            let indexes = std::mem::take(&mut *self.inner.import_indexes.lock());
+            if indexes.is_empty() {
+                return Ok(());
+            }
+            self.inner
+                .writer
+                .write(move |c| super::transfer::create_indexes(c, &indexes))
+                .await
         }
 
         async fn is_empty_for_import(&self) -> StoreResult<bool> {

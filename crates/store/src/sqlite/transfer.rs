@@ -598,6 +598,36 @@ fn insert(c: &Connection, record: &Record) -> StoreResult<()> {
     Ok(())
 }
 
+/// Drops the users table's secondary indexes (not the unique ones, which
+/// the import's own checks rely on) and returns the statements that create
+/// them again: over millions of rows, one sorted build each is several
+/// times faster than keeping them up to date row by row.
+pub(crate) fn drop_secondary_indexes(c: &Connection) -> StoreResult<Vec<String>> {
+    secondary_indexes(c).map_err(map_write_error)
+}
+
+fn secondary_indexes(c: &Connection) -> rusqlite::Result<Vec<String>> {
+    let indexes: Vec<(String, String)> = c
+        .prepare(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'users'
+             AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%' ORDER BY name",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (name, _) in &indexes {
+        c.execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))?;
+    }
+    Ok(indexes.into_iter().map(|(_, sql)| sql).collect())
+}
+
+/// Creates the indexes [`drop_secondary_indexes`] set aside.
+pub(crate) fn create_indexes(c: &Connection, statements: &[String]) -> StoreResult<()> {
+    for sql in statements {
+        c.execute_batch(sql).map_err(map_write_error)?;
+    }
+    Ok(())
+}
+
 const IS_EMPTY: &str = "SELECT NOT EXISTS (SELECT 1 FROM users)
     AND NOT EXISTS (SELECT 1 FROM groups)
     AND NOT EXISTS (SELECT 1 FROM audit_events)
