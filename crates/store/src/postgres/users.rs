@@ -171,8 +171,65 @@ fn like_prefix(q: &str) -> String {
 
 use super::user_filter::Arg;
 
-/// One filter builder for both the page and its total.
-fn filter(q: &UserQuery, within: Option<&[Uuid]>, counting: bool) -> (String, Vec<Arg>) {
+/// Up to this many users whose username, email or a name starts with a
+/// search's text are looked up by `seq`; past it the planner walks users in
+/// order (see SQLite's `search.rs`, the same rule).
+const RARE: usize = 4_000;
+
+/// The users a prefix search can match, read through the
+/// `text_pattern_ops` indexes (migration 0007; a fresh statement gets a
+/// custom plan, so each LIKE is a range scan), or `None` when there are
+/// more than [`RARE`]. Keys are lower-cased by the core, names by lower(),
+/// as ILIKE folds them.
+async fn search_candidates(c: &Conn, q: &UserQuery) -> StoreResult<Option<Vec<i64>>> {
+    let Some(text) = q.q.as_deref().filter(|_| !q.q_contains) else {
+        return Ok(None);
+    };
+    let stmt = c
+        .prepare(
+            // UNION ALL streams, so LIMIT stops a common prefix early (a
+            // user matched twice counts twice: erring towards the walk).
+            "SELECT seq FROM users WHERE username_key LIKE $1
+             UNION ALL SELECT seq FROM users WHERE email_key LIKE $1
+             UNION ALL SELECT seq FROM users WHERE lower(first_name) LIKE lower($2)
+             UNION ALL SELECT seq FROM users WHERE lower(last_name) LIKE lower($2)
+             UNION ALL SELECT seq FROM users WHERE lower(display_name) LIKE lower($2)
+             LIMIT $3",
+        )
+        .await
+        .map_err(err)?;
+    let rows = c
+        .query(
+            &stmt,
+            &[
+                &like_prefix(&text.to_lowercase()),
+                &like_prefix(text),
+                &((RARE + 1) as i64),
+            ],
+        )
+        .await
+        .map_err(err)?;
+    if rows.len() > RARE {
+        return Ok(None);
+    }
+    let mut seqs = rows
+        .iter()
+        .map(|r| r.try_get::<_, i64>(0))
+        .collect::<PgResult<Vec<_>>>()
+        .map_err(err)?;
+    seqs.sort_unstable();
+    seqs.dedup();
+    Ok(Some(seqs))
+}
+
+/// One filter builder for both the page and its total; `candidates`
+/// narrows a prefix search to the users [`search_candidates`] found.
+fn filter(
+    q: &UserQuery,
+    within: Option<&[Uuid]>,
+    counting: bool,
+    candidates: Option<Vec<i64>>,
+) -> (String, Vec<Arg>) {
     let columns = if counting { "count(*)" } else { USER_COLUMNS };
     let after = if q.offset.is_some() {
         None
@@ -280,12 +337,15 @@ fn filter(q: &UserQuery, within: Option<&[Uuid]>, counting: bool) -> (String, Ve
              OR u.first_name ILIKE $? OR u.last_name ILIKE $? OR u.display_name ILIKE $?)",
             Box::new(pattern),
         );
-        if !q.q_contains {
-            // The same prefix, lower-cased, as a LIKE the `text_pattern_ops`
-            // indexes answer (migration 0007): the planner can read the
-            // five ranges for a rare prefix instead of every user.
-            // Keys are lower-cased by the core, names by lower() here, as
-            // ILIKE folds them.
+        if let Some(seqs) = candidates {
+            // A rare prefix: its few users by primary key, in order.
+            push(&mut args, &mut sql, " AND u.seq = ANY($?)", Box::new(seqs));
+        } else if !q.q_contains {
+            // A common prefix: the same text as a LIKE the indexes answer,
+            // for the planner to weigh against walking users in order
+            // (without it, it scanned and sorted every user). Keys are
+            // lower-cased by the core, names by lower() here, as ILIKE
+            // folds them.
             push(
                 &mut args,
                 &mut sql,
@@ -363,7 +423,8 @@ fn refs(args: &[Arg]) -> Vec<&(dyn ToSql + Sync)> {
 }
 
 pub async fn list(c: &Conn, q: &UserQuery, within: Option<&[Uuid]>) -> StoreResult<Vec<User>> {
-    let (sql, args) = filter(q, within, false);
+    let candidates = search_candidates(c, q).await?;
+    let (sql, args) = filter(q, within, false, candidates);
     // Keyset pages have a bounded set of shapes and are prepared once per
     // connection; sorted (offset) pages may be ordered, and filtered pages
     // shaped, any way a client likes, so their statements are not kept:
@@ -384,8 +445,9 @@ pub async fn list(c: &Conn, q: &UserQuery, within: Option<&[Uuid]>) -> StoreResu
 }
 
 pub async fn count(c: &Conn, q: &UserQuery, within: Option<&[Uuid]>) -> StoreResult<u64> {
-    let (sql, args) = filter(q, within, true);
-    let stmt = if q.filter.is_none() {
+    let candidates = search_candidates(c, q).await?;
+    let (sql, args) = filter(q, within, true, candidates);
+    let stmt = if q.filter.is_none() && q.q.is_none() {
         c.prepare_cached(&sql).await
     } else {
         c.prepare(&sql).await
