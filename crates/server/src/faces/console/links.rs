@@ -45,7 +45,8 @@ fn heading(purpose: LinkPurpose) -> &'static str {
 fn action(purpose: LinkPurpose) -> &'static str {
     match purpose {
         LinkPurpose::Invite => "/invite",
-        _ => "/reset",
+        LinkPurpose::Reset => "/reset",
+        LinkPurpose::Verify => "/verify-email",
     }
 }
 
@@ -78,6 +79,8 @@ async fn form(state: &AppState, purpose: LinkPurpose, token: String) -> Response
                 action => action(purpose),
                 token,
                 username => info.username,
+                // Verifying asks for a click only, no password.
+                confirm_only => purpose == LinkPurpose::Verify,
             },
         ),
         Err(e) => refused(purpose, e),
@@ -192,23 +195,7 @@ pub async fn verify_form(
     State(state): State<Arc<AppState>>,
     Query(q): Query<TokenQuery>,
 ) -> Response {
-    let purpose = LinkPurpose::Verify;
-    match state.roster.link_info(&q.token, purpose).await {
-        Ok(info) => render(
-            200,
-            "link.html",
-            None,
-            context! {
-                title => heading(purpose),
-                heading => heading(purpose),
-                action => "/verify-email",
-                token => q.token,
-                username => info.username,
-                confirm_only => true,
-            },
-        ),
-        Err(e) => refused(purpose, e),
-    }
+    form(&state, LinkPurpose::Verify, q.token).await
 }
 
 /// `POST /verify-email`: the button of that page.
