@@ -173,8 +173,8 @@ use super::user_filter::Arg;
 
 /// Up to this many users whose username, email or a name starts with a
 /// search's text are looked up by `seq`; past it the planner walks users in
-/// order (see SQLite's `search.rs`, the same rule).
-const RARE: usize = 4_000;
+/// order (the rule both stores share).
+const RARE: usize = roster_core::user::PREFIX_SEARCH_CANDIDATES;
 
 /// The users a prefix search can match, read through the
 /// `text_pattern_ops` indexes (migration 0007; a fresh statement gets a

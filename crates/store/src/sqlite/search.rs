@@ -13,13 +13,9 @@
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, params};
 
-/// Up to this many candidates the ranges are read and sorted; past it the
-/// walk in `seq` order meets a match every 2,500 rows or sooner at ten
-/// million users. Measured over a million: 11,000 candidates read and
-/// sorted cost ~5 ms a request, the walk to 50 matches at that density
-/// ~2 ms; counting stops here, so a common prefix pays for this many
-/// index entries at most.
-const RARE: i64 = 4_000;
+/// Up to this many candidates the ranges are read and sorted (the rule
+/// both stores share; counting stops just past it).
+const RARE: i64 = roster_core::user::PREFIX_SEARCH_CANDIDATES as i64;
 
 /// Bounds of the range of keys that start with `prefix` (by byte order,
 /// which is how SQLite compares TEXT without a collation).
