@@ -151,6 +151,23 @@ async fn list_filters() {
         Vec::<String>::new(),
         "LIKE wildcards are literal"
     );
+    // Anywhere in the text with match=contains (the trigram index's path
+    // for three characters or more, a walk for fewer).
+    assert_eq!(usernames(&app, "q=corp&match=contains").await, ["bob"]);
+    assert_eq!(
+        usernames(&app, "q=EXAMPLE.COM&match=contains").await,
+        ["alice", "carol", "albert", "dave"]
+    );
+    assert_eq!(usernames(&app, "q=ber&match=contains").await, ["albert"]);
+    assert_eq!(usernames(&app, "q=ro&match=contains").await, ["carol"]);
+    assert_eq!(
+        usernames(&app, "q=ber&match=prefix").await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        usernames(&app, "q=%25&match=contains").await,
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test]
@@ -186,6 +203,7 @@ async fn list_pages_with_cursor_and_rejects_bad_parameters() {
         ("limit=abc", "limit"),
         ("cursor=!!", "cursor"),
         ("active=maybe", "active"),
+        ("q=a&match=fuzzy", "match"),
     ] {
         let (status, body) =
             parts(app.get(&format!("/api/v1/users?{q}")).send().await.unwrap()).await;

@@ -102,6 +102,7 @@ conformance!(
     containers_keep_their_description,
     users_belong_to_further_sites,
     search_is_case_insensitive_literal_and_follows_changes,
+    substring_search_is_exact_through_the_trigram_index,
     soft_deleted_users_are_hidden_kept_and_restorable,
     import_chunks_are_all_or_nothing,
     filters_compare_text_by_each_operator,
@@ -1136,6 +1137,154 @@ mod cases {
             .await
             .unwrap();
         assert_eq!(search("bob.j", false).await, Vec::<String>::new());
+    }
+
+    /// `q` anywhere in the text (`q_contains`), narrowed through the
+    /// trigram index: every field, any case, never a row whose trigrams are
+    /// all present but apart (or across two fields), text shorter than a
+    /// trigram, pages and totals, and the index follows renames, soft and
+    /// hard deletes (and is left alone by changes to other columns).
+    pub async fn substring_search_is_exact_through_the_trigram_index(s: Arc<dyn Store>) {
+        let now = OffsetDateTime::now_utc();
+        let insert = |username: &str, email: &str, first: &str, last: &str, display: &str| {
+            let mut rec = record(username);
+            rec.profile.email = Some(email.into());
+            rec.profile.first_name = Some(first.into());
+            rec.profile.last_name = Some(last.into());
+            rec.profile.display_name = Some(display.into());
+            let s = s.clone();
+            async move {
+                match s
+                    .insert_user(rec, NewUserAccess::default(), None, event("user.create"))
+                    .await
+                    .unwrap()
+                {
+                    Inserted::Created(u) => u,
+                    _ => panic!("not created"),
+                }
+            }
+        };
+        let carla = insert(
+            "carla",
+            "c.d@corp.example",
+            "Carla",
+            "Vandermeer",
+            "Carla V.",
+        )
+        .await;
+        insert("dmitri", "dm@else.example", "Dmitri", "Ostrowski", "Mitya").await;
+        // Every trigram of "abcd" but not the text itself, and one split
+        // over two fields (username "zzab", first name "cdzz").
+        insert("abcxbcd", "x@y.example", "X", "Y", "Z").await;
+        insert("zzab", "w@y.example", "cdzz", "Q", "R").await;
+        for n in 0..12 {
+            insert(
+                &format!("staff{n:02}"),
+                &format!("staff{n:02}@corp.example"),
+                "Staff",
+                &format!("Member{n:02}"),
+                "S",
+            )
+            .await;
+        }
+        let find = |text: &str| UserQuery {
+            q: Some(text.into()),
+            q_contains: true,
+            limit: 100,
+            ..Default::default()
+        };
+        let search = |text: &'static str| {
+            let s = s.clone();
+            async move {
+                let mut n: Vec<String> = s
+                    .list_users(&find(text), None)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|u| u.profile.username)
+                    .collect();
+                n.sort();
+                n
+            }
+        };
+        let none = Vec::<String>::new();
+        assert_eq!(search("ARL").await, ["carla"], "username and names");
+        assert_eq!(search("dermee").await, ["carla"], "last name");
+        assert_eq!(search("ITY").await, ["dmitri"], "display name");
+        assert_eq!(search("@ELSE.").await, ["dmitri"], "email");
+        assert_eq!(search("strow").await, ["dmitri"]);
+        assert_eq!(search("abcd").await, none, "trigrams apart are no match");
+        assert_eq!(search("bcx").await, ["abcxbcd"]);
+        assert_eq!(search("zzabc").await, none, "not across two fields");
+        assert_eq!(search("rl").await, ["carla"], "shorter than a trigram");
+        assert_eq!(search("nowhere").await, none);
+        assert_eq!(search("corp.example").await.len(), 13);
+        assert_eq!(s.count_users(&find("ember1"), None).await.unwrap(), 2);
+        // Pages of a substring search, in order, without repeats.
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let q = UserQuery {
+                after_seq: after,
+                limit: 5,
+                ..find("aff")
+            };
+            let page = s.list_users(&q, None).await.unwrap();
+            let Some(last) = page.last() else { break };
+            after = Some(last.seq);
+            seen.extend(page.iter().map(|u| u.seq));
+        }
+        assert_eq!(seen.len(), 12);
+        assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+
+        // A change to another column keeps the text findable; a rename
+        // moves it.
+        let mut draft = carla.profile.clone();
+        draft.phone = Some("+15550100".into());
+        let carla = s
+            .update_user(
+                carla.id,
+                carla.version,
+                draft,
+                carla.container_id,
+                Patch::Keep,
+                now,
+                event("user.update"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(search("dermee").await, ["carla"]);
+        let mut draft = carla.profile.clone();
+        draft.last_name = Some("Okafor".into());
+        let carla = s
+            .update_user(
+                carla.id,
+                carla.version,
+                draft,
+                carla.container_id,
+                Patch::Keep,
+                now,
+                event("user.update"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(search("dermee").await, none);
+        assert_eq!(search("KAFO").await, ["carla"]);
+        // Soft-deleted: hidden unless asked for; purged: gone.
+        let carla = s
+            .set_user_deleted(carla.id, None, Some(now), event("user.delete"))
+            .await
+            .unwrap();
+        assert_eq!(search("kafo").await, none);
+        let with_deleted = UserQuery {
+            include_deleted: true,
+            ..find("kafo")
+        };
+        assert_eq!(s.list_users(&with_deleted, None).await.unwrap().len(), 1);
+        s.delete_user(carla.id, None, event("user.purge"))
+            .await
+            .unwrap();
+        assert!(s.list_users(&with_deleted, None).await.unwrap().is_empty());
     }
 
     /// Sites besides the home: listed by `site` (the subtree of homes and

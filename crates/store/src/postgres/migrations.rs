@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_link_tokens.sql"),
     include_str!("migrations/0006_webhooks.sql"),
     include_str!("migrations/0007_user_search.sql"),
+    include_str!("migrations/0008_user_text_search.sql"),
 ];
 
 /// Shared with SQLite's `application_id`: "Rost".

@@ -182,9 +182,12 @@ const RARE: usize = roster_core::user::PREFIX_SEARCH_CANDIDATES;
 /// more than [`RARE`]. Keys are lower-cased by the core, names by lower(),
 /// as ILIKE folds them.
 async fn search_candidates(c: &Conn, q: &UserQuery) -> StoreResult<Option<Vec<i64>>> {
-    let Some(text) = q.q.as_deref().filter(|_| !q.q_contains) else {
+    let Some(text) = q.q.as_deref() else {
         return Ok(None);
     };
+    if q.q_contains {
+        return substring_candidates(c, text).await;
+    }
     let stmt = c
         .prepare(
             // UNION ALL streams, so LIMIT stops a common prefix early (a
@@ -219,6 +222,46 @@ async fn search_candidates(c: &Conn, q: &UserQuery) -> StoreResult<Option<Vec<i6
         .map_err(err)?;
     seqs.sort_unstable();
     seqs.dedup();
+    Ok(Some(seqs))
+}
+
+/// Every user's searchable text as the `users_text_trigrams` index of
+/// migration 0008 has it (the same expression, or the planner cannot use
+/// the index).
+const TEXT_EXPRESSION: &str = "lower(username_key || E'\\n' || coalesce(email_key, '') || E'\\n' \
+     || coalesce(first_name, '') || E'\\n' || coalesce(last_name, '') || E'\\n' \
+     || coalesce(display_name, ''))";
+
+/// The users whose text holds `text` anywhere, read through the trigram
+/// index, or `None` when more than [`RARE`] do, or `text` is too short to
+/// have a trigram (a shorter one matches so many users that walking them
+/// in order finds a page at once).
+async fn substring_candidates(c: &Conn, text: &str) -> StoreResult<Option<Vec<i64>>> {
+    if text.chars().count() < 3 {
+        return Ok(None);
+    }
+    let stmt = c
+        .prepare(&format!(
+            "SELECT seq FROM users WHERE {TEXT_EXPRESSION} LIKE lower($1) LIMIT $2"
+        ))
+        .await
+        .map_err(err)?;
+    let rows = c
+        .query(
+            &stmt,
+            &[&format!("%{}", like_prefix(text)), &((RARE + 1) as i64)],
+        )
+        .await
+        .map_err(err)?;
+    if rows.len() > RARE {
+        return Ok(None);
+    }
+    let mut seqs = rows
+        .iter()
+        .map(|r| r.try_get::<_, i64>(0))
+        .collect::<PgResult<Vec<_>>>()
+        .map_err(err)?;
+    seqs.sort_unstable();
     Ok(Some(seqs))
 }
 

@@ -1,4 +1,5 @@
-//! Prefix search (`q`) over username, email and the three name columns.
+//! Text search (`q`) over username, email and the three name columns:
+//! by prefix, or (`q_contains`) anywhere in the text.
 //!
 //! The match itself is the LIKE condition of `users::list` (one rule for
 //! every plan). This module only narrows it: each column has an ordered
@@ -68,6 +69,48 @@ pub fn candidates(text: &str, first: usize) -> (String, Vec<SqlValue>) {
     (format!("u.seq IN ({})", numbered(first)), values)
 }
 
+/// The FTS5 query for the users whose text holds every trigram of `text`
+/// (the `users_text` index, migration 0009), or `None` when `text` has
+/// fewer than three characters and so no trigram to look up. Each trigram
+/// is a quoted term of its own: with `detail=none` the index keeps no
+/// positions, so it answers "has all of these" and LIKE checks the order.
+pub fn trigrams(text: &str) -> Option<String> {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() < 3 {
+        return None;
+    }
+    let mut terms: Vec<String> = chars
+        .windows(3)
+        .map(|w| {
+            let term: String = w.iter().collect();
+            format!("\"{}\"", term.replace('"', "\"\""))
+        })
+        .collect();
+    terms.sort_unstable();
+    terms.dedup();
+    Some(terms.join(" "))
+}
+
+/// Whether at most [`RARE`] users have every trigram of the query
+/// `trigrams` made (the index streams row ids, so counting stops there).
+pub fn substring_is_rare(conn: &Connection, trigrams: &str) -> rusqlite::Result<bool> {
+    let n: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM (SELECT rowid FROM users_text WHERE users_text MATCH ?1 LIMIT ?2)",
+        )?
+        .query_row(params![trigrams, RARE + 1], |r| r.get(0))?;
+    Ok(n <= RARE)
+}
+
+/// A condition on `u.seq` that keeps the users holding every trigram,
+/// with its value numbered `n`.
+pub fn substring_candidates(trigrams: &str, n: usize) -> (String, SqlValue) {
+    (
+        format!("u.seq IN (SELECT rowid FROM users_text WHERE users_text MATCH ?{n})"),
+        SqlValue::Text(trigrams.to_string()),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use rusqlite::Connection;
@@ -109,5 +152,38 @@ mod tests {
         ] {
             assert!(plan.contains(index), "{index} unused:\n{plan}");
         }
+    }
+
+    /// A rare substring's page: the trigram index yields the candidates and
+    /// users are looked up by rowid, never walked.
+    #[test]
+    fn a_rare_substring_is_read_through_the_trigram_index() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        assert!(super::super::migrations::apply(&mut conn).unwrap().is_ok());
+        let trigrams = super::trigrams("mith").unwrap();
+        assert_eq!(trigrams, r#""ith" "mit""#);
+        assert_eq!(super::trigrams("mi"), None);
+        assert_eq!(super::trigrams(r#"a"b"#).unwrap(), r#""a""b""#);
+        let (narrowing, value) = super::substring_candidates(&trigrams, 3);
+        let sql = format!(
+            "EXPLAIN QUERY PLAN SELECT u.seq FROM users u WHERE u.seq > ?1 \
+             AND u.deleted_at IS NULL AND u.username_key LIKE ?2 \
+             AND {narrowing} ORDER BY u.seq LIMIT 50"
+        );
+        let args: Vec<rusqlite::types::Value> =
+            vec![0i64.into(), "%mith%".to_string().into(), value];
+        let plan: Vec<String> = conn
+            .prepare(&sql)
+            .unwrap()
+            .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let plan = plan.join("\n");
+        assert!(
+            !plan.contains("SCAN u\n") && !plan.ends_with("SCAN u"),
+            "{plan}"
+        );
+        assert!(plan.contains("users_text VIRTUAL TABLE"), "{plan}");
     }
 }

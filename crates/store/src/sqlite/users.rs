@@ -300,7 +300,18 @@ fn list_or_count(
         // A prefix that few users have is found through the ordered
         // indexes on the five columns; a common one by walking users in
         // `seq` order, where matches come early (see `search`).
-        if !q.q_contains && super::search::is_rare(conn, text)? {
+        // Text found anywhere is narrowed the same way through the trigram
+        // index, when the text is long enough to have trigrams.
+        if q.q_contains {
+            if let Some(trigrams) = super::search::trigrams(text)
+                && super::search::substring_is_rare(conn, &trigrams)?
+            {
+                let (narrowing, value) =
+                    super::search::substring_candidates(&trigrams, args.len() + 1);
+                sql.push_str(&format!(" AND {narrowing}"));
+                args.push(value);
+            }
+        } else if super::search::is_rare(conn, text)? {
             let (narrowing, values) = super::search::candidates(text, args.len() + 1);
             sql.push_str(&format!(" AND {narrowing}"));
             args.extend(values);

@@ -192,7 +192,8 @@ pub fn encode_cursor(seq: i64) -> String {
     params(
         ("username" = Option<String>, Query, description = "Exact username, case-insensitive"),
         ("email" = Option<String>, Query, description = "Exact email, case-insensitive"),
-        ("q" = Option<String>, Query, description = "Prefix of username, email, first, last or display name"),
+        ("q" = Option<String>, Query, description = "Text to find in username, email, first, last or display name, case-insensitive: at the start of one (default) or anywhere in one (`match=contains`)"),
+        ("match" = Option<String>, Query, description = "How `q` matches: `prefix` (default) or `contains`"),
         ("active" = Option<bool>, Query, description = "Only active (true) or inactive (false) users"),
         ("limit" = Option<u32>, Query, description = "Page size, 1-1000 (default 50)"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
@@ -219,6 +220,13 @@ pub async fn list_users(
             "username" => q.username = Some(value),
             "email" => q.email = Some(value),
             "q" => q.q = Some(value),
+            "match" => {
+                q.q_contains = match value.as_str() {
+                    "prefix" => false,
+                    "contains" => true,
+                    _ => return Err(bad_param("match", "enum", "must be prefix or contains")),
+                }
+            }
             "active" => {
                 q.active = Some(
                     value
