@@ -171,7 +171,7 @@ mod tests {
         // Back to version 8, with a user written before the index existed.
         c.execute_batch(
             "DROP TRIGGER users_text_insert; DROP TRIGGER users_text_update;
-             DROP TRIGGER users_text_delete; DROP TABLE users_text;
+             DROP TRIGGER users_text_delete; DROP TABLE users_text; DROP VIEW users_search_text;
              PRAGMA user_version = 8;
              INSERT INTO users (id, username, username_key, email_key, last_name, active,
                  container_id, created_at, updated_at, version)

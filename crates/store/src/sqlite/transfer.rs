@@ -606,26 +606,38 @@ pub(crate) fn drop_secondary_indexes(c: &Connection) -> StoreResult<Vec<String>>
     secondary_indexes(c).map_err(map_write_error)
 }
 
+/// Sets aside the users' secondary indexes and the triggers that keep the
+/// trigram index (`users_text`) in step: a load row by row through them
+/// costs several times building each once at the end.
 fn secondary_indexes(c: &Connection) -> rusqlite::Result<Vec<String>> {
-    let indexes: Vec<(String, String)> = c
+    let set_aside: Vec<(String, String, String)> = c
         .prepare(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'users'
-             AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%' ORDER BY name",
+            "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'users' AND sql IS NOT NULL
+             AND ((type = 'index' AND sql NOT LIKE 'CREATE UNIQUE%') OR type = 'trigger')
+             ORDER BY type, name",
         )?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    for (name, _) in &indexes {
-        c.execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))?;
+    for (kind, name, _) in &set_aside {
+        let kind = if kind == "index" { "INDEX" } else { "TRIGGER" };
+        c.execute_batch(&format!("DROP {kind} \"{}\"", name.replace('"', "\"\"")))?;
     }
-    Ok(indexes.into_iter().map(|(_, sql)| sql).collect())
+    Ok(set_aside.into_iter().map(|(_, _, sql)| sql).collect())
 }
 
-/// Creates the indexes [`drop_secondary_indexes`] set aside.
+/// Creates the indexes and triggers [`drop_secondary_indexes`] set aside,
+/// and builds the trigram index of every user anew (the rows imported
+/// without its triggers), merged into one segment for its readers.
 pub(crate) fn create_indexes(c: &Connection, statements: &[String]) -> StoreResult<()> {
     for sql in statements {
         c.execute_batch(sql).map_err(map_write_error)?;
     }
-    Ok(())
+    c.execute_batch(
+        "INSERT INTO users_text (users_text) VALUES ('delete-all');
+         INSERT INTO users_text (rowid, t) SELECT seq, t FROM users_search_text;
+         INSERT INTO users_text (users_text) VALUES ('optimize');",
+    )
+    .map_err(map_write_error)
 }
 
 const IS_EMPTY: &str = "SELECT NOT EXISTS (SELECT 1 FROM users)

@@ -297,24 +297,23 @@ fn list_or_count(
         let n = args.len() + 1;
         sql = sql.replace("?1q", &format!("?{n}"));
         args.push(SqlValue::Text(pattern));
-        // A prefix that few users have is found through the ordered
-        // indexes on the five columns; a common one by walking users in
-        // `seq` order, where matches come early (see `search`).
-        // Text found anywhere is narrowed the same way through the trigram
-        // index, when the text is long enough to have trigrams.
+        // Rare text is found through an index (the ordered indexes of the
+        // five columns for a prefix, the trigram index for a substring of
+        // three characters or more); common text by walking users in `seq`
+        // order, where matches come early (see `search`).
         if q.q_contains {
             if let Some(trigrams) = super::search::trigrams(text)
-                && super::search::substring_is_rare(conn, &trigrams)?
+                && let Some((narrowing, value)) =
+                    super::search::substring_candidates(conn, &trigrams, args.len() + 1)?
             {
-                let (narrowing, value) =
-                    super::search::substring_candidates(&trigrams, args.len() + 1);
                 sql.push_str(&format!(" AND {narrowing}"));
                 args.push(value);
             }
-        } else if super::search::is_rare(conn, text)? {
-            let (narrowing, values) = super::search::candidates(text, args.len() + 1);
+        } else if let Some((narrowing, value)) =
+            super::search::prefix_candidates(conn, text, args.len() + 1)?
+        {
             sql.push_str(&format!(" AND {narrowing}"));
-            args.extend(values);
+            args.push(value);
         }
     }
     if let Some(filter) = &q.filter {
