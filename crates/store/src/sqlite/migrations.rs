@@ -172,6 +172,7 @@ mod tests {
         c.execute_batch(
             "DROP TRIGGER users_text_insert; DROP TRIGGER users_text_update;
              DROP TRIGGER users_text_delete; DROP TABLE users_text; DROP VIEW users_search_text;
+             DROP TABLE users_text_pending;
              PRAGMA user_version = 8;
              INSERT INTO users (id, username, username_key, email_key, last_name, active,
                  container_id, created_at, updated_at, version)
@@ -190,12 +191,24 @@ mod tests {
         };
         assert_eq!(found(&c, r#""der" "mee""#), 1);
         assert_eq!(found(&c, r#""orp""#), 1);
+        // Changes reach the index when the writer catches it up before
+        // its commit.
         c.execute_batch("UPDATE users SET last_name = 'Okafor'")
             .unwrap();
+        assert_eq!(found(&c, r#""kaf""#), 0, "pending until the batch ends");
+        super::super::search::index_pending(&c).unwrap();
         assert_eq!(found(&c, r#""der""#), 0);
         assert_eq!(found(&c, r#""kaf""#), 1);
+        let pending = |c: &Connection| -> i64 {
+            c.query_row("SELECT count(*) FROM users_text_pending", [], |r| r.get(0))
+                .unwrap()
+        };
+        c.execute_batch("UPDATE users SET active = 0").unwrap();
+        assert_eq!(pending(&c), 0, "other columns leave the index alone");
         c.execute_batch("DELETE FROM users").unwrap();
+        super::super::search::index_pending(&c).unwrap();
         assert_eq!(found(&c, r#""kaf""#), 0);
+        assert_eq!(pending(&c), 0);
     }
 
     #[test]

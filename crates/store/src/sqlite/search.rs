@@ -103,6 +103,25 @@ pub fn substring_candidates(
     Ok(as_condition(seqs, n))
 }
 
+/// Brings the trigram index up to date with the users noted in
+/// `users_text_pending` (migration 0009), once per write batch before its
+/// commit: users changed or removed leave the index, users present (new
+/// or changed) enter it with their text of now.
+pub fn index_pending(conn: &Connection) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "DELETE FROM users_text WHERE rowid IN (SELECT seq FROM users_text_pending WHERE fresh = 0)",
+    )?
+    .execute([])?;
+    conn.prepare_cached(
+        "INSERT INTO users_text (rowid, t) SELECT v.seq, v.t FROM users_text_pending p \
+         JOIN users_search_text v ON v.seq = p.seq",
+    )?
+    .execute([])?;
+    conn.prepare_cached("DELETE FROM users_text_pending")?
+        .execute([])?;
+    Ok(())
+}
+
 /// `u.seq IN` the candidates, passed as one JSON array value (the plan
 /// stays the same whatever their number), or `None` past [`RARE`].
 fn as_condition(mut seqs: Vec<i64>, n: usize) -> Option<(String, SqlValue)> {
