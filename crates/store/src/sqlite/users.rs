@@ -670,7 +670,8 @@ pub fn pending_totp(conn: &Connection, id: Uuid) -> rusqlite::Result<Option<Stri
 /// Replaces the containers a user belongs to besides its home. A missing
 /// container is refused with the field that named it.
 pub fn set_sites(conn: &Connection, user: Uuid, sites: &[Uuid]) -> StoreResult<()> {
-    conn.execute("DELETE FROM user_sites WHERE user_id = ?1", [user])
+    conn.prepare_cached("DELETE FROM user_sites WHERE user_id = ?1")
+        .and_then(|mut s| s.execute([user]))
         .map_err(map_write_error)?;
     let mut insert = conn
         .prepare_cached("INSERT OR IGNORE INTO user_sites (user_id, container_id) VALUES (?1, ?2)")

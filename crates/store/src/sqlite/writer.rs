@@ -131,19 +131,24 @@ impl Writer {
     }
 }
 
+/// Runs one of the writer's own fixed statements, prepared once (parsing
+/// them on every request cost as much as a small insert).
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
+}
+
 fn in_savepoint<T>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> StoreResult<T>,
 ) -> StoreResult<T> {
-    conn.execute_batch("SAVEPOINT job")
-        .map_err(|e| classify(&e))?;
+    exec(conn, "SAVEPOINT job").map_err(|e| classify(&e))?;
     let result = f(conn);
     let end = if result.is_ok() {
-        "RELEASE job"
+        exec(conn, "RELEASE job")
     } else {
-        "ROLLBACK TO job; RELEASE job"
+        exec(conn, "ROLLBACK TO job").and_then(|()| exec(conn, "RELEASE job"))
     };
-    if let Err(e) = conn.execute_batch(end) {
+    if let Err(e) = end {
         // After a storage error SQLite may have rolled the whole
         // transaction back already; report the error that caused it.
         return Err(match result {
@@ -171,7 +176,7 @@ fn run(
                 break;
             }
         };
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = exec(&conn, "BEGIN IMMEDIATE") {
             tracing::error!(error = %e, "cannot begin write transaction");
             let failure = Failure::of(&e);
             first(Err(failure.clone().into_error()))(Err(failure));
@@ -206,7 +211,7 @@ fn run(
             })
         } else {
             before_commit(&conn)
-                .and_then(|()| conn.execute_batch("COMMIT"))
+                .and_then(|()| exec(&conn, "COMMIT"))
                 .map_err(|e| {
                     tracing::error!(error = %e, "write transaction failed to commit");
                     let _ = conn.execute_batch("ROLLBACK");
