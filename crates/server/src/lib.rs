@@ -4,6 +4,7 @@
 pub mod extract;
 pub mod face;
 pub mod faces;
+pub mod json;
 mod listener;
 pub mod mail;
 pub mod metrics;

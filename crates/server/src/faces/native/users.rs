@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::dto::{CreateUserIn, UserList, UserOut, UserPatchDoc, user_patch};
 use crate::extract::{Caller, Json, MergePatch, etag, if_match, parse_json, read_json};
 use super::problem::{ApiError, ApiResult, Problem};
+use crate::json::SizedJson;
 use crate::state::AppState;
 
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
@@ -24,7 +25,11 @@ pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 pub fn user_response(status: StatusCode, user: roster_core::user::User) -> Response {
     let tag = etag(user.version);
     let location = (status == StatusCode::CREATED).then(|| format!("/api/v1/users/{}", user.id));
-    let mut resp = (status, axum::Json(UserOut::from(user))).into_response();
+    let mut resp = (
+        status,
+        SizedJson(UserOut::from(user), crate::json::USER_BYTES),
+    )
+        .into_response();
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&tag) {
         h.insert(header::ETAG, v);
@@ -213,7 +218,7 @@ pub async fn list_users(
     State(state): State<Arc<AppState>>,
     Caller(ctx): Caller,
     Query(params): Query<Vec<(String, String)>>,
-) -> ApiResult<axum::Json<UserList>> {
+) -> ApiResult<SizedJson<UserList>> {
     let mut q = UserQuery::default();
     for (name, value) in params {
         match name.as_str() {
@@ -251,10 +256,14 @@ pub async fn list_users(
         }
     }
     let page = state.roster.list_users(&ctx, q).await?;
-    Ok(axum::Json(UserList {
-        items: page.items.into_iter().map(UserOut::from).collect(),
-        next_cursor: page.next.map(encode_cursor),
-    }))
+    let capacity = 64 + page.items.len() * crate::json::USER_BYTES;
+    Ok(SizedJson(
+        UserList {
+            items: page.items.into_iter().map(UserOut::from).collect(),
+            next_cursor: page.next.map(encode_cursor),
+        },
+        capacity,
+    ))
 }
 
 #[utoipa::path(
