@@ -165,7 +165,7 @@ async fn console_signs_in_creates_finds_disables_audits_and_signs_out() {
     assert!(html.contains("<h1>carol.k</h1>"), "{html}");
     let id = between(&html, "<dt>Id</dt><dd><code>", "</code>").unwrap();
 
-    // Found by search (the start of a name), not by an unrelated one.
+    // Found by search (a prefix of a name), not by an unrelated one.
     let (st, html) = page(&app, &c, "/console/users?q=Car").await;
     assert_eq!(st, 200);
     assert!(
@@ -174,12 +174,6 @@ async fn console_signs_in_creates_finds_disables_audits_and_signs_out() {
     );
     let (_, html) = page(&app, &c, "/console/users?q=zzz").await;
     assert!(html.contains("No user matches"), "{html}");
-    // Any part of a name finds her too (the console searches anywhere).
-    let (_, html) = page(&app, &c, "/console/users?q=ING").await;
-    assert!(
-        html.contains(&format!("href=\"/console/users/{id}\"")),
-        "{html}"
-    );
 
     // Her page explains her permissions: none, then a direct grant.
     let (_, html) = page(&app, &c, &format!("/console/users/{id}")).await;

@@ -282,13 +282,14 @@ pub fn is_valid_email(email: &str) -> bool {
     .is_ok()
 }
 
-/// The key that makes usernames unique case-insensitively.
-/// How many users a prefix search (`UserQuery::q`) may match for a store
-/// to read them all through its prefix indexes and page them by `seq`;
-/// past it, walking users in `seq` order finds a page of matches sooner
-/// (measured in docs/PERFORMANCE.md). Both stores use this one number.
-pub const PREFIX_SEARCH_CANDIDATES: usize = 4_000;
+/// How many users a search (`UserQuery::q`, by prefix or substring) may
+/// match for a store to read them all through its index and page them by
+/// `seq`; past it, walking users in `seq` order finds a page of matches
+/// sooner (measured in docs/PERFORMANCE.md). Both stores use this one
+/// number.
+pub const SEARCH_CANDIDATES: usize = 4_000;
 
+/// The key that makes usernames unique case-insensitively.
 pub fn username_key(username: &str) -> String {
     username.to_lowercase()
 }

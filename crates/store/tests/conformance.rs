@@ -102,7 +102,7 @@ conformance!(
     containers_keep_their_description,
     users_belong_to_further_sites,
     search_is_case_insensitive_literal_and_follows_changes,
-    substring_search_is_exact_through_the_trigram_index,
+    substring_search_is_exact,
     soft_deleted_users_are_hidden_kept_and_restorable,
     import_chunks_are_all_or_nothing,
     filters_compare_text_by_each_operator,
@@ -1139,12 +1139,12 @@ mod cases {
         assert_eq!(search("bob.j", false).await, Vec::<String>::new());
     }
 
-    /// `q` anywhere in the text (`q_contains`), narrowed through the
-    /// trigram index: every field, any case, never a row whose trigrams are
-    /// all present but apart (or across two fields), text shorter than a
-    /// trigram, pages and totals, and the index follows renames, soft and
-    /// hard deletes (and is left alone by changes to other columns).
-    pub async fn substring_search_is_exact_through_the_trigram_index(s: Arc<dyn Store>) {
+    /// `q` anywhere in the text (`q_contains`; PostgreSQL narrows it
+    /// through a trigram index, SQLite walks): every field, any case, never
+    /// a row whose trigrams are all present but apart (or across two
+    /// fields), text shorter than a trigram, pages and totals, and the
+    /// answers follow renames, soft and hard deletes.
+    pub async fn substring_search_is_exact(s: Arc<dyn Store>) {
         let now = OffsetDateTime::now_utc();
         let insert = |username: &str, email: &str, first: &str, last: &str, display: &str| {
             let mut rec = record(username);

@@ -60,6 +60,9 @@ struct Inner {
     writer: Writer,
     invalidations: broadcast::Sender<Invalidation>,
     listener: tokio::task::JoinHandle<()>,
+    /// The users table's secondary indexes while an import runs without
+    /// them (`import_starting`), to build once at its end.
+    import_indexes: parking_lot::Mutex<Vec<String>>,
 }
 
 impl Drop for Inner {
@@ -129,6 +132,7 @@ impl PgStore {
                 pool,
                 invalidations: tx,
                 listener,
+                import_indexes: parking_lot::Mutex::new(Vec::new()),
             }),
         })
     }

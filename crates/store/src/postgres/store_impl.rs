@@ -793,6 +793,14 @@ impl TransferStore for PgStore {
     async fn is_empty_for_import(&self) -> StoreResult<bool> {
         self.empty_for_import().await
     }
+
+    async fn import_starting(&self) -> StoreResult<()> {
+        self.set_aside_indexes().await
+    }
+
+    async fn import_finished(&self) -> StoreResult<()> {
+        self.rebuild_indexes().await
+    }
 }
 
 #[async_trait]

@@ -724,6 +724,51 @@ impl PgStore {
             })
     }
 
+    /// Drops the users table's secondary (non-unique) indexes before an
+    /// import, keeping their definitions: building each once after the
+    /// load is faster than keeping them row by row (the trigram index
+    /// above all). The unique ones stay, for the records' own checks.
+    pub(crate) async fn set_aside_indexes(&self) -> StoreResult<()> {
+        let c = self.conn().await?;
+        let rows = c
+            .query(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()
+                 AND tablename = 'users' AND indexdef NOT LIKE 'CREATE UNIQUE%' ORDER BY indexname",
+                &[],
+            )
+            .await
+            .map_err(err)?;
+        let mut definitions = Vec::with_capacity(rows.len());
+        for row in rows {
+            let name: String = row.try_get(0).map_err(err)?;
+            c.batch_execute(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))
+                .await
+                .map_err(err)?;
+            definitions.push(row.try_get(1).map_err(err)?);
+        }
+        *self.inner.import_indexes.lock() = definitions;
+        Ok(())
+    }
+
+    /// Builds the indexes [`Self::set_aside_indexes`] dropped, with room
+    /// to sort in memory.
+    pub(crate) async fn rebuild_indexes(&self) -> StoreResult<()> {
+        let definitions = std::mem::take(&mut *self.inner.import_indexes.lock());
+        if definitions.is_empty() {
+            return Ok(());
+        }
+        let c = self.conn().await?;
+        c.batch_execute("SET maintenance_work_mem = '256MB'")
+            .await
+            .map_err(err)?;
+        for sql in &definitions {
+            c.batch_execute(sql).await.map_err(err)?;
+        }
+        c.batch_execute("RESET maintenance_work_mem")
+            .await
+            .map_err(err)
+    }
+
     pub(crate) async fn empty_for_import(&self) -> StoreResult<bool> {
         self.conn()
             .await?

@@ -171,10 +171,10 @@ fn like_prefix(q: &str) -> String {
 
 use super::user_filter::Arg;
 
-/// Up to this many users whose username, email or a name starts with a
-/// search's text are looked up by `seq`; past it the planner walks users in
-/// order (the rule both stores share).
-const RARE: usize = roster_core::user::PREFIX_SEARCH_CANDIDATES;
+/// Up to this many users a search's text matches (by prefix or substring)
+/// are looked up by `seq`; past it the planner walks users in order (the
+/// rule both stores share).
+const RARE: usize = roster_core::user::SEARCH_CANDIDATES;
 
 /// The users a prefix search can match, read through the
 /// `text_pattern_ops` indexes (migration 0007; a fresh statement gets a

@@ -14,7 +14,6 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_link_tokens.sql"),
     include_str!("migrations/0007_webhooks.sql"),
     include_str!("migrations/0008_user_search.sql"),
-    include_str!("migrations/0009_user_text_search.sql"),
 ];
 
 /// roster's SQLite `application_id`: "Rost" in ASCII.
@@ -160,55 +159,6 @@ mod tests {
     fn app_id(c: &Connection) -> i64 {
         c.query_row("PRAGMA application_id", [], |r| r.get(0))
             .unwrap()
-    }
-
-    /// Migration 9 indexes the users a database already holds, and its
-    /// triggers keep the index in step from then on.
-    #[test]
-    fn the_trigram_index_takes_in_existing_users() {
-        let mut c = Connection::open_in_memory().unwrap();
-        apply(&mut c).unwrap().unwrap();
-        // Back to version 8, with a user written before the index existed.
-        c.execute_batch(
-            "DROP TRIGGER users_text_insert; DROP TRIGGER users_text_update;
-             DROP TRIGGER users_text_delete; DROP TABLE users_text; DROP VIEW users_search_text;
-             DROP TABLE users_text_pending;
-             PRAGMA user_version = 8;
-             INSERT INTO users (id, username, username_key, email_key, last_name, active,
-                 container_id, created_at, updated_at, version)
-             SELECT x'01', 'Old', 'old', 'old@corp.example', 'Vandermeer', 1, id, 0, 0, 1
-             FROM containers LIMIT 1;",
-        )
-        .unwrap();
-        apply(&mut c).unwrap().unwrap();
-        let found = |c: &Connection, text: &str| -> i64 {
-            c.query_row(
-                "SELECT count(*) FROM users_text WHERE users_text MATCH ?1",
-                [text],
-                |r| r.get(0),
-            )
-            .unwrap()
-        };
-        assert_eq!(found(&c, r#""der" "mee""#), 1);
-        assert_eq!(found(&c, r#""orp""#), 1);
-        // Changes reach the index when the writer catches it up before
-        // its commit.
-        c.execute_batch("UPDATE users SET last_name = 'Okafor'")
-            .unwrap();
-        assert_eq!(found(&c, r#""kaf""#), 0, "pending until the batch ends");
-        super::super::search::index_pending(&c).unwrap();
-        assert_eq!(found(&c, r#""der""#), 0);
-        assert_eq!(found(&c, r#""kaf""#), 1);
-        let pending = |c: &Connection| -> i64 {
-            c.query_row("SELECT count(*) FROM users_text_pending", [], |r| r.get(0))
-                .unwrap()
-        };
-        c.execute_batch("UPDATE users SET active = 0").unwrap();
-        assert_eq!(pending(&c), 0, "other columns leave the index alone");
-        c.execute_batch("DELETE FROM users").unwrap();
-        super::super::search::index_pending(&c).unwrap();
-        assert_eq!(found(&c, r#""kaf""#), 0);
-        assert_eq!(pending(&c), 0);
     }
 
     #[test]

@@ -186,7 +186,7 @@ impl SqliteStore {
     }
 
     fn with_writer(path: &Path, conn: Connection, readers: usize) -> Result<Self, OpenFailure> {
-        let (writer, _thread) = Writer::start(conn, search::index_pending)
+        let (writer, _thread) = Writer::start(conn)
             .map_err(|e| sqlite_error(rusqlite::ffi::SQLITE_ERROR, e.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {

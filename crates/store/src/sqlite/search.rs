@@ -1,27 +1,29 @@
-//! Text search (`q`) over username, email and the three name columns:
-//! by prefix, or (`q_contains`) anywhere in the text.
+//! Prefix search (`q`) over username, email and the three name columns.
 //!
 //! The match itself is the LIKE condition of `users::list` (one rule for
-//! every plan). This module only narrows it, through an index:
-//! - a prefix: each column has an ordered index (`username_key`,
-//!   `email_key`, and `lower(…)` of each name, migration 0008), so the users
-//!   whose column starts with the text are one range scan each;
-//! - a substring: the trigram index `users_text` (migration 0009) yields the
-//!   users whose text holds every trigram of it.
+//! every plan). This module only narrows it: each column has an ordered
+//! index (`username_key`, `email_key`, and `lower(…)` of each name,
+//! migration 0008), so the users whose column starts with the text are one
+//! range scan each. Whether to narrow is decided per query, because pages
+//! come in `seq` order: for a rare prefix the ranges hold a few rows to
+//! look up, while for a common one (`user`, `a`) walking users in `seq`
+//! order finds a page of matches within the first rows, and sorting every
+//! match would cost more than the walk. The candidates are read once, up
+//! to one past [`RARE`], and handed to the page's query as a JSON array of
+//! `seq`s.
 //!
-//! Whether to narrow is decided per query, because pages come in `seq`
-//! order: for rare text the index holds a few rows to look up, while for
-//! common text (`user`, `a`) walking users in `seq` order finds a page of
-//! matches within the first rows, and sorting every match would cost more
-//! than the walk. The candidates are read once, up to one past
-//! [`RARE`], and handed to the page's query as a JSON array of `seq`s.
+//! Substring search (`q_contains`) has no index on SQLite: it walks users
+//! in `seq` order. An FTS5 trigram index was built and measured twice and
+//! withdrawn both times (docs/PERFORMANCE.md): keeping it costs a segment
+//! write per batch and merges that stalled creates for up to a second at
+//! 1M users, and doubled the import of 10M users.
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, params};
 
 /// Up to this many candidates are looked up by `seq` (the rule both stores
 /// share; reading stops just past it).
-const RARE: usize = roster_core::user::PREFIX_SEARCH_CANDIDATES;
+const RARE: usize = roster_core::user::SEARCH_CANDIDATES;
 
 /// Bounds of the range of keys that start with `prefix` (by byte order,
 /// which is how SQLite compares TEXT without a collation).
@@ -64,62 +66,6 @@ pub fn prefix_candidates(
         .query_map(params![a, b, c, d, RARE + 1], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     Ok(as_condition(seqs, n))
-}
-
-/// The FTS5 query for the users whose text holds every trigram of `text`,
-/// or `None` when `text` has fewer than three characters and so no trigram
-/// to look up. Each trigram is a quoted term of its own: with
-/// `detail=none` the index keeps no positions, so it answers "has all of
-/// these" and LIKE checks the order.
-pub fn trigrams(text: &str) -> Option<String> {
-    let chars: Vec<char> = text.chars().collect();
-    if chars.len() < 3 {
-        return None;
-    }
-    let mut terms: Vec<String> = chars
-        .windows(3)
-        .map(|w| {
-            let term: String = w.iter().collect();
-            format!("\"{}\"", term.replace('"', "\"\""))
-        })
-        .collect();
-    terms.sort_unstable();
-    terms.dedup();
-    Some(terms.join(" "))
-}
-
-/// The users holding every trigram of the query `trigrams` made, as a
-/// condition on `u.seq` with its value numbered `n`, or `None` when more
-/// than [`RARE`] do (the index streams row ids, so reading stops there).
-pub fn substring_candidates(
-    conn: &Connection,
-    trigrams: &str,
-    n: usize,
-) -> rusqlite::Result<Option<(String, SqlValue)>> {
-    let seqs: Vec<i64> = conn
-        .prepare_cached("SELECT rowid FROM users_text WHERE users_text MATCH ?1 LIMIT ?2")?
-        .query_map(params![trigrams, RARE + 1], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(as_condition(seqs, n))
-}
-
-/// Brings the trigram index up to date with the users noted in
-/// `users_text_pending` (migration 0009), once per write batch before its
-/// commit: users changed or removed leave the index, users present (new
-/// or changed) enter it with their text of now.
-pub fn index_pending(conn: &Connection) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "DELETE FROM users_text WHERE rowid IN (SELECT seq FROM users_text_pending WHERE fresh = 0)",
-    )?
-    .execute([])?;
-    conn.prepare_cached(
-        "INSERT INTO users_text (rowid, t) SELECT v.seq, v.t FROM users_text_pending p \
-         JOIN users_search_text v ON v.seq = p.seq",
-    )?
-    .execute([])?;
-    conn.prepare_cached("DELETE FROM users_text_pending")?
-        .execute([])?;
-    Ok(())
 }
 
 /// `u.seq IN` the candidates, passed as one JSON array value (the plan
@@ -183,23 +129,6 @@ mod tests {
         }
         assert!(
             super::prefix_candidates(&conn, "ann", 3)
-                .unwrap()
-                .is_some_and(|(_, v)| v == Value::Text("[]".into())),
-            "no user yet"
-        );
-    }
-
-    /// A substring's trigrams, each its own quoted term; too short a text
-    /// has none.
-    #[test]
-    fn a_substring_is_asked_of_the_trigram_index() {
-        let conn = migrated();
-        let trigrams = super::trigrams("mith").unwrap();
-        assert_eq!(trigrams, r#""ith" "mit""#);
-        assert_eq!(super::trigrams("mi"), None);
-        assert_eq!(super::trigrams(r#"a"b"#).unwrap(), r#""a""b""#);
-        assert!(
-            super::substring_candidates(&conn, &trigrams, 3)
                 .unwrap()
                 .is_some_and(|(_, v)| v == Value::Text("[]".into())),
             "no user yet"

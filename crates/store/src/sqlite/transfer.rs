@@ -606,45 +606,26 @@ pub(crate) fn drop_secondary_indexes(c: &Connection) -> StoreResult<Vec<String>>
     secondary_indexes(c).map_err(map_write_error)
 }
 
-/// Sets aside the users' secondary indexes and the triggers that keep the
-/// trigram index (`users_text`) in step: a load row by row through them
-/// costs several times building each once at the end.
 fn secondary_indexes(c: &Connection) -> rusqlite::Result<Vec<String>> {
-    let set_aside: Vec<(String, String, String)> = c
+    let indexes: Vec<(String, String)> = c
         .prepare(
-            "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'users' AND sql IS NOT NULL
-             AND ((type = 'index' AND sql NOT LIKE 'CREATE UNIQUE%') OR type = 'trigger')
-             ORDER BY type, name",
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'users'
+             AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%' ORDER BY name",
         )?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    for (kind, name, _) in &set_aside {
-        let kind = if kind == "index" { "INDEX" } else { "TRIGGER" };
-        c.execute_batch(&format!("DROP {kind} \"{}\"", name.replace('"', "\"\"")))?;
+    for (name, _) in &indexes {
+        c.execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))?;
     }
-    Ok(set_aside.into_iter().map(|(_, _, sql)| sql).collect())
+    Ok(indexes.into_iter().map(|(_, sql)| sql).collect())
 }
 
-/// Creates the indexes and triggers [`drop_secondary_indexes`] set aside,
-/// and builds the trigram index of every user anew (the rows imported
-/// without its triggers), merged into one segment for its readers. The
-/// build buffers 64 MiB of terms per segment and leaves merging to the end
-/// (half the time of the defaults for 1M users), then puts both settings
-/// back for everyday writes.
+/// Creates the indexes [`drop_secondary_indexes`] set aside.
 pub(crate) fn create_indexes(c: &Connection, statements: &[String]) -> StoreResult<()> {
     for sql in statements {
         c.execute_batch(sql).map_err(map_write_error)?;
     }
-    c.execute_batch(
-        "INSERT INTO users_text (users_text) VALUES ('delete-all');
-         INSERT INTO users_text (users_text, rank) VALUES ('automerge', 0);
-         INSERT INTO users_text (users_text, rank) VALUES ('hashsize', 67108864);
-         INSERT INTO users_text (rowid, t) SELECT seq, t FROM users_search_text;
-         INSERT INTO users_text (users_text) VALUES ('optimize');
-         INSERT INTO users_text (users_text, rank) VALUES ('automerge', 4);
-         INSERT INTO users_text (users_text, rank) VALUES ('hashsize', 1048576);",
-    )
-    .map_err(map_write_error)
+    Ok(())
 }
 
 const IS_EMPTY: &str = "SELECT NOT EXISTS (SELECT 1 FROM users)

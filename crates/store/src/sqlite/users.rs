@@ -297,20 +297,13 @@ fn list_or_count(
         let n = args.len() + 1;
         sql = sql.replace("?1q", &format!("?{n}"));
         args.push(SqlValue::Text(pattern));
-        // Rare text is found through an index (the ordered indexes of the
-        // five columns for a prefix, the trigram index for a substring of
-        // three characters or more); common text by walking users in `seq`
-        // order, where matches come early (see `search`).
-        if q.q_contains {
-            if let Some(trigrams) = super::search::trigrams(text)
-                && let Some((narrowing, value)) =
-                    super::search::substring_candidates(conn, &trigrams, args.len() + 1)?
-            {
-                sql.push_str(&format!(" AND {narrowing}"));
-                args.push(value);
-            }
-        } else if let Some((narrowing, value)) =
-            super::search::prefix_candidates(conn, text, args.len() + 1)?
+        // A prefix that few users have is found through the ordered
+        // indexes of the five columns; a common one, and a substring, by
+        // walking users in `seq` order, where matches come early (see
+        // `search`).
+        if !q.q_contains
+            && let Some((narrowing, value)) =
+                super::search::prefix_candidates(conn, text, args.len() + 1)?
         {
             sql.push_str(&format!(" AND {narrowing}"));
             args.push(value);

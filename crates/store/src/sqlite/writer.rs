@@ -55,10 +55,6 @@ enum Msg {
 /// Most requests one transaction takes; bounds the latency of the first.
 const MAX_BATCH: usize = 512;
 
-/// Runs last in every batch transaction, before its commit (work that is
-/// cheaper once per batch than once per request; an error fails the batch).
-pub type BeforeCommit = fn(&Connection) -> rusqlite::Result<()>;
-
 #[derive(Clone)]
 pub struct Writer {
     queue: mpsc::Sender<Msg>,
@@ -68,16 +64,13 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn start(
-        conn: Connection,
-        before_commit: BeforeCommit,
-    ) -> std::io::Result<(Self, thread::JoinHandle<()>)> {
+    pub fn start(conn: Connection) -> std::io::Result<(Self, thread::JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel::<Msg>();
         let storage_failed = Arc::new(AtomicBool::new(false));
         let flag = storage_failed.clone();
         let handle = thread::Builder::new()
             .name("roster-sqlite-writer".into())
-            .spawn(move || run(conn, rx, flag, before_commit))?;
+            .spawn(move || run(conn, rx, flag))?;
         Ok((
             Self {
                 queue: tx,
@@ -159,12 +152,7 @@ fn in_savepoint<T>(
     result
 }
 
-fn run(
-    conn: Connection,
-    rx: mpsc::Receiver<Msg>,
-    storage_failed: Arc<AtomicBool>,
-    before_commit: BeforeCommit,
-) {
+fn run(conn: Connection, rx: mpsc::Receiver<Msg>, storage_failed: Arc<AtomicBool>) {
     let mut replies: Vec<Reply> = Vec::with_capacity(MAX_BATCH);
     let mut closing = None;
     // Blocks until the first job; ends when every sender is gone or on Close.
@@ -210,13 +198,11 @@ fn run(
                 message: "the storage engine rolled the transaction back".into(),
             })
         } else {
-            before_commit(&conn)
-                .and_then(|()| exec(&conn, "COMMIT"))
-                .map_err(|e| {
-                    tracing::error!(error = %e, "write transaction failed to commit");
-                    let _ = conn.execute_batch("ROLLBACK");
-                    Failure::of(&e)
-                })
+            exec(&conn, "COMMIT").map_err(|e| {
+                tracing::error!(error = %e, "write transaction failed to commit");
+                let _ = conn.execute_batch("ROLLBACK");
+                Failure::of(&e)
+            })
         };
         match &committed {
             Err(f) if f.storage => storage_failed.store(true, Ordering::Relaxed),
@@ -271,7 +257,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let conn = Connection::open(dir.path().join("w.db")).unwrap();
         conn.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
-        let (writer, _thread) = Writer::start(conn, |_| Ok(())).unwrap();
+        let (writer, _thread) = Writer::start(conn).unwrap();
         let bad = writer
             .write(|_: &Connection| -> StoreResult<()> { panic!("bug in a job") })
             .await;

@@ -100,8 +100,6 @@ async fn list_page(
     };
     let query = UserQuery {
         q: search.clone(),
-        // People type a part of a name they remember, not its start.
-        q_contains: true,
         after_seq: q.after,
         limit: PAGE,
         container: within,
