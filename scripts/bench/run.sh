@@ -202,9 +202,6 @@ if [ -n "${CURVE:-}" ]; then
     CURVE_N=$N run "q= one match" "$CONNS" "http://127.0.0.1:$PORT/api/v1/users?q=$one" "${H[@]}"
     CURVE_N=$N run "q= name prefix (1.1% match)" "$CONNS" "http://127.0.0.1:$PORT/api/v1/users?q=First12&limit=50" "${H[@]}"
     CURVE_N=$N run "q= no match" "$CONNS" "http://127.0.0.1:$PORT/api/v1/users?q=nobody-by-this-name" "${H[@]}"
-    CURVE_N=$N run "q= contains, one match" "$CONNS" "http://127.0.0.1:$PORT/api/v1/users?q=${one:1}&match=contains" "${H[@]}"
-    CURVE_N=$N run "q= contains, every user" "$CONNS" "http://127.0.0.1:$PORT/api/v1/users?q=xample&match=contains" "${H[@]}"
-    CURVE_N=$N run "q= contains, no match" "$CONNS" "http://127.0.0.1:$PORT/api/v1/users?q=nobody-by-this-name&match=contains" "${H[@]}"
     if [ "$N" -ge 5000000 ]; then
       cursor=$(printf 's:%d' $((99999 * 50)) | base64 | tr '+/' '-_' | tr -d '=')
       run "list page 100,000 (by cursor)" "$CONNS" "http://127.0.0.1:$PORT/api/v1/users?limit=50&cursor=$cursor" "${H[@]}"
@@ -248,10 +245,11 @@ if [ -z "${SKIP_MILLION:-}" ]; then
   run "q= 1000 matches, page 50" "$CONNS" "http://127.0.0.1:$PORT/api/v1/users?q=user0765&limit=50" "${H[@]}"
   run "q= no match (1M users)" "$CONNS" "http://127.0.0.1:$PORT/api/v1/users?q=nobody-by-this-name" "${H[@]}"
   run "q= name prefix First12 (1M users)" "$CONNS" "http://127.0.0.1:$PORT/api/v1/users?q=First12&limit=50" "${H[@]}"
-  # Substring search (match=contains) through the trigram index.
-  run "contains, one match (1M users)" "$CONNS" "http://127.0.0.1:$PORT/api/v1/users?q=ser0765432&match=contains" "${H[@]}"
-  run "contains, ~1000 matches (1M users)" "$CONNS" "http://127.0.0.1:$PORT/api/v1/users?q=st996&match=contains&limit=50" "${H[@]}"
-  run "contains, every user (1M users)" "$CONNS" "http://127.0.0.1:$PORT/api/v1/users?q=xample&match=contains" "${H[@]}"
-  run "contains, no match (1M users)" "$CONNS" "http://127.0.0.1:$PORT/api/v1/users?q=nobody-by-this-name&match=contains" "${H[@]}"
+  # Substring search (match=contains): PostgreSQL narrows it through its
+  # trigram index; SQLite walks users in order (a rare substring reads
+  # them all), so these run on 4 connections to stay within wrk's timeout.
+  run "contains, one match (1M users)" 4 "http://127.0.0.1:$PORT/api/v1/users?q=ser0765432&match=contains" "${H[@]}"
+  run "contains, ~1000 matches (1M users)" 4 "http://127.0.0.1:$PORT/api/v1/users?q=st996&match=contains&limit=50" "${H[@]}"
+  run "contains, every user (1M users)" 4 "http://127.0.0.1:$PORT/api/v1/users?q=xample&match=contains" "${H[@]}"
   stop
 fi
