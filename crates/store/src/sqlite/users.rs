@@ -301,12 +301,10 @@ fn list_or_count(
         // indexes of the five columns; a common one, and a substring, by
         // walking users in `seq` order, where matches come early (see
         // `search`).
-        if !q.q_contains
-            && let Some((narrowing, value)) =
-                super::search::prefix_candidates(conn, text, args.len() + 1)?
-        {
+        if !q.q_contains && super::search::is_rare(conn, text)? {
+            let (narrowing, values) = super::search::candidates(text, args.len() + 1);
             sql.push_str(&format!(" AND {narrowing}"));
-            args.push(value);
+            args.extend(values);
         }
     }
     if let Some(filter) = &q.filter {
