@@ -1239,35 +1239,27 @@ mod cases {
 
         // A change to another column keeps the text findable; a rename
         // moves it.
-        let mut draft = carla.profile.clone();
-        draft.phone = Some("+15550100".into());
-        let carla = s
-            .update_user(
-                carla.id,
-                carla.version,
-                draft,
-                carla.container_id,
-                Patch::Keep,
-                now,
-                event("user.update"),
-            )
-            .await
-            .unwrap();
+        let update = |user: roster_core::user::User, change: fn(&mut UserDraft)| {
+            let s = s.clone();
+            let mut draft = user.profile.clone();
+            change(&mut draft);
+            async move {
+                s.update_user(
+                    user.id,
+                    user.version,
+                    draft,
+                    user.container_id,
+                    Patch::Keep,
+                    now,
+                    event("user.update"),
+                )
+                .await
+                .unwrap()
+            }
+        };
+        let carla = update(carla, |d| d.phone = Some("+15550100".into())).await;
         assert_eq!(search("dermee").await, ["carla"]);
-        let mut draft = carla.profile.clone();
-        draft.last_name = Some("Okafor".into());
-        let carla = s
-            .update_user(
-                carla.id,
-                carla.version,
-                draft,
-                carla.container_id,
-                Patch::Keep,
-                now,
-                event("user.update"),
-            )
-            .await
-            .unwrap();
+        let carla = update(carla, |d| d.last_name = Some("Okafor".into())).await;
         assert_eq!(search("dermee").await, none);
         assert_eq!(search("KAFO").await, ["carla"]);
         // Soft-deleted: hidden unless asked for; purged: gone.

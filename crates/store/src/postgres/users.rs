@@ -212,6 +212,12 @@ async fn search_candidates(c: &Conn, q: &UserQuery) -> StoreResult<Option<Vec<i6
         )
         .await
         .map_err(err)?;
+    candidate_seqs(&rows)
+}
+
+/// The `seq`s a candidates query read, in order and once each, or `None`
+/// past [`RARE`] (the query reads one more to tell).
+fn candidate_seqs(rows: &[Row]) -> StoreResult<Option<Vec<i64>>> {
     if rows.len() > RARE {
         return Ok(None);
     }
@@ -253,16 +259,7 @@ async fn substring_candidates(c: &Conn, text: &str) -> StoreResult<Option<Vec<i6
         )
         .await
         .map_err(err)?;
-    if rows.len() > RARE {
-        return Ok(None);
-    }
-    let mut seqs = rows
-        .iter()
-        .map(|r| r.try_get::<_, i64>(0))
-        .collect::<PgResult<Vec<_>>>()
-        .map_err(err)?;
-    seqs.sort_unstable();
-    Ok(Some(seqs))
+    candidate_seqs(&rows)
 }
 
 /// One filter builder for both the page and its total; `candidates`
