@@ -155,7 +155,7 @@ run get_by_id "$CONNS" "http://127.0.0.1:$PORT/api/v1/users/$ID" "${H[@]}"
 run "get_by_id admin (user in A1)" "$CONNS" "http://127.0.0.1:$PORT/api/v1/users/$IN_A1" "${H[@]}"
 run "get_by_id scoped manager (A1)" "$CONNS" "http://127.0.0.1:$PORT/api/v1/users/$IN_A1" -H "Authorization: Bearer $MGR_KEY"
 awk -v a="${RPS[get_by_id scoped manager (A1)]}" -v b="${RPS[get_by_id admin (user in A1)]}" \
-  'BEGIN {printf "  a scoped caller runs at %.0f%% of the admin rate (authorization walks the container tree)\n", 100*a/b}' 
+  'BEGIN {printf "  a scoped caller runs at %.0f%% of the admin rate (its container chain comes from the ancestry cache)\n", 100*a/b}' 
 export BENCH_KEY=$KEY
 run create_no_password "$CONNS" "http://127.0.0.1:$PORT/api/v1/users" -s scripts/bench/create.lua
 run list_page_50 "$CONNS" "http://127.0.0.1:$PORT/api/v1/users?limit=50" "${H[@]}"
