@@ -117,32 +117,61 @@ pub struct AuditRecord {
 /// The `prev_hash` of the first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-fn quoted(s: Option<&str>) -> String {
-    s.map(|v| serde_json::Value::String(v.to_string()).to_string())
-        .unwrap_or_else(|| "null".into())
+/// SHA-256 over the previous hash and every stored field, separated by
+/// `|`, each text field quoted as a JSON string (or `null`) so that no
+/// value can pass for a separator. Written straight into the hasher: this
+/// runs on the writer's thread for every change, and building the text
+/// first (a `String` per field, JSON values for quoting) was a fifth of
+/// that thread's work per create (callgrind).
+pub fn chain_hash(prev_hash: &str, seq: i64, e: &AuditEvent) -> String {
+    let mut h = ChainText(Sha256::new(), false);
+    h.raw(prev_hash);
+    h.raw(itoa::Buffer::new().format(seq));
+    h.raw(e.id.hyphenated().encode_lower(&mut Uuid::encode_buffer()));
+    h.raw(itoa::Buffer::new().format(e.at.unix_timestamp_nanos() / 1000));
+    h.uuid(e.actor_id);
+    h.quoted(e.actor.as_deref());
+    h.quoted(Some(&e.action));
+    h.quoted(e.target_kind.as_deref());
+    h.quoted(e.target_id.as_deref());
+    h.uuid(e.container_id);
+    h.raw(e.outcome.as_str());
+    h.quoted(e.request_id.as_deref());
+    h.quoted(e.source.as_deref());
+    h.quoted(Some(&e.details));
+    hex::encode(h.0.finalize())
 }
 
-/// SHA-256 over the previous hash and every stored field, each quoted so no
-/// value can pass for a field separator.
-pub fn chain_hash(prev_hash: &str, seq: i64, e: &AuditEvent) -> String {
-    let text = [
-        prev_hash.to_string(),
-        seq.to_string(),
-        e.id.to_string(),
-        (e.at.unix_timestamp_nanos() / 1000).to_string(),
-        quoted(e.actor_id.map(|u| u.to_string()).as_deref()),
-        quoted(e.actor.as_deref()),
-        quoted(Some(&e.action)),
-        quoted(e.target_kind.as_deref()),
-        quoted(e.target_id.as_deref()),
-        quoted(e.container_id.map(|u| u.to_string()).as_deref()),
-        e.outcome.as_str().to_string(),
-        quoted(e.request_id.as_deref()),
-        quoted(e.source.as_deref()),
-        quoted(Some(&e.details)),
-    ]
-    .join("|");
-    hex::encode(Sha256::digest(text.as_bytes()))
+/// The text [`chain_hash`] digests, fed to the hasher field by field; every
+/// field but the first is preceded by `|`.
+struct ChainText(Sha256, bool);
+
+impl ChainText {
+    fn field(&mut self) {
+        if self.1 {
+            self.0.update(b"|");
+        }
+        self.1 = true;
+    }
+
+    fn raw(&mut self, s: &str) {
+        self.field();
+        self.0.update(s.as_bytes());
+    }
+
+    fn quoted(&mut self, s: Option<&str>) {
+        self.field();
+        match s {
+            // Neither writing into a hasher nor serialising a str can fail.
+            Some(v) => serde_json::to_writer(&mut self.0, v).unwrap_or(()),
+            None => self.0.update(b"null"),
+        }
+    }
+
+    fn uuid(&mut self, id: Option<Uuid>) {
+        let mut buf = Uuid::encode_buffer();
+        self.quoted(id.map(|id| &*id.hyphenated().encode_lower(&mut buf)));
+    }
 }
 
 /// Why verification stopped.
@@ -216,6 +245,61 @@ mod tests {
                 r
             })
             .collect()
+    }
+
+    /// The text the chain hashed before [`chain_hash`] wrote it straight
+    /// into the hasher: every stored chain depends on the two agreeing.
+    fn chain_hash_as_first_written(prev_hash: &str, seq: i64, e: &AuditEvent) -> String {
+        fn quoted(s: Option<&str>) -> String {
+            s.map(|v| serde_json::Value::String(v.to_string()).to_string())
+                .unwrap_or_else(|| "null".into())
+        }
+        let text = [
+            prev_hash.to_string(),
+            seq.to_string(),
+            e.id.to_string(),
+            (e.at.unix_timestamp_nanos() / 1000).to_string(),
+            quoted(e.actor_id.map(|u| u.to_string()).as_deref()),
+            quoted(e.actor.as_deref()),
+            quoted(Some(&e.action)),
+            quoted(e.target_kind.as_deref()),
+            quoted(e.target_id.as_deref()),
+            quoted(e.container_id.map(|u| u.to_string()).as_deref()),
+            e.outcome.as_str().to_string(),
+            quoted(e.request_id.as_deref()),
+            quoted(e.source.as_deref()),
+            quoted(Some(&e.details)),
+        ]
+        .join("|");
+        hex::encode(Sha256::digest(text.as_bytes()))
+    }
+
+    #[test]
+    fn the_hash_is_the_one_stored_chains_were_written_with() {
+        let plain = AuditEvent::new("user.create", Outcome::Success, &Origin::default());
+        let mut odd = AuditEvent::new(
+            "user.update\"|x",
+            Outcome::Failure,
+            &Origin {
+                request_id: Some("req|\u{0}\n\"".into()),
+                source: Some("ünïcødé 🦀 \\ \t".into()),
+            },
+        )
+        .target("user", "id\"|null", Some(Uuid::now_v7()))
+        .details(serde_json::json!({"a": "b|c", "n": [1, 2.5, null], "q": "\"\u{7}"}));
+        odd.actor_id = Some(Uuid::now_v7());
+        odd.actor = Some("null".into());
+        odd.at = OffsetDateTime::from_unix_timestamp_nanos(-1_234_567_891).unwrap();
+        for (prev, seq, e) in [
+            (GENESIS, 1, &plain),
+            ("ab|cd", -7, &odd),
+            ("", i64::MAX, &odd),
+        ] {
+            assert_eq!(
+                chain_hash(prev, seq, e),
+                chain_hash_as_first_written(prev, seq, e)
+            );
+        }
     }
 
     #[test]

@@ -664,6 +664,15 @@ pub fn set_sites(conn: &Connection, user: Uuid, sites: &[Uuid]) -> StoreResult<(
     conn.prepare_cached("DELETE FROM user_sites WHERE user_id = ?1")
         .and_then(|mut s| s.execute([user]))
         .map_err(map_write_error)?;
+    add_sites(conn, user, sites)
+}
+
+/// Adds `sites` to a user's; a new user's own (it has none to clear: the
+/// DELETE of `set_sites` was an eighth of a create's writer time).
+pub fn add_sites(conn: &Connection, user: Uuid, sites: &[Uuid]) -> StoreResult<()> {
+    if sites.is_empty() {
+        return Ok(());
+    }
     let mut insert = conn
         .prepare_cached("INSERT OR IGNORE INTO user_sites (user_id, container_id) VALUES (?1, ?2)")
         .map_err(map_write_error)?;
