@@ -25,6 +25,12 @@ use rusqlite::{Connection, OpenFlags};
 
 use writer::Writer;
 
+/// The writer's setting: the savepoint journal of a batch (one savepoint
+/// per request) stays in memory. On a file — it spills there past 64 KiB —
+/// it cost ~35 `pwrite` calls per create, more kernel time than the
+/// inserts' own work (strace); the batch size bounds it.
+pub(crate) const TEMP_IN_MEMORY: &str = "PRAGMA temp_store = MEMORY";
+
 #[derive(Debug, Clone)]
 pub struct SqliteOptions {
     /// `FULL` (default) fsyncs every commit; `NORMAL` may lose the last
@@ -160,6 +166,9 @@ impl SqliteStore {
                 Ok(()) => break,
             }
         }
+        // After the migrations, whose index builds sort through temporary
+        // files: in memory they would hold a whole table's keys.
+        conn.execute_batch(TEMP_IN_MEMORY)?;
         Self::with_writer(path, conn, options.readers)
     }
 
@@ -332,13 +341,8 @@ fn configure(conn: &Connection, sync: Synchronous) -> rusqlite::Result<()> {
         Synchronous::Normal => "NORMAL",
     };
     stable_plans(conn)?;
-    // temp_store = MEMORY keeps the savepoint journal of a batch (the
-    // writer opens one savepoint per request) in memory: on a file it cost
-    // ~35 pwrite calls per create, more kernel time than the inserts'
-    // user time (strace). The batch bounds it (MAX_BATCH requests).
     conn.execute_batch(&format!(
         "PRAGMA synchronous = {sync};
-         PRAGMA temp_store = MEMORY;
          PRAGMA foreign_keys = ON;
          PRAGMA busy_timeout = 5000;
          PRAGMA wal_autocheckpoint = 1000;
@@ -1312,6 +1316,40 @@ mod store_impl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The writer keeps its savepoint journals in memory, and an import's
+    /// index builds (which set it to files) give it back.
+    #[tokio::test]
+    async fn the_writer_keeps_temporary_files_in_memory_after_an_index_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db"), SqliteOptions::default()).unwrap();
+        let temp_store = |store: &SqliteStore| {
+            let store = store.clone();
+            async move {
+                store
+                    .inner
+                    .writer
+                    .write(|c| {
+                        c.query_row("PRAGMA temp_store", [], |r| r.get::<_, i64>(0))
+                            .map_err(backend)
+                    })
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(temp_store(&store).await, 2, "MEMORY");
+        store
+            .inner
+            .writer
+            .write(|c| {
+                let indexes = transfer::drop_secondary_indexes(c)?;
+                assert!(!indexes.is_empty());
+                transfer::create_indexes(c, &indexes)
+            })
+            .await
+            .unwrap();
+        assert_eq!(temp_store(&store).await, 2, "MEMORY again");
+    }
 
     /// A lock held past the busy timeout (another process migrating a
     /// large file, or SQLite answering BUSY without waiting) delays the

@@ -620,12 +620,18 @@ fn secondary_indexes(c: &Connection) -> rusqlite::Result<Vec<String>> {
     Ok(indexes.into_iter().map(|(_, sql)| sql).collect())
 }
 
-/// Creates the indexes [`drop_secondary_indexes`] set aside.
+/// Creates the indexes [`drop_secondary_indexes`] set aside. Their sorts
+/// spill to temporary files, not memory: over 1M users in memory the
+/// import's peak RSS went from 58 to 102 MiB.
 pub(crate) fn create_indexes(c: &Connection, statements: &[String]) -> StoreResult<()> {
-    for sql in statements {
-        c.execute_batch(sql).map_err(map_write_error)?;
-    }
-    Ok(())
+    c.execute_batch("PRAGMA temp_store = FILE")
+        .map_err(map_write_error)?;
+    let built = statements
+        .iter()
+        .try_for_each(|sql| c.execute_batch(sql).map_err(map_write_error));
+    c.execute_batch(super::TEMP_IN_MEMORY)
+        .map_err(map_write_error)?;
+    built
 }
 
 const IS_EMPTY: &str = "SELECT NOT EXISTS (SELECT 1 FROM users)
