@@ -139,7 +139,7 @@ pub fn chain_hash(prev_hash: &str, seq: i64, e: &AuditEvent) -> String {
     h.quoted(e.request_id.as_deref());
     h.quoted(e.source.as_deref());
     h.quoted(Some(&e.details));
-    hex::encode(h.0.finalize())
+    crate::auth::hex_lower(&h.0.finalize())
 }
 
 /// The text [`chain_hash`] digests, fed to the hasher field by field; every

@@ -6,8 +6,9 @@ use roster_core::store::{StoreError, StoreResult};
 use roster_core::user::{
     LoginRecord, NewUserRecord, Patch, User, UserDraft, UserQuery, UserSort, username_key,
 };
-use rusqlite::types::Value as SqlValue;
+use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use serde_json::Map;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -23,7 +24,13 @@ pub fn from_micros(m: i64) -> OffsetDateTime {
 }
 
 pub fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
-    let attributes: String = r.get(19)?;
+    // Borrowed from the row, and most users have none: no String to
+    // allocate, nothing to parse.
+    let attributes = match r.get_ref(19)? {
+        ValueRef::Text(b"{}") => Map::new(),
+        ValueRef::Text(text) => serde_json::from_slice(text).unwrap_or_default(),
+        _ => Map::new(),
+    };
     Ok(User {
         seq: r.get(0)?,
         id: r.get(1)?,
@@ -43,7 +50,7 @@ pub fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
             security_level: r.get(16)?,
             distinguished_name: r.get(17)?,
             external_id: r.get(18)?,
-            attributes: serde_json::from_str(&attributes).unwrap_or_default(),
+            attributes,
         },
         locked: r
             .get::<_, Option<i64>>(12)?
