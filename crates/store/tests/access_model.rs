@@ -14,7 +14,8 @@
 //!    something the actor did not hold;
 //! 4. a key minted by an actor can do nothing the actor could not.
 //!
-//! `ROSTER_MODEL_CASES` sets the number of sequences (default 10,000).
+//! `ROSTER_MODEL_CASES` sets the number of sequences (default 10,000),
+//! shared by two runners that run side by side.
 //! Failures are shrunk and saved by proptest under `proptest-regressions/`,
 //! which is committed so they run first forever after.
 
@@ -963,10 +964,24 @@ async fn run(template: &Template, ops: Vec<Op>) -> Result<(), TestCaseError> {
 
 #[test]
 fn no_one_gains_power_they_were_not_given_by_someone_who_holds_it() {
-    let cases = std::env::var("ROSTER_MODEL_CASES")
+    model(0);
+}
+
+/// The same property, a second runner with its own random seed and half of
+/// the cases: one case runs on about one core, and the harness runs the two
+/// tests side by side (halving this suite's time on CI's two cores).
+#[test]
+fn no_one_gains_power_they_were_not_given_second_runner() {
+    model(1);
+}
+
+/// Runs runner `half` (0 or 1) of the `ROSTER_MODEL_CASES` sequences.
+fn model(half: u32) {
+    let total: u32 = std::env::var("ROSTER_MODEL_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
+    let cases = total / 2 + if half == 0 { total % 2 } else { 0 };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
