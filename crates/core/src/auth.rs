@@ -72,7 +72,8 @@ pub fn hash_key(secret: &str) -> String {
     hex_lower(&Sha256::digest(secret.as_bytes()))
 }
 
-/// Lower-case hex of `bytes`, as `hex::encode` writes it but through its
+/// Lower-case hex of `bytes` (every digest and token roster shows or
+/// stores in hex), as `hex::encode` writes it but through its
 /// table: `hex::encode` collects one `char` at a time from an iterator,
 /// ~2,000 instructions for a digest on every authenticated request.
 pub fn hex_lower(bytes: &[u8]) -> String {

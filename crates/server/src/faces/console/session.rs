@@ -56,7 +56,7 @@ pub fn cookie(headers: &HeaderMap) -> Option<&str> {
 /// another site can neither read nor set the cookie.
 pub fn new_pre_token() -> String {
     let bytes: [u8; 32] = rand::random();
-    hex::encode(bytes)
+    roster_core::auth::hex_lower(&bytes)
 }
 
 /// `Set-Cookie` for the sign-in form's pre-session token. Scoped to the
@@ -126,7 +126,7 @@ pub fn csrf_of(token: &str) -> String {
     let mut h = Sha256::new();
     h.update(CSRF_LABEL);
     h.update(token.as_bytes());
-    hex::encode(h.finalize())
+    roster_core::auth::hex_lower(&h.finalize())
 }
 
 /// Equal without an early exit on the first differing byte.

@@ -102,7 +102,7 @@ fn idempotency_key(headers: &HeaderMap, body: &Value) -> ApiResult<Option<Idempo
     let digest = Sha256::digest(text.as_bytes());
     Ok(Some(IdempotencyKey {
         key: key.to_string(),
-        request_hash: hex::encode(digest),
+        request_hash: roster_core::auth::hex_lower(&digest),
     }))
 }
 
