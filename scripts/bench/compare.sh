@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Two roster binaries, alternating, on the same machine in one run:
-# durable creates (fresh database, 64 connections) and a list page of 50
-# against /livez of the same server (2,000 users).
+# durable creates (fresh database, 64 connections), GET by an id drawn at
+# random and a list page of 50, against /livez of the same server (2,000
+# users).
 #
 #   scripts/bench/compare.sh OLD_BINARY NEW_BINARY [ROUNDS]
 #
@@ -37,8 +38,13 @@ start "$OLD" "$WORK/base.db"; stop
 "$OLD" export --database-url "sqlite://$WORK/base.db" --output "$WORK/base.ndjson" 2>/dev/null
 python3 scripts/bench/seed_users.py 2000 <"$WORK/base.ndjson" >"$WORK/seed.ndjson"
 ROSTER_LOG=warn "$OLD" import "$WORK/seed.ndjson" --database-url "sqlite://$WORK/users.db" >/dev/null 2>&1
+python3 -c 'import json,sys
+for l in sys.stdin:
+    r = json.loads(l)
+    if r.get("kind") == "user": print(r["id"])' <"$WORK/seed.ndjson" >"$WORK/ids.txt"
+[ -s "$WORK/ids.txt" ] || { echo "no user ids in the seed" >&2; exit 1; }
 
-declare -A CREATE LIST
+declare -A CREATE LIST GET
 for r in $(seq "$ROUNDS"); do
   for which in old new; do
     bin=$OLD; [ "$which" = new ] && bin=$NEW
@@ -49,13 +55,17 @@ for r in $(seq "$ROUNDS"); do
     stop
     start "$bin" "$WORK/users.db"
     l=$(wrk -t2 -c64 -d"${SECS}s" "http://127.0.0.1:$PORT/livez" | rate)
+    g=$(BENCH_IDS=$WORK/ids.txt BENCH_AUTH="Bearer $KEY" wrk -t2 -c64 -d"${SECS}s" -s scripts/bench/get_random.lua "http://127.0.0.1:$PORT" | rate)
     p=$(wrk -t2 -c64 -d"${SECS}s" -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PORT/api/v1/users?limit=50" | rate)
     stop
-    printf 'round %d %-3s  creates %8.0f/s   /livez %8.0f req/s  page of 50 %7.0f req/s (%.3f x /livez)\n' \
-      "$r" "$which" "$c" "$l" "$p" "$(awk -v a="$p" -v b="$l" 'BEGIN {print a/b}')"
+    printf 'round %d %-3s  creates %7.0f/s  /livez %7.0f  get %7.0f (%.3f x)  page of 50 %6.0f (%.3f x /livez)\n' \
+      "$r" "$which" "$c" "$l" "$g" "$(awk -v a="$g" -v b="$l" 'BEGIN {print a/b}')" \
+      "$p" "$(awk -v a="$p" -v b="$l" 'BEGIN {print a/b}')"
     CREATE[$r$which]=$c LIST[$r$which]=$(awk -v a="$p" -v b="$l" 'BEGIN {print a/b}')
+    GET[$r$which]=$(awk -v a="$g" -v b="$l" 'BEGIN {print a/b}')
   done
-  printf 'round %d: creates new/old %.2f, page-of-50 ratio new/old %.2f\n' "$r" \
+  printf 'round %d: new/old  creates %.2f, get ratio %.2f, page-of-50 ratio %.2f\n' "$r" \
     "$(awk -v a="${CREATE[${r}new]}" -v b="${CREATE[${r}old]}" 'BEGIN {print a/b}')" \
+    "$(awk -v a="${GET[${r}new]}" -v b="${GET[${r}old]}" 'BEGIN {print a/b}')" \
     "$(awk -v a="${LIST[${r}new]}" -v b="${LIST[${r}old]}" 'BEGIN {print a/b}')"
 done

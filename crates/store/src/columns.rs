@@ -2,11 +2,21 @@
 //! backend's row mappers read the same positions.
 
 /// Every query selecting users names the table `u`, so joins can reuse this.
-pub const USER_COLUMNS: &str = "u.seq, u.id, u.username, u.email, u.first_name, u.last_name, \
+/// A macro as well as a constant, so that the statements read on every
+/// request can be built with `concat!` at compile time instead of a
+/// `format!` per call.
+macro_rules! user_columns {
+    () => {
+        "u.seq, u.id, u.username, u.email, u.first_name, u.last_name, \
     u.display_name, u.phone, u.job_title, u.timezone, u.locale, u.active, u.locked_until, \
     u.mfa_required, u.totp_secret IS NOT NULL, u.saml_sso_only, u.security_level, u.distinguished_name, \
     u.external_id, u.attributes, u.password_hash IS NOT NULL, u.container_id, u.created_at, \
-    u.updated_at, u.last_login_at, u.version, u.credential_epoch, u.deleted_at, u.email_verified";
+    u.updated_at, u.last_login_at, u.version, u.credential_epoch, u.deleted_at, u.email_verified"
+    };
+}
+pub(crate) use user_columns;
+
+pub const USER_COLUMNS: &str = user_columns!();
 
 /// Columns after `USER_COLUMNS` start at this index.
 pub const USER_COLUMN_COUNT: usize = 29;

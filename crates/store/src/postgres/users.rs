@@ -12,6 +12,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
+use crate::columns::user_columns;
 pub use crate::columns::{USER_COLUMN_COUNT, USER_COLUMNS};
 
 use super::{Conn, PgResult, err, micros_precision, not_found_or_stale};
@@ -126,8 +127,10 @@ pub async fn insert(c: &Conn, rec: &NewUserRecord) -> StoreResult<User> {
 
 pub async fn by_id(c: &Conn, id: Uuid) -> StoreResult<Option<User>> {
     let stmt = c
-        .prepare_cached(&format!(
-            "SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"
+        .prepare_cached(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users u WHERE u.id = $1"
         ))
         .await
         .map_err(err)?;

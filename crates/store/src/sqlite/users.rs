@@ -12,6 +12,7 @@ use serde_json::Map;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::columns::user_columns;
 pub use crate::columns::{USER_COLUMN_COUNT, USER_COLUMNS};
 
 pub fn micros(t: OffsetDateTime) -> i64 {
@@ -167,8 +168,10 @@ pub fn insert(conn: &Connection, rec: &NewUserRecord) -> StoreResult<User> {
 }
 
 pub fn by_id(conn: &Connection, id: Uuid) -> rusqlite::Result<Option<User>> {
-    conn.prepare_cached(&format!(
-        "SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?1"
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users u WHERE u.id = ?1"
     ))?
     .query_row([id], user_from_row)
     .optional()
@@ -216,6 +219,9 @@ pub fn count(conn: &Connection, q: &UserQuery, within: Option<&[Uuid]>) -> rusql
 }
 
 /// One filter builder for both the page and its total.
+/// A limit larger than this (a dialect's export) grows its vector as usual.
+const PRESIZE_AT_MOST: usize = 1024;
+
 fn list_or_count(
     conn: &Connection,
     q: &UserQuery,
@@ -357,9 +363,12 @@ fn list_or_count(
         }
     }
     let mut stmt = conn.prepare_cached(&sql)?;
-    let users = stmt
-        .query_map(params_from_iter(args), user_from_row)?
-        .collect::<rusqlite::Result<_>>()?;
+    // Sized for the page at once: growing by doubling copied every user
+    // read so far each time (~3 % of a page of 50, callgrind).
+    let mut users = Vec::with_capacity((q.limit as usize).min(PRESIZE_AT_MOST));
+    for user in stmt.query_map(params_from_iter(args), user_from_row)? {
+        users.push(user?);
+    }
     if !keep {
         stmt.discard();
     }

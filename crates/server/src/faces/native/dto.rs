@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::problem::ApiError;
-use crate::json::{Object, WriteJson};
+use crate::json::{Object, WriteJson, key};
 
 /// A user as the native API shows it. Secrets are never part of it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -115,35 +115,35 @@ impl From<User> for UserOut {
 impl WriteJson for UserOut {
     fn write_json(&self, out: &mut Vec<u8>) -> Result<(), time::error::Format> {
         let mut o = Object::new(out);
-        o.uuid("id", self.id);
-        o.int("seq", self.seq);
-        o.str("username", &self.username);
-        o.opt_str("email", self.email.as_deref());
-        o.opt_str("first_name", self.first_name.as_deref());
-        o.opt_str("last_name", self.last_name.as_deref());
-        o.opt_str("display_name", self.display_name.as_deref());
-        o.opt_str("phone", self.phone.as_deref());
-        o.opt_str("job_title", self.job_title.as_deref());
-        o.opt_str("timezone", self.timezone.as_deref());
-        o.opt_str("locale", self.locale.as_deref());
-        o.bool("active", self.active);
-        o.bool("locked", self.locked);
-        o.bool("mfa_required", self.mfa_required);
-        o.bool("mfa_enrolled", self.mfa_enrolled);
-        o.bool("saml_sso_only", self.saml_sso_only);
-        o.opt_int("security_level", self.security_level);
-        o.opt_str("distinguished_name", self.distinguished_name.as_deref());
-        o.opt_str("external_id", self.external_id.as_deref());
-        o.bool("has_password", self.has_password);
-        o.uuid("container_id", self.container_id);
-        o.map("attributes", &self.attributes);
-        o.time("created_at", self.created_at)?;
-        o.time("updated_at", self.updated_at)?;
-        o.opt_time("last_login_at", self.last_login_at)?;
-        o.int("version", self.version);
-        o.bool("email_verified", self.email_verified);
+        o.uuid(key!("id"), self.id);
+        o.int(key!("seq"), self.seq);
+        o.str(key!("username"), &self.username);
+        o.opt_str(key!("email"), self.email.as_deref());
+        o.opt_str(key!("first_name"), self.first_name.as_deref());
+        o.opt_str(key!("last_name"), self.last_name.as_deref());
+        o.opt_str(key!("display_name"), self.display_name.as_deref());
+        o.opt_str(key!("phone"), self.phone.as_deref());
+        o.opt_str(key!("job_title"), self.job_title.as_deref());
+        o.opt_str(key!("timezone"), self.timezone.as_deref());
+        o.opt_str(key!("locale"), self.locale.as_deref());
+        o.bool(key!("active"), self.active);
+        o.bool(key!("locked"), self.locked);
+        o.bool(key!("mfa_required"), self.mfa_required);
+        o.bool(key!("mfa_enrolled"), self.mfa_enrolled);
+        o.bool(key!("saml_sso_only"), self.saml_sso_only);
+        o.opt_int(key!("security_level"), self.security_level);
+        o.opt_str(key!("distinguished_name"), self.distinguished_name.as_deref());
+        o.opt_str(key!("external_id"), self.external_id.as_deref());
+        o.bool(key!("has_password"), self.has_password);
+        o.uuid(key!("container_id"), self.container_id);
+        o.map(key!("attributes"), &self.attributes);
+        o.time(key!("created_at"), self.created_at)?;
+        o.time(key!("updated_at"), self.updated_at)?;
+        o.opt_time(key!("last_login_at"), self.last_login_at)?;
+        o.int(key!("version"), self.version);
+        o.bool(key!("email_verified"), self.email_verified);
         if let Some(at) = self.deleted_at {
-            o.time("deleted_at", at)?;
+            o.time(key!("deleted_at"), at)?;
         }
         o.end();
         Ok(())
@@ -354,7 +354,7 @@ pub struct UserList {
 impl WriteJson for UserList {
     fn write_json(&self, out: &mut Vec<u8>) -> Result<(), time::error::Format> {
         let mut o = Object::new(out);
-        let items = o.raw("items");
+        let items = o.raw(key!("items"));
         items.push(b'[');
         for (i, user) in self.items.iter().enumerate() {
             if i > 0 {
@@ -363,7 +363,7 @@ impl WriteJson for UserList {
             user.write_json(items)?;
         }
         items.push(b']');
-        o.opt_str("next_cursor", self.next_cursor.as_deref());
+        o.opt_str(key!("next_cursor"), self.next_cursor.as_deref());
         o.end();
         Ok(())
     }
