@@ -12,6 +12,7 @@ use serde_json::Map;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::search;
 use crate::columns::user_columns;
 pub use crate::columns::{USER_COLUMN_COUNT, USER_COLUMNS};
 
@@ -211,22 +212,25 @@ pub fn list(
     q: &UserQuery,
     within: Option<&[Uuid]>,
 ) -> rusqlite::Result<Vec<User>> {
-    list_or_count(conn, q, within, false).map(|(users, _)| users)
+    list_or_count(conn, q, within, false, search::RARE).map(|(users, _)| users)
 }
 
 pub fn count(conn: &Connection, q: &UserQuery, within: Option<&[Uuid]>) -> rusqlite::Result<u64> {
-    list_or_count(conn, q, within, true).map(|(_, n)| n)
+    list_or_count(conn, q, within, true, search::RARE).map(|(_, n)| n)
 }
 
 /// One filter builder for both the page and its total.
 /// A limit larger than this (a dialect's export) grows its vector as usual.
 const PRESIZE_AT_MOST: usize = 1024;
 
+/// `rare`: how many candidates the prefix ranges may hold to be read at
+/// once ([`search::RARE`]; tests make it small).
 fn list_or_count(
     conn: &Connection,
     q: &UserQuery,
     within: Option<&[Uuid]>,
     counting: bool,
+    rare: i64,
 ) -> rusqlite::Result<(Vec<User>, u64)> {
     let columns = if counting { "count(*)" } else { USER_COLUMNS };
     let after = if q.offset.is_some() {
@@ -294,6 +298,7 @@ fn list_or_count(
         sql.push_str(" AND u.active = ?");
         args.push(SqlValue::Integer(a as i64));
     }
+    let mut common_prefix = None;
     if let Some(text) = &q.q {
         let pattern = if q.q_contains {
             format!("%{}", like_prefix(text))
@@ -311,13 +316,17 @@ fn list_or_count(
         sql = sql.replace("?1q", &format!("?{n}"));
         args.push(SqlValue::Text(pattern));
         // A prefix that few users have is found through the ordered
-        // indexes of the five columns; a common one, and a substring, by
-        // walking users in `seq` order, where matches come early (see
-        // `search`).
-        if !q.q_contains && super::search::is_rare(conn, text)? {
-            let (narrowing, values) = super::search::candidates(text, args.len() + 1);
-            sql.push_str(&format!(" AND {narrowing}"));
-            args.extend(values);
+        // indexes of the five columns; a common one by walking users in
+        // `seq` order, where matches usually come early, in windows
+        // (`search::windows`); a substring by walking.
+        if !q.q_contains {
+            if search::is_rare(conn, text, rare)? {
+                let (narrowing, values) = search::candidates(text, args.len() + 1);
+                sql.push_str(&format!(" AND {narrowing}"));
+                args.extend(values);
+            } else {
+                common_prefix = Some(text.as_str());
+            }
         }
     }
     if let Some(filter) = &q.filter {
@@ -335,6 +344,10 @@ fn list_or_count(
             stmt.discard();
         }
         return Ok((Vec::new(), n as u64));
+    }
+    if let (Some(text), None) = (common_prefix, q.offset) {
+        let users = search::windows(conn, text, &sql, args, q.limit, rare, keep, user_from_row)?;
+        return Ok((users, 0));
     }
     match q.offset {
         None => sql.push_str(&format!(" ORDER BY u.seq LIMIT {}", q.limit)),
@@ -708,6 +721,111 @@ pub fn add_sites(conn: &Connection, user: Uuid, sites: &[Uuid]) -> StoreResult<(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// One user of the search property: username, first name, last name,
+    /// soft-deleted. Texts from a small alphabet, so that prefixes are
+    /// common; the order of the list is the order of `seq`.
+    type Row = (String, Option<String>, Option<String>, bool);
+
+    fn text() -> impl Strategy<Value = String> {
+        "[abAB]{1,4}"
+    }
+
+    fn search_db(users: &[Row]) -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        assert!(super::super::migrations::apply(&mut conn).unwrap().is_ok());
+        let root = conn
+            .query_row("SELECT id FROM containers", [], |r| r.get::<_, Vec<u8>>(0))
+            .unwrap();
+        for (i, (name, first, last, deleted)) in users.iter().enumerate() {
+            let username = format!("{name}{i}");
+            conn.execute(
+                "INSERT INTO users (id, username, username_key, email, email_key, first_name, \
+                 last_name, active, container_id, created_at, updated_at, version, deleted_at) \
+                 VALUES (?1, ?2, ?3, NULL, NULL, ?4, ?5, 1, ?6, 0, 0, 1, ?7)",
+                params![
+                    Uuid::now_v7(),
+                    username,
+                    username.to_lowercase(),
+                    first,
+                    last,
+                    root,
+                    deleted.then_some(1i64)
+                ],
+            )
+            .unwrap();
+        }
+        conn
+    }
+
+    fn starts(value: &str, text: &str) -> bool {
+        value
+            .to_ascii_lowercase()
+            .starts_with(&text.to_ascii_lowercase())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Paging through a prefix search returns exactly the matching
+        /// users in `seq` order, whichever way a page is found: through
+        /// the ranges (rare), by windows of the walk, or by windows and
+        /// then the ranges past them (every `rare` from 1 up).
+        #[test]
+        fn prefix_pages_are_the_matches_in_order_whatever_the_plan(
+            users in proptest::collection::vec(
+                (text(), proptest::option::of(text()), proptest::option::of(text()), proptest::bool::weighted(0.1)),
+                0..120,
+            ),
+            prefix in "[abAB]{1,3}",
+            rare in 1i64..12,
+            limit in 1u32..9,
+        ) {
+            let conn = search_db(&users);
+            let expected: Vec<i64> = users
+                .iter()
+                .enumerate()
+                .filter(|(i, (name, first, last, deleted))| {
+                    !deleted
+                        && (starts(&format!("{name}{i}"), &prefix)
+                            || first.as_deref().is_some_and(|f| starts(f, &prefix))
+                            || last.as_deref().is_some_and(|l| starts(l, &prefix)))
+                })
+                .map(|(i, _)| i as i64 + 1)
+                .collect();
+            let mut seen = Vec::new();
+            let mut after = None;
+            loop {
+                let q = UserQuery {
+                    q: Some(prefix.clone()),
+                    after_seq: after,
+                    limit,
+                    ..Default::default()
+                };
+                let page = list_or_count(&conn, &q, None, false, rare).unwrap().0;
+                prop_assert!(page.len() <= limit as usize);
+                seen.extend(page.iter().map(|u| u.seq));
+                // A page that repeats users would never end.
+                prop_assert!(seen.len() <= expected.len(), "{seen:?} past {expected:?}");
+                if page.len() < limit as usize {
+                    break;
+                }
+                after = page.last().map(|u| u.seq);
+            }
+            prop_assert_eq!(&seen, &expected);
+            let total = list_or_count(
+                &conn,
+                &UserQuery { q: Some(prefix.clone()), ..Default::default() },
+                None,
+                true,
+                rare,
+            )
+            .unwrap()
+            .1;
+            prop_assert_eq!(total, expected.len() as u64);
+        }
+    }
 
     #[test]
     fn constraint_failures_are_classified_by_code() {
