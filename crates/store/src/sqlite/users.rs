@@ -212,25 +212,25 @@ pub fn list(
     q: &UserQuery,
     within: Option<&[Uuid]>,
 ) -> rusqlite::Result<Vec<User>> {
-    list_or_count(conn, q, within, false, search::RARE).map(|(users, _)| users)
+    list_or_count(conn, q, within, false, search::THRESHOLDS).map(|(users, _)| users)
 }
 
 pub fn count(conn: &Connection, q: &UserQuery, within: Option<&[Uuid]>) -> rusqlite::Result<u64> {
-    list_or_count(conn, q, within, true, search::RARE).map(|(_, n)| n)
+    list_or_count(conn, q, within, true, search::THRESHOLDS).map(|(_, n)| n)
 }
 
 /// One filter builder for both the page and its total.
 /// A limit larger than this (a dialect's export) grows its vector as usual.
 const PRESIZE_AT_MOST: usize = 1024;
 
-/// `rare`: how many candidates the prefix ranges may hold to be read at
-/// once ([`search::RARE`]; tests make it small).
+/// `search`: when a prefix is read through its ranges, as runs or walked
+/// ([`search::THRESHOLDS`]; tests make them small).
 fn list_or_count(
     conn: &Connection,
     q: &UserQuery,
     within: Option<&[Uuid]>,
     counting: bool,
-    rare: i64,
+    thresholds: search::Thresholds,
 ) -> rusqlite::Result<(Vec<User>, u64)> {
     let columns = if counting { "count(*)" } else { USER_COLUMNS };
     let after = if q.offset.is_some() {
@@ -320,7 +320,7 @@ fn list_or_count(
         // `seq` order, where matches usually come early, in windows
         // (`search::windows`); a substring by walking.
         if !q.q_contains {
-            if search::is_rare(conn, text, rare)? {
+            if search::is_rare(conn, text, thresholds.rare)? {
                 let (narrowing, values) = search::candidates(text, args.len() + 1);
                 sql.push_str(&format!(" AND {narrowing}"));
                 args.extend(values);
@@ -346,7 +346,16 @@ fn list_or_count(
         return Ok((Vec::new(), n as u64));
     }
     if let (Some(text), None) = (common_prefix, q.offset) {
-        let users = search::windows(conn, text, &sql, args, q.limit, rare, keep, user_from_row)?;
+        let users = search::windows(
+            conn,
+            text,
+            &sql,
+            args,
+            q.limit,
+            thresholds,
+            keep,
+            user_from_row,
+        )?;
         return Ok((users, 0));
     }
     match q.offset {
@@ -723,13 +732,25 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// One user of the search property: username, first name, last name,
-    /// soft-deleted. Texts from a small alphabet, so that prefixes are
-    /// common; the order of the list is the order of `seq`.
-    type Row = (String, Option<String>, Option<String>, bool);
+    /// One user of the search property: username (`None`: one no prefix
+    /// matches), first name, last name, soft-deleted. Texts from a small
+    /// alphabet, so that prefixes are common and names share values; the
+    /// order of the list is the order of `seq`.
+    type Row = (Option<String>, Option<String>, Option<String>, bool);
 
     fn text() -> impl Strategy<Value = String> {
         "[abAB]{1,4}"
+    }
+
+    fn name() -> impl Strategy<Value = String> {
+        "[abAB]{1,2}"
+    }
+
+    fn username(i: usize, name: &Option<String>) -> String {
+        match name {
+            Some(name) => format!("{name}{i}"),
+            None => format!("u{i}"),
+        }
     }
 
     fn search_db(users: &[Row]) -> Connection {
@@ -739,7 +760,7 @@ mod tests {
             .query_row("SELECT id FROM containers", [], |r| r.get::<_, Vec<u8>>(0))
             .unwrap();
         for (i, (name, first, last, deleted)) in users.iter().enumerate() {
-            let username = format!("{name}{i}");
+            let username = username(i, name);
             conn.execute(
                 "INSERT INTO users (id, username, username_key, email, email_key, first_name, \
                  last_name, active, container_id, created_at, updated_at, version, deleted_at) \
@@ -766,20 +787,27 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
+        #![proptest_config(ProptestConfig::with_cases(256))]
 
         /// Paging through a prefix search returns exactly the matching
         /// users in `seq` order, whichever way a page is found: through
-        /// the ranges (rare), by windows of the walk, or by windows and
-        /// then the ranges past them (every `rare` from 1 up).
+        /// the ranges (rare), as runs of names' values, by windows of the
+        /// walk, or by windows and then the ranges past them (thresholds
+        /// from 0 and 1 up).
         #[test]
         fn prefix_pages_are_the_matches_in_order_whatever_the_plan(
             users in proptest::collection::vec(
-                (text(), proptest::option::of(text()), proptest::option::of(text()), proptest::bool::weighted(0.1)),
-                0..120,
+                (
+                    proptest::option::weighted(0.3, text()),
+                    proptest::option::of(name()),
+                    proptest::option::of(name()),
+                    proptest::bool::weighted(0.3),
+                ),
+                0..160,
             ),
             prefix in "[abAB]{1,3}",
             rare in 1i64..12,
+            runs_per_column in 0usize..6,
             limit in 1u32..9,
         ) {
             let conn = search_db(&users);
@@ -788,7 +816,7 @@ mod tests {
                 .enumerate()
                 .filter(|(i, (name, first, last, deleted))| {
                     !deleted
-                        && (starts(&format!("{name}{i}"), &prefix)
+                        && (starts(&username(*i, name), &prefix)
                             || first.as_deref().is_some_and(|f| starts(f, &prefix))
                             || last.as_deref().is_some_and(|l| starts(l, &prefix)))
                 })
@@ -803,7 +831,8 @@ mod tests {
                     limit,
                     ..Default::default()
                 };
-                let page = list_or_count(&conn, &q, None, false, rare).unwrap().0;
+                let thresholds = search::Thresholds { rare, runs_per_column };
+                let page = list_or_count(&conn, &q, None, false, thresholds).unwrap().0;
                 prop_assert!(page.len() <= limit as usize);
                 seen.extend(page.iter().map(|u| u.seq));
                 // A page that repeats users would never end.
@@ -819,7 +848,7 @@ mod tests {
                 &UserQuery { q: Some(prefix.clone()), ..Default::default() },
                 None,
                 true,
-                rare,
+                search::Thresholds { rare, runs_per_column },
             )
             .unwrap()
             .1;
