@@ -383,63 +383,28 @@ pub fn candidates(text: &str, first: usize) -> (String, Vec<SqlValue>) {
 
 #[cfg(test)]
 mod tests {
-    use rusqlite::Connection;
+    use rusqlite::{Connection, Params};
 
-    /// Runs seek their values and read their users through the columns'
-    /// indexes: no scan, no sort.
-    #[test]
-    fn runs_are_read_through_the_indexes() {
+    fn migrated() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
         assert!(super::super::migrations::apply(&mut conn).unwrap().is_ok());
-        let plan = |sql: &str, args: &[&dyn rusqlite::ToSql]| -> String {
-            let rows: Vec<String> = conn
-                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .unwrap()
-                .query_map(args, |r| r.get::<_, String>(3))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
-            rows.join("\n")
-        };
-        for (column, _) in super::COLUMNS {
-            for sql in [
-                super::value_sql(column, ">="),
-                super::value_sql(column, ">"),
-            ] {
-                let p = plan(&sql, &[&"a", &"b"]);
-                assert!(
-                    p.contains("INDEX") && !p.contains("SCAN") && !p.contains("TEMP B-TREE"),
-                    "{column}: {p}"
-                );
-            }
-            let p = plan(&super::run_sql(column), &[&"a", &0i64, &10i64]);
-            assert!(
-                p.contains("INDEX") && !p.contains("SCAN") && !p.contains("TEMP B-TREE"),
-                "{column}: {p}"
-            );
-        }
+        conn
     }
 
-    /// Counting a prefix's entries past a window reads the five ranges
-    /// through their indexes, not every user after the window by rowid.
-    #[test]
-    fn entries_past_a_window_are_counted_through_the_indexes() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        assert!(super::super::migrations::apply(&mut conn).unwrap().is_ok());
-        let sql = format!("EXPLAIN QUERY PLAN {}", super::entries_after_sql());
-        let [a, b, c, d] = super::bounds("ann");
-        let plan: Vec<String> = conn
-            .prepare(&sql)
+    /// SQLite's plan for `sql`, a step a line.
+    fn plan(conn: &Connection, sql: &str, args: impl Params) -> String {
+        let steps: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
             .unwrap()
-            .query_map(rusqlite::params![a, b, c, d, 10i64, 100i64], |r| {
-                r.get::<_, String>(3)
-            })
+            .query_map(args, |r| r.get::<_, String>(3))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        let plan = plan.join("\n");
-        assert!(!plan.contains("INTEGER PRIMARY KEY"), "{plan}");
-        assert!(!plan.contains("SCAN users"), "{plan}");
+        steps.join("\n")
+    }
+
+    /// Every one of the five ranges is read through its index.
+    fn assert_every_range_indexed(plan: &str) {
         for index in [
             "username_key",
             "users_email_key",
@@ -449,6 +414,49 @@ mod tests {
         ] {
             assert!(plan.contains(index), "{index} unused:\n{plan}");
         }
+    }
+
+    /// Runs seek their values and read their users through the columns'
+    /// indexes: no scan, no sort.
+    #[test]
+    fn runs_are_read_through_the_indexes() {
+        let conn = migrated();
+        for (column, _) in super::COLUMNS {
+            let seeks = [
+                super::value_sql(column, ">="),
+                super::value_sql(column, ">"),
+            ];
+            for p in seeks
+                .iter()
+                .map(|sql| plan(&conn, sql, rusqlite::params!["a", "b"]))
+                .chain([plan(
+                    &conn,
+                    &super::run_sql(column),
+                    rusqlite::params!["a", 0, 10],
+                )])
+            {
+                assert!(
+                    p.contains("INDEX") && !p.contains("SCAN") && !p.contains("TEMP B-TREE"),
+                    "{column}: {p}"
+                );
+            }
+        }
+    }
+
+    /// Counting a prefix's entries past a window reads the five ranges
+    /// through their indexes, not every user after the window by rowid.
+    #[test]
+    fn entries_past_a_window_are_counted_through_the_indexes() {
+        let conn = migrated();
+        let [a, b, c, d] = super::bounds("ann");
+        let p = plan(
+            &conn,
+            &super::entries_after_sql(),
+            rusqlite::params![a, b, c, d, 10i64, 100i64],
+        );
+        assert!(!p.contains("INTEGER PRIMARY KEY"), "{p}");
+        assert!(!p.contains("SCAN users"), "{p}");
+        assert_every_range_indexed(&p);
         assert_eq!(super::entries_after(&conn, "ann", 0, 10).unwrap(), 0);
     }
 
@@ -457,11 +465,10 @@ mod tests {
     /// users (which would cost as much as having no index at all).
     #[test]
     fn a_rare_prefix_is_read_through_the_indexes() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        assert!(super::super::migrations::apply(&mut conn).unwrap().is_ok());
+        let conn = migrated();
         let (narrowing, values) = super::candidates("ann", 4);
         let sql = format!(
-            "EXPLAIN QUERY PLAN SELECT u.seq FROM users u WHERE u.seq > ?1 \
+            "SELECT u.seq FROM users u WHERE u.seq > ?1 \
              AND u.deleted_at IS NULL AND (u.username_key LIKE ?2 OR u.first_name LIKE ?3) \
              AND {narrowing} ORDER BY u.seq LIMIT 50"
         );
@@ -471,23 +478,8 @@ mod tests {
             "ann%".to_string().into(),
         ];
         args.extend(values);
-        let plan: Vec<String> = conn
-            .prepare(&sql)
-            .unwrap()
-            .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        let plan = plan.join("\n");
-        assert!(!plan.contains("SCAN u"), "{plan}");
-        for index in [
-            "username_key",
-            "users_email_key",
-            "users_first_name_search",
-            "users_last_name_search",
-            "users_display_name_search",
-        ] {
-            assert!(plan.contains(index), "{index} unused:\n{plan}");
-        }
+        let p = plan(&conn, &sql, rusqlite::params_from_iter(args));
+        assert!(!p.contains("SCAN u"), "{p}");
+        assert_every_range_indexed(&p);
     }
 }
