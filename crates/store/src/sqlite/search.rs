@@ -306,7 +306,8 @@ pub fn windows<T>(
                 return Ok(found);
             };
             args[0] = SqlValue::Integer(after);
-            let list = SqlValue::Text(serde_json::to_string(&batch).unwrap_or_default());
+            let seqs: Vec<String> = batch.iter().map(ToString::to_string).collect();
+            let list = SqlValue::Text(format!("[{}]", seqs.join(",")));
             let bounds = [list, SqlValue::Integer(want)];
             read(
                 conn,
