@@ -135,10 +135,11 @@ TOKEN=$(curl -sf -X POST "http://127.0.0.1:$PORT/api/v1/auth/token" -H 'Content-
   -d "{\"username\":\"admin\",\"password\":\"$ADMIN_PASSWORD\"}" | field access_token)
 export BENCH_IDS=$WORK/ids.txt
 ROUNDS=${BENCH_ROUNDS:-3}
-KEY_RATIOS=() TOKEN_RATIOS=()
+KEY_RATIOS=() TOKEN_RATIOS=() BARE_RATES=()
 for r in $(seq "$ROUNDS"); do
   BENCH_AUTH= run "bare axum server, random id (round $r)" "$CONNS" "http://127.0.0.1:$BARE_PORT" -s scripts/bench/get_random.lua
   RPS[bare]=${RPS[bare axum server, random id (round $r)]}
+  BARE_RATES+=("${RPS[bare]}")
   BENCH_AUTH="Bearer $KEY" run "roster GET random id, API key ($r)" "$CONNS" "http://127.0.0.1:$PORT" -s scripts/bench/get_random.lua
   BENCH_AUTH="Bearer $TOKEN" run "roster GET random id, token ($r)" "$CONNS" "http://127.0.0.1:$PORT" -s scripts/bench/get_random.lua
   KEY_RATIOS+=("$(awk -v a="${RPS[roster GET random id, API key ($r)]}" -v b="${RPS[bare]}" 'BEGIN {print a/b}')")
@@ -159,6 +160,8 @@ awk -v a="${RPS[get_by_id scoped manager (A1)]}" -v b="${RPS[get_by_id admin (us
 export BENCH_KEY=$KEY
 run create_no_password "$CONNS" "http://127.0.0.1:$PORT/api/v1/users" -s scripts/bench/create.lua
 run list_page_50 "$CONNS" "http://127.0.0.1:$PORT/api/v1/users?limit=50" "${H[@]}"
+awk -v a="${RPS[list_page_50]}" -v b="$(printf '%s\n' "${BARE_RATES[@]}" | awk '{s+=$1} END {print s/NR}')" \
+  'BEGIN {printf "  a page of 50 runs at %.2f x the separate bare server (its mean rate above, %.0f req/s)\n", a/b, b}'
 BENCH_PASSWORD='Bench-Passw0rd-123' BENCH_PREFIX=pw \
   run create_with_password 16 "http://127.0.0.1:$PORT/api/v1/users" -s scripts/bench/create.lua
 # The bound: every core hashing all the time, at one hash's time alone;
