@@ -733,10 +733,14 @@ mod tests {
     use proptest::prelude::*;
 
     /// One user of the search property: username (`None`: one no prefix
-    /// matches), first name, last name, soft-deleted. Texts from a small
-    /// alphabet, so that prefixes are common and names share values; the
-    /// order of the list is the order of `seq`.
-    type Row = (Option<String>, Option<String>, Option<String>, bool);
+    /// matches), first name, last name, soft-deleted, homed in the
+    /// container `SCOPE` (else the root). Texts from a small alphabet, so
+    /// that prefixes are common and names share values; the order of the
+    /// list is the order of `seq`.
+    type Row = (Option<String>, Option<String>, Option<String>, bool, bool);
+
+    /// A container below the root: a scoped caller's subtree.
+    const SCOPE: Uuid = Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_00a1);
 
     fn text() -> impl Strategy<Value = String> {
         "[abAB]{1,4}"
@@ -759,8 +763,19 @@ mod tests {
         let root = conn
             .query_row("SELECT id FROM containers", [], |r| r.get::<_, Vec<u8>>(0))
             .unwrap();
-        for (i, (name, first, last, deleted)) in users.iter().enumerate() {
+        conn.execute(
+            "INSERT INTO containers (id, seq, name, name_key, parent_id, created_at, updated_at) \
+             VALUES (?1, 2, 'Scope', 'scope', ?2, 0, 0)",
+            params![SCOPE, root],
+        )
+        .unwrap();
+        for (i, (name, first, last, deleted, scoped)) in users.iter().enumerate() {
             let username = username(i, name);
+            let home = if *scoped {
+                SCOPE.as_bytes().to_vec()
+            } else {
+                root.clone()
+            };
             conn.execute(
                 "INSERT INTO users (id, username, username_key, email, email_key, first_name, \
                  last_name, active, container_id, created_at, updated_at, version, deleted_at) \
@@ -771,7 +786,7 @@ mod tests {
                     username.to_lowercase(),
                     first,
                     last,
-                    root,
+                    home,
                     deleted.then_some(1i64)
                 ],
             )
@@ -802,9 +817,11 @@ mod tests {
                     proptest::option::of(name()),
                     proptest::option::of(name()),
                     proptest::bool::weighted(0.3),
+                    proptest::bool::ANY,
                 ),
                 0..160,
             ),
+            scoped_caller in proptest::bool::ANY,
             prefix in "[abAB]{1,3}",
             rare in 1i64..12,
             runs_per_column in 0usize..6,
@@ -814,14 +831,18 @@ mod tests {
             let expected: Vec<i64> = users
                 .iter()
                 .enumerate()
-                .filter(|(i, (name, first, last, deleted))| {
+                .filter(|(i, (name, first, last, deleted, scoped))| {
                     !deleted
+                        && (*scoped || !scoped_caller)
                         && (starts(&username(*i, name), &prefix)
                             || first.as_deref().is_some_and(|f| starts(f, &prefix))
                             || last.as_deref().is_some_and(|l| starts(l, &prefix)))
                 })
                 .map(|(i, _)| i as i64 + 1)
                 .collect();
+            // A scoped caller's search sees its subtree only, whichever
+            // plan finds the page.
+            let within = scoped_caller.then_some(&[SCOPE][..]);
             let mut seen = Vec::new();
             let mut after = None;
             loop {
@@ -832,7 +853,7 @@ mod tests {
                     ..Default::default()
                 };
                 let thresholds = search::Thresholds { rare, runs_per_column };
-                let page = list_or_count(&conn, &q, None, false, thresholds).unwrap().0;
+                let page = list_or_count(&conn, &q, within, false, thresholds).unwrap().0;
                 prop_assert!(page.len() <= limit as usize);
                 seen.extend(page.iter().map(|u| u.seq));
                 // A page that repeats users would never end.
@@ -846,7 +867,7 @@ mod tests {
             let total = list_or_count(
                 &conn,
                 &UserQuery { q: Some(prefix.clone()), ..Default::default() },
-                None,
+                within,
                 true,
                 search::Thresholds { rare, runs_per_column },
             )
