@@ -147,31 +147,19 @@ mod tests {
                 format!(r#"roster_http_requests_total{{face="{face}",status="{class}"}} "#);
             line(&text, &prefix).map(|l| l[prefix.len()..].to_string())
         };
-        assert_eq!(
-            count("metrics-test-face", "2xx").as_deref(),
-            Some("2"),
-            "{text}"
-        );
-        assert_eq!(
-            count("metrics-test-face", "3xx").as_deref(),
-            Some("1"),
-            "{text}"
-        );
-        assert_eq!(
-            count("metrics-test-face", "4xx").as_deref(),
-            Some("2"),
-            "{text}"
-        );
-        assert_eq!(
-            count("metrics-test-face", "5xx").as_deref(),
-            Some("0"),
-            "{text}"
-        );
-        assert_eq!(
-            count("metrics-test-other", "5xx").as_deref(),
-            Some("1"),
-            "{text}"
-        );
+        for (face, class, expected) in [
+            ("metrics-test-face", "2xx", "2"),
+            ("metrics-test-face", "3xx", "1"),
+            ("metrics-test-face", "4xx", "2"),
+            ("metrics-test-face", "5xx", "0"),
+            ("metrics-test-other", "5xx", "1"),
+        ] {
+            assert_eq!(
+                count(face, class).as_deref(),
+                Some(expected),
+                "{face} {class}: {text}"
+            );
+        }
         let samples = r#"roster_http_request_duration_seconds_count{face="metrics-test-face"} "#;
         assert_eq!(
             line(&text, samples),

@@ -10,7 +10,7 @@
 //! finds a page of matches within the first rows, and sorting every match
 //! would cost more than the walk.
 //!
-//! A common prefix is read in one of two more ways ([`windows`]). When each
+//! A common prefix is read in one of two more ways ([`common_prefix`]). When each
 //! column holds few distinct values in its range (a name many users share),
 //! as the merged runs of those values, each already in `seq` order in its
 //! index ([`Runs`]). Otherwise it is walked in windows of `seq`: its matches
@@ -132,8 +132,9 @@ struct Run {
     value: String,
     /// Fetched, not yet handed out.
     next: std::collections::VecDeque<i64>,
-    /// The last `seq` fetched, and whether the run had no more.
+    /// The last `seq` fetched.
     last: i64,
+    /// The run had no more after `last`.
     done: bool,
 }
 
@@ -245,134 +246,185 @@ fn entries_after_sql() -> String {
     format!("SELECT count(*) FROM ({ranges} LIMIT ?6)")
 }
 
-/// A page of users matching a common prefix: `sql` selects them (`u.seq >
-/// ?` its first condition, `args[0]` that bound; every other filter and the
-/// LIKE that decides a match after it), without order or limit.
-///
-/// It walks users in `seq` order a window at a time, and between windows
-/// counts the ranges' entries past the window: once they are few enough,
-/// it reads them instead of walking on. Windows and counts grow fourfold
-/// each step, so a page costs a small multiple of the cheaper of walking
-/// to its last match and reading every candidate. Measured over 1M users
-/// (docs/PERFORMANCE.md): a prefix whose 10,000 users all came after the
-/// first 990,000 took 158 ms by one walk, 11 ms this way.
-#[allow(clippy::too_many_arguments)]
-pub fn windows<T>(
-    conn: &Connection,
-    text: &str,
-    sql: &str,
-    mut args: Vec<SqlValue>,
-    limit: u32,
-    thresholds: Thresholds,
+/// A page being filled by one of the plans below: the statement that
+/// decides it (`sql`: every filter and the LIKE that decides a match,
+/// `u.seq > ?` its first condition, without order or limit; `args` its
+/// values) and the users found so far, in `seq` order.
+pub struct Page<'a, T, F> {
+    conn: &'a Connection,
+    sql: &'a str,
+    args: Vec<SqlValue>,
+    limit: i64,
     keep: bool,
-    map: impl Fn(&Row<'_>) -> rusqlite::Result<T>,
-) -> rusqlite::Result<Vec<T>> {
-    let n = args.len() + 1;
-    let window = format!("{sql} AND u.seq <= ?{n} ORDER BY u.seq LIMIT ?{}", n + 1);
-    let (narrowing, values) = candidates(text, n);
-    let ranges = format!(
-        "{sql} AND {narrowing} ORDER BY u.seq LIMIT ?{}",
-        n + values.len()
-    );
-    let limit = i64::from(limit);
-    let mut found = Vec::with_capacity(usize::try_from(limit.min(1024)).unwrap_or(0));
-    let mut after = match args.first() {
-        Some(SqlValue::Integer(seq)) => *seq,
-        _ => 0,
-    };
-    // Few distinct values: their runs, in batches of candidates the page's
-    // filters then check, while that stays cheap (filters that refuse most
-    // candidates, such as a narrow scope, are left to the walk).
-    let Thresholds {
-        rare,
-        runs_per_column,
-    } = thresholds;
-    if let Some(mut runs) = Runs::of(conn, text, after, runs_per_column, limit)? {
-        let by_seq = format!(
-            "{sql} AND u.seq IN (SELECT value FROM json_each(?{n})) ORDER BY u.seq LIMIT ?{}",
-            n + 1
-        );
-        let mut budget = rare.max(1).saturating_mul(2);
-        loop {
-            let want = limit - found.len() as i64;
-            let mut batch = Vec::new();
-            while (batch.len() as i64) < want {
-                match runs.next(conn)? {
-                    Some(seq) => batch.push(seq),
-                    None => break,
-                }
-            }
-            let Some(&last) = batch.last() else {
-                return Ok(found);
-            };
-            args[0] = SqlValue::Integer(after);
-            let seqs: Vec<String> = batch.iter().map(ToString::to_string).collect();
-            let list = SqlValue::Text(format!("[{}]", seqs.join(",")));
-            let bounds = [list, SqlValue::Integer(want)];
-            read(
-                conn,
-                &by_seq,
-                keep,
-                args.iter().cloned().chain(bounds),
-                &map,
-                &mut found,
-            )?;
-            after = last;
-            budget -= batch.len() as i64;
-            if found.len() as i64 >= limit || (batch.len() as i64) < want {
-                return Ok(found);
-            }
-            if budget <= 0 {
-                break;
-            }
+    map: F,
+    found: Vec<T>,
+}
+
+impl<'a, T, F: Fn(&Row<'_>) -> rusqlite::Result<T>> Page<'a, T, F> {
+    /// `keep`: whether the statements may stay in the connection's cache
+    /// (not for filters shaped by clients).
+    pub fn new(
+        conn: &'a Connection,
+        sql: &'a str,
+        args: Vec<SqlValue>,
+        limit: u32,
+        keep: bool,
+        map: F,
+    ) -> Self {
+        let limit = i64::from(limit);
+        Self {
+            conn,
+            sql,
+            args,
+            limit,
+            keep,
+            map,
+            found: Vec::with_capacity(usize::try_from(limit.min(1024)).unwrap_or(0)),
         }
     }
-    let mut cap = rare.max(1);
-    loop {
-        let end = after.saturating_add(cap.saturating_mul(2));
-        args[0] = SqlValue::Integer(after);
-        let left = limit - found.len() as i64;
-        let bounds = [SqlValue::Integer(end), SqlValue::Integer(left)];
-        read(
-            conn,
-            &window,
-            keep,
-            args.iter().cloned().chain(bounds),
-            &map,
-            &mut found,
-        )?;
-        if found.len() as i64 >= limit || end == i64::MAX {
-            return Ok(found);
+
+    fn after(&self) -> i64 {
+        match self.args.first() {
+            Some(SqlValue::Integer(seq)) => *seq,
+            _ => 0,
         }
-        after = end;
-        cap = cap.saturating_mul(4);
-        if entries_after(conn, text, after, cap)? <= cap {
-            args[0] = SqlValue::Integer(after);
-            let left = SqlValue::Integer(limit - found.len() as i64);
-            let all = args.iter().cloned().chain(values).chain([left]);
-            read(conn, &ranges, keep, all, &map, &mut found)?;
-            return Ok(found);
+    }
+
+    fn left(&self) -> i64 {
+        self.limit - self.found.len() as i64
+    }
+
+    /// The page's statement with `rest` appended (more conditions, order,
+    /// limit), for users after `after`, with `extra` values after its own.
+    fn read(
+        &mut self,
+        rest: &str,
+        after: i64,
+        extra: impl IntoIterator<Item = SqlValue>,
+    ) -> rusqlite::Result<()> {
+        self.args[0] = SqlValue::Integer(after);
+        let sql = format!("{}{rest}", self.sql);
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let args = self.args.iter().cloned().chain(extra);
+        for row in stmt.query_map(params_from_iter(args), &self.map)? {
+            self.found.push(row?);
+        }
+        if !self.keep {
+            stmt.discard();
+        }
+        Ok(())
+    }
+}
+
+/// A page of users matching a common prefix (more than `rare` candidates).
+/// As runs when each column holds few distinct values in its range
+/// ([`by_runs`]); otherwise, or once filters have refused too many of the
+/// runs' candidates, by windows of the walk ([`by_windows`]).
+pub fn common_prefix<T, F: Fn(&Row<'_>) -> rusqlite::Result<T>>(
+    text: &str,
+    thresholds: Thresholds,
+    mut page: Page<'_, T, F>,
+) -> rusqlite::Result<Vec<T>> {
+    let after = page.after();
+    let Some(after) = by_runs(&mut page, text, after, thresholds)? else {
+        return Ok(page.found);
+    };
+    by_windows(&mut page, text, after, thresholds.rare)?;
+    Ok(page.found)
+}
+
+/// Fills `page` from the merged runs, in batches of candidates the page's
+/// statement checks, while that stays cheap: filters that refuse most
+/// candidates (a narrow scope) are left to the walk. `None` when the page
+/// is done; else the `seq` to walk on from.
+fn by_runs<T, F: Fn(&Row<'_>) -> rusqlite::Result<T>>(
+    page: &mut Page<'_, T, F>,
+    text: &str,
+    mut after: i64,
+    thresholds: Thresholds,
+) -> rusqlite::Result<Option<i64>> {
+    let Some(mut runs) = Runs::of(
+        page.conn,
+        text,
+        after,
+        thresholds.runs_per_column,
+        page.limit,
+    )?
+    else {
+        return Ok(Some(after));
+    };
+    let n = page.args.len() + 1;
+    let by_seq = format!(
+        " AND u.seq IN (SELECT value FROM json_each(?{n})) ORDER BY u.seq LIMIT ?{}",
+        n + 1
+    );
+    let mut budget = thresholds.rare.max(1).saturating_mul(2);
+    loop {
+        let want = page.left();
+        let mut batch = Vec::new();
+        while (batch.len() as i64) < want {
+            match runs.next(page.conn)? {
+                Some(seq) => batch.push(seq),
+                None => break,
+            }
+        }
+        let Some(&last) = batch.last() else {
+            return Ok(None);
+        };
+        let seqs: Vec<String> = batch.iter().map(ToString::to_string).collect();
+        let list = SqlValue::Text(format!("[{}]", seqs.join(",")));
+        page.read(&by_seq, after, [list, SqlValue::Integer(want)])?;
+        after = last;
+        budget -= batch.len() as i64;
+        if page.left() <= 0 || (batch.len() as i64) < want {
+            return Ok(None);
+        }
+        if budget <= 0 {
+            return Ok(Some(after));
         }
     }
 }
 
-/// Runs one of [`windows`]' statements, adding its rows to `found`.
-fn read<T>(
-    conn: &Connection,
-    sql: &str,
-    keep: bool,
-    args: impl Iterator<Item = SqlValue>,
-    map: &impl Fn(&Row<'_>) -> rusqlite::Result<T>,
-    found: &mut Vec<T>,
+/// Fills `page` by walking users in `seq` order a window at a time from
+/// `after`, and between windows counting the ranges' entries past the
+/// window: once they are few enough, it reads them instead of walking on.
+/// Windows and counts grow fourfold each step, so a page costs a small
+/// multiple of the cheaper of walking to its last match and reading every
+/// candidate. Measured over 1M users (docs/PERFORMANCE.md): a prefix whose
+/// 10,000 users all came after the first 990,000 took 158 ms by one walk,
+/// 11 ms this way.
+fn by_windows<T, F: Fn(&Row<'_>) -> rusqlite::Result<T>>(
+    page: &mut Page<'_, T, F>,
+    text: &str,
+    mut after: i64,
+    rare: i64,
 ) -> rusqlite::Result<()> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    for row in stmt.query_map(params_from_iter(args), map)? {
-        found.push(row?);
+    let n = page.args.len() + 1;
+    let window = format!(" AND u.seq <= ?{n} ORDER BY u.seq LIMIT ?{}", n + 1);
+    let (narrowing, values) = candidates(text, n);
+    let ranges = format!(
+        " AND {narrowing} ORDER BY u.seq LIMIT ?{}",
+        n + values.len()
+    );
+    let mut cap = rare.max(1);
+    loop {
+        let end = after.saturating_add(cap.saturating_mul(2));
+        let left = page.left();
+        page.read(
+            &window,
+            after,
+            [SqlValue::Integer(end), SqlValue::Integer(left)],
+        )?;
+        if page.left() <= 0 || end == i64::MAX {
+            return Ok(());
+        }
+        after = end;
+        cap = cap.saturating_mul(4);
+        if entries_after(page.conn, text, after, cap)? <= cap {
+            let left = SqlValue::Integer(page.left());
+            return page.read(&ranges, after, values.into_iter().chain([left]));
+        }
     }
-    if !keep {
-        stmt.discard();
-    }
-    Ok(())
 }
 
 /// A condition on `u.seq` that keeps the users some range holds, with its

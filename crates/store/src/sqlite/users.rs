@@ -318,7 +318,7 @@ fn list_or_count(
         // A prefix that few users have is found through the ordered
         // indexes of the five columns; a common one by walking users in
         // `seq` order, where matches usually come early, in windows
-        // (`search::windows`); a substring by walking.
+        // (`search::common_prefix`); a substring by walking.
         if !q.q_contains {
             if search::is_rare(conn, text, thresholds.rare)? {
                 let (narrowing, values) = search::candidates(text, args.len() + 1);
@@ -346,16 +346,8 @@ fn list_or_count(
         return Ok((Vec::new(), n as u64));
     }
     if let (Some(text), None) = (common_prefix, q.offset) {
-        let users = search::windows(
-            conn,
-            text,
-            &sql,
-            args,
-            q.limit,
-            thresholds,
-            keep,
-            user_from_row,
-        )?;
+        let page = search::Page::new(conn, &sql, args, q.limit, keep, user_from_row);
+        let users = search::common_prefix(text, thresholds, page)?;
         return Ok((users, 0));
     }
     match q.offset {
